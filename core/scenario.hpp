@@ -1,0 +1,247 @@
+// The validated description of a run: plain structs, no TOML types.
+// Built once by engine/config from TOML; the world state is built from it.
+// Every reference is resolved to a dense index (region, good, firm) here, so
+// nothing downstream looks up a string.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace decouple {
+
+using Index = std::int32_t;
+inline constexpr Index kNone = -1;
+
+enum class Bloc : std::uint8_t { west = 0, china = 1, third = 2 };
+enum class FirmKind : std::uint8_t { western = 0, soe = 1 };
+enum class Rule : std::uint8_t { none = 0, reactive = 1, diversify = 2, reciprocal = 3 };
+enum class ControlKind : std::uint8_t { none = 0, ban = 1, quota = 2, license = 3 };
+enum class Instrument : std::uint8_t {
+  tariff = 0,
+  export_control,
+  production_subsidy,
+  investment_subsidy,
+  price_floor,
+  equity_stake,
+  output_weight,
+  underpricing,
+  sourcing_mandate,
+  truce,
+};
+
+const char* to_string(Bloc);
+const char* to_string(FirmKind);
+const char* to_string(Rule);
+const char* to_string(ControlKind);
+const char* to_string(Instrument);
+inline constexpr int kBlocCount = 3;
+
+// [run]
+struct RunSpec {
+  std::string scenario;      // required
+  int periods = 0;           // required, >= 1
+  std::uint64_t seed = 0;    // required, >= 0
+  std::string start;         // required, "YYYY-MM"
+  int start_year = 0;        // parsed from start
+  int start_month = 0;       // 1..12
+  int burn_in = 0;           // months simulated before period 0 with policy frozen, not written
+};
+
+// [behaviour]
+struct BehaviourSpec {
+  double adjustment = 0.3;        // κ in (0, 1]: partial adjustment toward the best response
+  double price_expectation = 0.2; // weight in (0, 1] of the adaptive price forecast entrants use
+  double demand_window = 0.1;     // half-width of the finite-difference demand fit, share of price, (0, 1)
+  double inventory_cover = 1.0;   // months of input use kept as buffer, >= 0 (goods may override)
+  int exit_after = 12;            // months of negative trailing profit before a western firm exits, >= 1
+  double uncertainty_premium = 0.0; // ρ in r = r0 + ρ·U, >= 0
+  double investment_rate = 0.0;   // share of capacity added per month when λ > capital cost, [0, 1]
+};
+
+// [[region]]
+struct RegionSpec {
+  std::string id;
+  Bloc bloc = Bloc::third;
+};
+
+struct InputCoef {
+  Index good = kNone;
+  double units = 0.0;  // > 0, units of input per unit of output
+};
+
+// [[good]]
+struct GoodSpec {
+  std::string id;
+  std::string unit;                 // required, free text ("t", "units", "licences")
+  std::vector<InputCoef> inputs;    // `inputs = { other = 0.4 }`, no self-reference, no cycle
+  double transport_cost = 0.0;      // per unit shipped across regions, >= 0
+  double progress_ratio = 1.0;      // learning: cost factor per doubling of cumulative output, (0, 1]
+  double learning_floor = 0.5;      // lowest multiple of c0 learning can reach, (0, 1]
+  std::optional<double> inventory_cover;  // months; unset → behaviour.inventory_cover
+};
+
+// [[market]] — the exogenous linear part P = a − b·Q of demand for (good, region)
+struct MarketSpec {
+  Index good = kNone;
+  Index region = kNone;
+  double a = 0.0;  // > 0
+  double b = 0.0;  // > 0
+};
+
+// [[route]] — transport cost for shipments origin → destination (optionally one good);
+// overrides good.transport_cost.
+struct RouteSpec {
+  Index origin = kNone;
+  Index destination = kNone;
+  Index good = kNone;  // kNone: every good
+  double cost = 0.0;   // >= 0
+};
+
+// [[firm]]
+struct FirmSpec {
+  std::string id;
+  Index region = kNone;
+  Index good = kNone;
+  FirmKind kind = FirmKind::western;
+  double marginal_cost = 0.0;   // >= 0, before inputs
+  double cost_slope = 0.0;      // k >= 0: marginal cost rises by k per unit of output
+  double capacity = 0.0;        // >= 0, units per month
+  double fixed_cost = 0.0;      // >= 0, per month
+  std::optional<double> output_weight;  // θ >= 0, soe only; unset → owner government's
+  double welfare_weight = 0.0;  // soe only, [0, 1]: weight on home consumer surplus
+  std::vector<Index> sells_to;  // non-empty, no duplicates
+};
+
+// [[entrant_pool]] — candidate projects that enter when NPV clears the hurdle
+struct EntrantPoolSpec {
+  std::string id;
+  Index good = kNone;
+  Index region = kNone;
+  FirmKind kind = FirmKind::western;
+  int candidates = 1;           // >= 1
+  double capex = 0.0;           // >= 0, per project
+  double capacity = 0.0;        // > 0, units per month
+  double marginal_cost = 0.0;   // >= 0, median
+  double cost_sigma = 0.0;      // >= 0, lognormal sigma of marginal cost across candidates
+  double capex_sigma = 0.0;     // >= 0, lognormal sigma of ε (idiosyncratic capex factor)
+  double fixed_cost = 0.0;      // >= 0, per month
+  int build_lag = 0;            // months, >= 0
+  double hurdle_rate = 0.08;    // r0, annual, >= 0
+  int lifetime = 120;           // months, >= 1
+  int first_period = 0;         // earliest period the pool is open, >= 0
+  std::vector<Index> sells_to;  // non-empty
+};
+
+struct TariffSpec {
+  Index good = kNone;
+  Index exporter = kNone;       // origin region the importing government taxes
+  double ad_valorem = 0.0;      // >= 0
+  double specific = 0.0;        // >= 0, per unit
+};
+
+struct ExportControlSpec {
+  Index good = kNone;
+  Index partner = kNone;        // destination region
+  ControlKind kind = ControlKind::ban;
+  double quantity = 0.0;        // quota: units per month, >= 0
+  double approval = 1.0;        // license: probability in [0, 1]
+  int delay = 0;                // license: months, >= 0
+};
+
+struct SubsidySpec {
+  Index good = kNone;
+  double rate = 0.0;            // production: per unit output; investment/equity: share of capex in [0, 1]
+};
+
+struct PriceFloorSpec {
+  Index good = kNone;
+  double floor = 0.0;           // > 0
+  double volume = 0.0;          // units per month covered, > 0
+  int months = 0;               // duration, >= 1
+  std::vector<Index> firms;     // firm indices; empty: every firm of the good in the region
+};
+
+struct UnderpricingSpec {
+  Index good = kNone;
+  Index market = kNone;         // destination region of the directive
+  std::optional<double> limit_price;  // unset = "auto"
+  double margin = 0.0;          // [0, 1)
+};
+
+struct SourcingMandateSpec {
+  Index good = kNone;
+  double min_allied_share = 0.0;  // [0, 1]
+  bool ban_adversary = false;
+};
+
+// [[government]] — one per region at most; regions without one get rule = none and no instruments.
+struct GovernmentSpec {
+  Index region = kNone;
+  Rule rule = Rule::none;
+  double output_weight = 0.0;   // θ for its SOEs, >= 0
+  std::vector<TariffSpec> tariffs;
+  std::vector<ExportControlSpec> export_controls;
+  std::vector<SubsidySpec> production_subsidies;
+  std::vector<SubsidySpec> investment_subsidies;
+  std::vector<SubsidySpec> equity_stakes;
+  std::vector<PriceFloorSpec> price_floors;
+  std::vector<UnderpricingSpec> underpricing;
+  std::vector<SourcingMandateSpec> sourcing_mandates;
+};
+
+// [[event]] — a scheduled change to one instrument (DESIGN §4).
+struct EventSpec {
+  int period = 0;               // from `at`: "YYYY-MM" or an integer period index
+  Index government = kNone;
+  Instrument instrument = Instrument::tariff;
+  Index good = kNone;           // required except for truce and output_weight
+  Index partner = kNone;        // tariff: exporter; export_control: destination;
+                                // underpricing: market; truce: the other government
+  ControlKind kind = ControlKind::none;           // export_control
+  double ad_valorem = std::numeric_limits<double>::quiet_NaN();  // tariff, truce (NaN: unset)
+  double specific = std::numeric_limits<double>::quiet_NaN();    // tariff
+  double quantity = 0.0;        // export_control quota
+  double approval = 1.0;        // export_control license
+  int delay = 0;                // export_control license
+  double rate = 0.0;            // production/investment subsidy, equity_stake share, output_weight θ
+  double floor = 0.0;           // price_floor
+  double volume = 0.0;          // price_floor
+  int months = 0;               // price_floor
+  std::optional<double> limit_price;  // underpricing; unset = auto
+  double margin = 0.0;          // underpricing
+  double share = 0.0;           // sourcing_mandate min_allied_share
+  bool ban_adversary = false;   // sourcing_mandate
+  bool lift = false;            // underpricing/sourcing_mandate/price_floor: remove instead of set
+  std::string cause;            // free text carried into /panel/policy
+};
+
+// [output]
+struct OutputSpec {
+  bool market = true, trade = true, firm = true, government = true, policy = true;
+  int every = 1;                // write market/trade/government rows every N periods, >= 1
+  int firm_every = 1;           // write firm rows every N periods, >= 1
+};
+
+struct Scenario {
+  RunSpec run;
+  BehaviourSpec behaviour;
+  std::vector<RegionSpec> regions;
+  std::vector<GoodSpec> goods;          // topologically sorted is NOT required; inputs are indices
+  std::vector<MarketSpec> markets;
+  std::vector<RouteSpec> routes;
+  std::vector<FirmSpec> firms;
+  std::vector<EntrantPoolSpec> entrant_pools;
+  std::vector<GovernmentSpec> governments;
+  std::vector<EventSpec> events;        // sorted by period, stable (file order within a period)
+  OutputSpec output;
+  std::string source_path;              // the top-level config file
+  std::string resolved_toml;            // the fully resolved TOML text (bases merged, --set applied)
+};
+
+// "2024-01" + period → "2025-04"
+std::string period_label(const RunSpec& run, int period);
+
+}  // namespace decouple
