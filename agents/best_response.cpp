@@ -1,0 +1,118 @@
+#include "agents/best_response.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace decouple {
+namespace {
+
+// Σ_m clamp(α_m − β_m·μ, 0, cap_m) with α = (A − mult·base)/slope, β = mult/slope.
+struct Supply {
+  std::span<const LinkTerms> links;
+  double at(double mu) const {
+    double s = 0.0;
+    for (const auto& l : links) {
+      const double v = (l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope;
+      s += std::clamp(v, 0.0, l.cap);
+    }
+    return s;
+  }
+};
+
+// Root of h(μ) = S(μ) − target − μ·inv_k on [lower, ∞), h non-increasing and piecewise
+// linear with kinks at `kinks` (sorted). Exact up to rounding: interpolation on the
+// segment containing the sign change.
+double solve(const Supply& s, double target, double inv_k, std::span<double> kinks,
+             double lower) {
+  auto h = [&](double mu) { return s.at(mu) - target - mu * inv_k; };
+  double x0 = lower;
+  double h0 = h(x0);
+  if (h0 <= 0.0) return x0;
+  for (double x1 : kinks) {
+    if (x1 <= x0) continue;
+    const double h1 = h(x1);
+    if (h1 <= 0.0) return x0 + (x1 - x0) * h0 / (h0 - h1);
+    x0 = x1;
+    h0 = h1;
+  }
+  // Past the last kink S is constant (every link at 0 or at its cap).
+  if (inv_k > 0.0) return x0 + h0 / inv_k;
+  return x0;  // target unreachable (above the sum of caps): stay at the last kink
+}
+
+}  // namespace
+
+ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, double capacity,
+                           double min_output, std::span<double> q, std::span<double> scratch) {
+  const Supply s{links};
+  std::size_t n = 0;
+  double lowest = 0.0;
+  for (const auto& l : links) {
+    const double alpha = l.intercept / l.multiplier - l.base_cost;  // μ where q hits 0
+    scratch[n++] = alpha;
+    lowest = std::min(lowest, alpha);
+    if (std::isfinite(l.cap)) {
+      const double at_cap = alpha - l.cap * l.slope / l.multiplier;  // μ where q hits cap
+      scratch[n++] = at_cap;
+      lowest = std::min(lowest, at_cap);
+    }
+  }
+  std::span<double> kinks = scratch.first(n);
+  std::sort(kinks.begin(), kinks.end());
+
+  ShipmentPlan plan;
+  const double inv_k = cost_slope > 0.0 ? 1.0 / cost_slope : 0.0;
+  // Unconstrained: μ = k·S(μ) (μ = 0 without rising cost).
+  double mu = cost_slope > 0.0 ? solve(s, 0.0, inv_k, kinks, 0.0) : 0.0;
+  double total = s.at(mu);
+  if (total > capacity) {
+    mu = solve(s, capacity, 0.0, kinks, mu);
+    plan.shadow = mu - cost_slope * capacity;
+  } else if (total < min_output && min_output > 0.0) {
+    // Commitment to ship at least min_output: a negative increment (start the search
+    // below every kink, where S is at its largest).
+    const double goal = std::min(min_output, capacity);
+    const double start = lowest - 1.0 - std::abs(lowest);
+    const double at_start = s.at(start);
+    if (at_start < goal) {
+      // Left of every kink S is linear: uncapped links fall at mult/slope per unit of μ.
+      double rate = 0.0;
+      for (const auto& l : links)
+        if (!std::isfinite(l.cap)) rate += l.multiplier / l.slope;
+      mu = rate > 0.0 ? start - (goal - at_start) / rate : start;
+    } else {
+      mu = solve(s, goal, 0.0, kinks, start);
+    }
+  }
+  total = 0.0;
+  for (std::size_t m = 0; m < links.size(); ++m) {
+    const auto& l = links[m];
+    q[m] = std::clamp((l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope, 0.0, l.cap);
+    total += q[m];
+  }
+  plan.total = total;
+  plan.mu = mu;
+  return plan;
+}
+
+double adjust_shipments(std::span<const double> previous, std::span<const double> target,
+                        std::span<const LinkTerms> links, double kappa, double capacity,
+                        std::span<double> out) {
+  double total = 0.0;
+  for (std::size_t m = 0; m < out.size(); ++m) {
+    const double v = previous[m] + kappa * (target[m] - previous[m]);
+    out[m] = std::clamp(v, 0.0, links[m].cap);
+    total += out[m];
+  }
+  if (total > capacity) {
+    const double scale = capacity > 0.0 ? capacity / total : 0.0;
+    total = 0.0;
+    for (auto& v : out) {
+      v *= scale;
+      total += v;
+    }
+  }
+  return total;
+}
+
+}  // namespace decouple

@@ -1,2 +1,81 @@
-// Placeholder until the CLI lands (same session); keeps the tree building for helpers.
-int main() { return 1; }
+// decouple — command line (DESIGN §8). Exit status: 0 ok, 2 bad input, 1 internal failure.
+// Every user mistake surfaces here as an InputError: one line per problem on stderr.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include "core/errors.hpp"
+#include "engine/config.hpp"
+#include "engine/panel_file.hpp"
+#include "engine/run.hpp"
+
+using namespace decouple;
+
+int main(int argc, char** argv) {
+  CLI::App app{"decouple — an agent-based model of US-China decoupling in critical minerals and chips"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "decouple 0.1.0");
+
+  RunOptions run;
+  auto* cmd_run = app.add_subcommand("run", "run a scenario and write its panels to HDF5");
+  cmd_run->add_option("CONFIG", run.config, "scenario file (TOML)")->required();
+  cmd_run->add_option("--out", run.out, "output file (default: <config name>.h5)");
+  cmd_run->add_flag("--force", run.force, "replace an existing output file (only on success)");
+  cmd_run->add_option("--set", run.sets, "override a key: dotted.key=value (repeatable)");
+  cmd_run->add_option("--seed", run.seed, "override run.seed");
+  cmd_run->add_option("--replicate", run.replicate, "run replicate I (its seed derives from run.seed and I)");
+  auto* progress = cmd_run->add_flag("--progress", run.progress, "show progress even when stderr is not a terminal");
+  cmd_run->add_flag("--quiet", run.quiet, "print nothing on success")->excludes(progress);
+
+  std::string validate_config;
+  std::vector<std::string> validate_sets;
+  auto* cmd_validate = app.add_subcommand("validate", "check a scenario file and exit");
+  cmd_validate->add_option("CONFIG", validate_config, "scenario file (TOML)")->required();
+  cmd_validate->add_option("--set", validate_sets, "override a key: dotted.key=value (repeatable)");
+
+  std::string info_file;
+  auto* cmd_info = app.add_subcommand("info", "describe a panel file");
+  cmd_info->add_option("FILE", info_file, "HDF5 file written by decouple")->required();
+
+  std::string export_file, export_dir;
+  auto* cmd_export = app.add_subcommand("export", "write every panel as CSV (for Stata and R)");
+  cmd_export->add_option("FILE", export_file, "HDF5 file written by decouple")->required();
+  cmd_export->add_option("--csv", export_dir, "output folder")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(std::cerr, "decouple: {}\n", e.what());
+    return 2;
+  }
+
+  try {
+    if (*cmd_run) {
+      run_scenario(run, std::cout, std::cerr);
+    } else if (*cmd_validate) {
+      const Scenario sc = load_scenario(validate_config, validate_sets);
+      fmt::print("{}: ok ({} regions, {} goods, {} firms, {} entrant pools, {} events)\n",
+                 validate_config, sc.regions.size(), sc.goods.size(), sc.firms.size(),
+                 sc.entrant_pools.size(), sc.events.size());
+    } else if (*cmd_info) {
+      std::cout << describe_file(info_file);
+    } else if (*cmd_export) {
+      for (const auto& f : export_csv(export_file, export_dir)) fmt::print("{}\n", f);
+    }
+    return 0;
+  } catch (const InputError& e) {
+    for (const auto& p : e.problems()) fmt::print(std::cerr, "{}\n", p.format());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(std::cerr, "decouple: internal error: {}\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,1256 @@
+// HDF5 output (DESIGN §6): the only translation unit that includes hdf5.h.
+//
+// Layout of the writer: every hid_t lives in an RAII Hid, every HDF5 call goes through
+// check()/make() (a negative return becomes InternalError naming the call and HDF5's
+// innermost error message; HDF5's own error printing is switched off). Panels are 1-D
+// extendible, chunked, shuffled + deflated column datasets; append() extends every column
+// and writes one hyperslab per column at a row offset. Under MPI-IO (later) only three
+// places change: the file access list (H5Pset_fapl_mpio), the transfer list in
+// Impl::xfer (H5FD_MPIO_COLLECTIVE), and the offset/total computed in append()
+// (exclusive prefix sum / sum of the ranks' row counts).
+#include "engine/panel_file.hpp"
+
+#include <fcntl.h>  // AT_FDCWD for renameat2
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/errors.hpp"
+
+namespace decouple {
+
+// ---------------------------------------------------------------------------------------
+// Table
+
+void Table::add(ColumnSpec spec) {
+  specs.reserve(specs.size() + 1);
+  switch (spec.type) {
+    case ColumnType::i32: columns.emplace_back(std::vector<std::int32_t>{}); break;
+    case ColumnType::i64: columns.emplace_back(std::vector<std::int64_t>{}); break;
+    case ColumnType::f64: columns.emplace_back(std::vector<double>{}); break;
+    case ColumnType::str: columns.emplace_back(std::vector<std::string>{}); break;
+  }
+  specs.push_back(std::move(spec));  // cannot throw after reserve
+}
+
+std::size_t Table::rows() const {
+  if (columns.empty()) return 0;
+  return std::visit([](const auto& v) { return v.size(); }, columns.front());
+}
+
+void Table::clear_rows() {
+  for (auto& c : columns) std::visit([](auto& v) { v.clear(); }, c);
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Rows per chunk of a panel column: 512 KiB of f64 (256 KiB of i32) uncompressed. That fits
+// HDF5's default 1 MiB per-dataset chunk cache, so the few rows a period appends collect in
+// memory and each chunk is compressed and written about once; it is large enough for deflate
+// to work well and keeps the chunk index small for 10^8-row firm panels, and a small panel's
+// one mostly-empty chunk compresses to a few hundred bytes.
+constexpr hsize_t kChunkRows = 65536;
+constexpr unsigned kDeflateLevel = 4;
+// Rows read per block by describe_file / export_csv (bounded memory for any panel size).
+constexpr hsize_t kReadBlockRows = 65536;
+
+constexpr const char* kFormat = "decouple-panel";
+
+// ----- errors --------------------------------------------------------------------------
+
+void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+herr_t innermost_error(unsigned /*n*/, const H5E_error2_t* e, void* data) {
+  // Walking downward, the last entry is where the error was first detected.
+  if (e->desc != nullptr && e->desc[0] != '\0') *static_cast<std::string*>(data) = e->desc;
+  return 0;
+}
+
+// HDF5's most specific error message for the failure just seen; clears the error stack.
+std::string hdf5_message() {
+  std::string msg;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost_error, &msg);
+  H5Eclear2(H5E_DEFAULT);
+  return msg.empty() ? std::string("no HDF5 error message") : msg;
+}
+
+[[noreturn]] void fail(std::string_view call, std::string_view what) {
+  throw InternalError(fmt::format("HDF5 {} failed for {}: {}", call, what, hdf5_message()));
+}
+
+template <class T>
+T check(T result, std::string_view call, std::string_view what) {
+  if (result < 0) fail(call, what);
+  return result;
+}
+
+// ----- RAII handle ---------------------------------------------------------------------
+
+class Hid {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Hid() = default;
+  Hid(hid_t id, Closer closer) : id_(id), close_(closer) {}
+  Hid(Hid&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)), close_(o.close_) {}
+  Hid& operator=(Hid&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = std::exchange(o.id_, H5I_INVALID_HID);
+      close_ = o.close_;
+    }
+    return *this;
+  }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  ~Hid() { reset(); }
+
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  // Closes now and reports HDF5's result (for the checked closes in commit()).
+  herr_t close() {
+    if (id_ < 0) return 0;
+    const herr_t r = close_(std::exchange(id_, H5I_INVALID_HID));
+    return r;
+  }
+  // Closes ignoring errors (destructors, unwinding).
+  void reset() noexcept {
+    if (id_ >= 0) {
+      close_(std::exchange(id_, H5I_INVALID_HID));
+      H5Eclear2(H5E_DEFAULT);
+    }
+  }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer close_ = nullptr;
+};
+
+Hid make(hid_t id, Hid::Closer closer, std::string_view call, std::string_view what) {
+  if (id < 0) fail(call, what);
+  return Hid(id, closer);
+}
+
+Hid plist(hid_t cls, std::string_view what) {
+  return make(H5Pcreate(cls), H5Pclose, "H5Pcreate", what);
+}
+
+Hid scalar_space(std::string_view what) {
+  return make(H5Screate(H5S_SCALAR), H5Sclose, "H5Screate", what);
+}
+
+Hid simple_space(hsize_t n, std::string_view what, bool unlimited = false) {
+  const hsize_t max = unlimited ? H5S_UNLIMITED : n;
+  return make(H5Screate_simple(1, &n, &max), H5Sclose, "H5Screate_simple", what);
+}
+
+Hid vlen_utf8(std::string_view what) {
+  Hid t = make(H5Tcopy(H5T_C_S1), H5Tclose, "H5Tcopy", what);
+  check(H5Tset_size(t.get(), H5T_VARIABLE), "H5Tset_size", what);
+  check(H5Tset_cset(t.get(), H5T_CSET_UTF8), "H5Tset_cset", what);
+  return t;
+}
+
+Hid open_object(hid_t file, const std::string& path) {
+  return make(H5Oopen(file, path.c_str(), H5P_DEFAULT), H5Oclose, "H5Oopen", path);
+}
+
+// ----- types ---------------------------------------------------------------------------
+
+const char* type_name(ColumnType t) {
+  switch (t) {
+    case ColumnType::i32: return "i32";
+    case ColumnType::i64: return "i64";
+    case ColumnType::f64: return "f64";
+    case ColumnType::str: return "str";
+  }
+  return "?";
+}
+
+// Index of the ColumnData alternative that holds a column of type t.
+std::size_t variant_index(ColumnType t) {
+  switch (t) {
+    case ColumnType::i32: return 0;
+    case ColumnType::i64: return 1;
+    case ColumnType::f64: return 2;
+    case ColumnType::str: return 3;
+  }
+  return std::variant_npos;
+}
+
+// File types are explicit little-endian so a file reads the same on any machine.
+hid_t file_type(ColumnType t) {
+  switch (t) {
+    case ColumnType::i32: return H5T_STD_I32LE;
+    case ColumnType::i64: return H5T_STD_I64LE;
+    case ColumnType::f64: return H5T_IEEE_F64LE;
+    case ColumnType::str: break;
+  }
+  throw InternalError("file_type: strings have no fixed HDF5 type");
+}
+
+std::size_t column_size(const ColumnData& c) {
+  return std::visit([](const auto& v) { return v.size(); }, c);
+}
+
+void require_no_nul(const std::string& s, std::string_view what) {
+  if (s.find('\0') != std::string::npos)
+    throw InternalError(fmt::format("{}: string contains a NUL character, which HDF5 cannot store",
+                                    what));
+}
+
+// ----- paths ---------------------------------------------------------------------------
+
+std::vector<std::string> components(const std::string& path) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    const std::size_t j = std::min(path.find('/', i), path.size());
+    if (j > i) parts.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return parts;
+}
+
+// "/a//b/" -> "/a/b"; "" and "/" -> "/".
+std::string normalize(const std::string& path) {
+  std::string out;
+  for (const auto& c : components(path)) {
+    if (c == "." || c == "..")
+      throw InternalError(fmt::format("HDF5 path {}: '.' and '..' are not allowed", path));
+    out += '/';
+    out += c;
+  }
+  return out.empty() ? std::string("/") : out;
+}
+
+std::string parent_of(const std::string& normalized) {
+  const auto slash = normalized.rfind('/');
+  return slash == 0 || slash == std::string::npos ? std::string("/") : normalized.substr(0, slash);
+}
+
+std::string child_path(const std::string& group, const std::string& name) {
+  return group == "/" ? "/" + name : group + "/" + name;
+}
+
+void require_column_name(const std::string& name, std::string_view where) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+      name.find('\0') != std::string::npos)
+    throw InternalError(fmt::format("{}: invalid column name '{}'", where, name));
+}
+
+void require_leaf(const std::string& normalized, std::string_view what) {
+  if (normalized == "/") throw InternalError(fmt::format("{}: a dataset needs a name", what));
+}
+
+// ----- groups and attributes -----------------------------------------------------------
+
+// Groups track link creation order, so readers list columns in the order they were written.
+Hid ordered_group_plist(std::string_view what) {
+  Hid p = plist(H5P_GROUP_CREATE, what);
+  check(H5Pset_link_creation_order(p.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
+        "H5Pset_link_creation_order", what);
+  return p;
+}
+
+bool link_exists(hid_t file, const std::string& path) {
+  return check(H5Lexists(file, path.c_str(), H5P_DEFAULT), "H5Lexists", path) > 0;
+}
+
+bool is_group(hid_t file, const std::string& path) {
+  Hid o = open_object(file, path);
+  return H5Iget_type(o.get()) == H5I_GROUP;
+}
+
+// Creates `path` and any missing parents (each with creation-order tracking); an existing
+// group is fine, an existing non-group is an error.
+void ensure_group(hid_t file, const std::string& path) {
+  std::string cur;
+  for (const auto& c : components(path)) {
+    cur += '/';
+    cur += c;
+    if (link_exists(file, cur)) {
+      if (!is_group(file, cur))
+        throw InternalError(fmt::format("HDF5 path {} exists and is not a group", cur));
+      continue;
+    }
+    Hid gcpl = ordered_group_plist(cur);
+    make(H5Gcreate2(file, cur.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose,
+         "H5Gcreate2", cur);
+  }
+}
+
+// A new group at `path` (parents created as needed); it must not exist yet.
+Hid create_group(hid_t file, const std::string& path) {
+  if (path == "/") throw InternalError("the root group cannot be created");
+  ensure_group(file, parent_of(path));
+  if (link_exists(file, path)) throw InternalError(fmt::format("HDF5 {} already exists", path));
+  Hid gcpl = ordered_group_plist(path);
+  return make(H5Gcreate2(file, path.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose,
+              "H5Gcreate2", path);
+}
+
+void write_attribute(hid_t obj, const Attribute& a, const std::string& where) {
+  const std::string what = fmt::format("attribute {} of {}", a.name, where);
+  if (a.name.empty() || a.name.find('\0') != std::string::npos)
+    throw InternalError(fmt::format("{}: invalid attribute name", what));
+  if (check(H5Aexists(obj, a.name.c_str()), "H5Aexists", what) > 0)
+    check(H5Adelete(obj, a.name.c_str()), "H5Adelete", what);
+  Hid space = scalar_space(what);
+  std::visit(
+      [&](const auto& v) {
+        using V = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, std::string>) {
+          require_no_nul(v, what);
+          Hid type = vlen_utf8(what);
+          Hid attr = make(H5Acreate2(obj, a.name.c_str(), type.get(), space.get(), H5P_DEFAULT,
+                                     H5P_DEFAULT),
+                          H5Aclose, "H5Acreate2", what);
+          const char* p = v.c_str();
+          check(H5Awrite(attr.get(), type.get(), &p), "H5Awrite", what);
+        } else {
+          constexpr bool is_int = std::is_same_v<V, std::int64_t>;
+          const hid_t ftype = is_int ? H5T_STD_I64LE : H5T_IEEE_F64LE;
+          const hid_t mtype = is_int ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE;
+          Hid attr = make(
+              H5Acreate2(obj, a.name.c_str(), ftype, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+              H5Aclose, "H5Acreate2", what);
+          check(H5Awrite(attr.get(), mtype, &v), "H5Awrite", what);
+        }
+      },
+      a.value);
+}
+
+void write_column_attributes(hid_t dset, const ColumnSpec& spec, const std::string& where) {
+  write_attribute(dset, {"units", spec.units}, where);
+  write_attribute(dset, {"description", spec.description}, where);
+  if (!spec.codes.empty()) write_attribute(dset, {"codes", spec.codes}, where);
+}
+
+// ----- writing rows --------------------------------------------------------------------
+
+// Writes `data` into rows [offset, offset + size) of the 1-D dataset `dset`: one hyperslab.
+void write_rows(hid_t dset, const ColumnData& data, hsize_t offset, hid_t xfer,
+                const std::string& what) {
+  hsize_t n = column_size(data);
+  if (n == 0) return;
+  Hid fspace = make(H5Dget_space(dset), H5Sclose, "H5Dget_space", what);
+  check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &offset, nullptr, &n, nullptr),
+        "H5Sselect_hyperslab", what);
+  Hid mspace = simple_space(n, what);
+  std::visit(
+      [&](const auto& v) {
+        using V = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, std::vector<std::string>>) {
+          Hid type = vlen_utf8(what);
+          std::vector<const char*> ptrs;
+          ptrs.reserve(v.size());
+          for (const auto& s : v) {
+            require_no_nul(s, what);
+            ptrs.push_back(s.c_str());
+          }
+          check(H5Dwrite(dset, type.get(), mspace.get(), fspace.get(), xfer, ptrs.data()),
+                "H5Dwrite", what);
+        } else {
+          hid_t mtype = H5T_NATIVE_DOUBLE;
+          if constexpr (std::is_same_v<V, std::vector<std::int32_t>>) mtype = H5T_NATIVE_INT32;
+          if constexpr (std::is_same_v<V, std::vector<std::int64_t>>) mtype = H5T_NATIVE_INT64;
+          check(H5Dwrite(dset, mtype, mspace.get(), fspace.get(), xfer, v.data()), "H5Dwrite",
+                what);
+        }
+      },
+      data);
+}
+
+// Checks a table's columns against its specs: same count, matching types, equal lengths.
+void check_table_shape(const Table& t, const std::string& where) {
+  if (t.columns.size() != t.specs.size())
+    throw InternalError(fmt::format("{}: {} column specs but {} columns", where, t.specs.size(),
+                                    t.columns.size()));
+  const std::size_t rows = t.rows();
+  std::set<std::string> names;
+  for (std::size_t c = 0; c < t.specs.size(); ++c) {
+    const auto& spec = t.specs[c];
+    require_column_name(spec.name, where);
+    if (!names.insert(spec.name).second)
+      throw InternalError(fmt::format("{}: column {} appears twice", where, spec.name));
+    if (t.columns[c].index() != variant_index(spec.type))
+      throw InternalError(fmt::format("{}: column {} is declared {} but holds other data", where,
+                                      spec.name, type_name(spec.type)));
+    if (column_size(t.columns[c]) != rows)
+      throw InternalError(fmt::format("{}: column {} has {} rows, column {} has {}", where,
+                                      spec.name, column_size(t.columns[c]), t.specs[0].name,
+                                      rows));
+  }
+}
+
+// ----- reading (describe_file, export_csv) ---------------------------------------------
+
+using AttrValue = std::variant<std::int64_t, double, std::string>;
+
+std::string read_fixed_string(const char* p, std::size_t size, H5T_str_t pad) {
+  std::string s(p, strnlen(p, size));
+  if (pad == H5T_STR_SPACEPAD) s.erase(s.find_last_not_of(' ') + 1);
+  return s;
+}
+
+// A scalar attribute as int64/double/string; nullopt for anything else.
+std::optional<AttrValue> read_attribute_value(hid_t attr, const std::string& what) {
+  Hid type = make(H5Aget_type(attr), H5Tclose, "H5Aget_type", what);
+  Hid space = make(H5Aget_space(attr), H5Sclose, "H5Aget_space", what);
+  if (check(H5Sget_simple_extent_npoints(space.get()), "H5Sget_simple_extent_npoints", what) != 1)
+    return std::nullopt;
+  switch (H5Tget_class(type.get())) {
+    case H5T_INTEGER: {
+      std::int64_t v = 0;
+      check(H5Aread(attr, H5T_NATIVE_INT64, &v), "H5Aread", what);
+      return v;
+    }
+    case H5T_FLOAT: {
+      double v = 0;
+      check(H5Aread(attr, H5T_NATIVE_DOUBLE, &v), "H5Aread", what);
+      return v;
+    }
+    case H5T_STRING: {
+      if (check(H5Tis_variable_str(type.get()), "H5Tis_variable_str", what) > 0) {
+        Hid mtype = vlen_utf8(what);
+        check(H5Tset_cset(mtype.get(), H5Tget_cset(type.get())), "H5Tset_cset", what);
+        char* p = nullptr;
+        check(H5Aread(attr, mtype.get(), &p), "H5Aread", what);
+        std::string s = p != nullptr ? p : "";
+        H5free_memory(p);
+        return s;
+      }
+      const std::size_t size = H5Tget_size(type.get());
+      std::string buf(size + 1, '\0');
+      check(H5Aread(attr, type.get(), buf.data()), "H5Aread", what);
+      return read_fixed_string(buf.data(), size, H5Tget_strpad(type.get()));
+    }
+    default: return std::nullopt;
+  }
+}
+
+std::optional<AttrValue> read_attribute(hid_t obj, const char* name, const std::string& where) {
+  const std::string what = fmt::format("attribute {} of {}", name, where);
+  if (check(H5Aexists(obj, name), "H5Aexists", what) <= 0) return std::nullopt;
+  Hid attr = make(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, "H5Aopen", what);
+  return read_attribute_value(attr.get(), what);
+}
+
+std::string string_attribute(hid_t obj, const char* name, const std::string& where) {
+  const auto v = read_attribute(obj, name, where);
+  if (v && std::holds_alternative<std::string>(*v)) return std::get<std::string>(*v);
+  return {};
+}
+
+std::string format_attr(const std::optional<AttrValue>& v) {
+  if (!v) return "(not a scalar number or string)";
+  return std::visit([](const auto& x) { return fmt::format("{}", x); }, *v);
+}
+
+struct NamedAttr {
+  std::string name;
+  std::optional<AttrValue> value;
+};
+
+herr_t collect_attr_name(hid_t /*obj*/, const char* name, const H5A_info_t* /*info*/, void* data) {
+  static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+  return 0;
+}
+
+// All attributes of an object, in creation order if tracked, else by name.
+std::vector<NamedAttr> read_attributes(hid_t obj, const std::string& where) {
+  std::vector<std::string> names;
+  hsize_t idx = 0;
+  if (H5Aiterate2(obj, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, collect_attr_name, &names) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    names.clear();
+    idx = 0;
+    check(H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr_name, &names),
+          "H5Aiterate2", where);
+  }
+  std::vector<NamedAttr> out;
+  for (auto& n : names) {
+    auto v = read_attribute(obj, n.c_str(), where);
+    out.push_back({std::move(n), std::move(v)});
+  }
+  return out;
+}
+
+struct Child {
+  std::string name;
+  H5I_type_t type;  // H5I_GROUP or H5I_DATASET (others are skipped)
+};
+
+herr_t collect_link(hid_t /*group*/, const char* name, const H5L_info_t* info, void* data) {
+  if (info->type == H5L_TYPE_HARD) static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+  return 0;
+}
+
+// Groups and datasets directly below `path`, in creation order when the group tracks it.
+std::vector<Child> list_children(hid_t file, const std::string& path) {
+  Hid group = make(H5Gopen2(file, path.c_str(), H5P_DEFAULT), H5Gclose, "H5Gopen2", path);
+  Hid gcpl = make(H5Gget_create_plist(group.get()), H5Pclose, "H5Gget_create_plist", path);
+  unsigned flags = 0;
+  check(H5Pget_link_creation_order(gcpl.get(), &flags), "H5Pget_link_creation_order", path);
+  std::vector<std::string> names;
+  hsize_t idx = 0;
+  const bool ordered = (flags & H5P_CRT_ORDER_TRACKED) != 0;
+  if (!ordered ||
+      H5Literate(group.get(), H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, collect_link, &names) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    names.clear();
+    idx = 0;
+    check(H5Literate(group.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_link, &names),
+          "H5Literate", path);
+  }
+  std::vector<Child> out;
+  for (auto& n : names) {
+    Hid o = open_object(file, child_path(path, n));
+    const H5I_type_t t = H5Iget_type(o.get());
+    if (t == H5I_GROUP || t == H5I_DATASET) out.push_back({std::move(n), t});
+  }
+  return out;
+}
+
+enum class Kind { integer, real, text, other };
+
+Kind kind_of(hid_t type) {
+  switch (H5Tget_class(type)) {
+    case H5T_INTEGER: return Kind::integer;
+    case H5T_FLOAT: return Kind::real;
+    case H5T_STRING: return Kind::text;
+    default: return Kind::other;
+  }
+}
+
+std::string describe_type(hid_t type) {
+  const std::size_t bits = 8 * H5Tget_size(type);
+  switch (H5Tget_class(type)) {
+    case H5T_INTEGER:
+      return fmt::format("{}int{}", H5Tget_sign(type) == H5T_SGN_NONE ? "u" : "", bits);
+    case H5T_FLOAT: return fmt::format("float{}", bits);
+    case H5T_STRING:
+      return H5Tis_variable_str(type) > 0 ? std::string("string")
+                                          : fmt::format("string[{}]", H5Tget_size(type));
+    default: return "other";
+  }
+}
+
+// An open dataset with what readers need to know about it.
+struct Dataset {
+  std::string path;
+  Hid id;
+  Hid type;
+  int rank = 0;
+  hsize_t rows = 0;  // 1-D: length; scalar: 1; otherwise: number of elements
+  Kind kind = Kind::other;
+};
+
+Dataset open_dataset(hid_t file, const std::string& path) {
+  Dataset d;
+  d.path = path;
+  d.id = make(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose, "H5Dopen2", path);
+  d.type = make(H5Dget_type(d.id.get()), H5Tclose, "H5Dget_type", path);
+  Hid space = make(H5Dget_space(d.id.get()), H5Sclose, "H5Dget_space", path);
+  d.rank = check(H5Sget_simple_extent_ndims(space.get()), "H5Sget_simple_extent_ndims", path);
+  d.rows = static_cast<hsize_t>(
+      check(H5Sget_simple_extent_npoints(space.get()), "H5Sget_simple_extent_npoints", path));
+  d.kind = kind_of(d.type.get());
+  return d;
+}
+
+// Reads `n` elements starting at `offset` of a 1-D dataset (whole dataset if scalar).
+// Integers come back as int64, reals as double, strings as std::string.
+void read_rows(const Dataset& d, hsize_t offset, hsize_t n, ColumnData& out) {
+  Hid fspace = make(H5Dget_space(d.id.get()), H5Sclose, "H5Dget_space", d.path);
+  if (d.rank == 1) {
+    check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &offset, nullptr, &n, nullptr),
+          "H5Sselect_hyperslab", d.path);
+  } else if (d.rank != 0 || offset != 0 || n != 1) {
+    throw InternalError(fmt::format("{}: expected a 1-D dataset", d.path));
+  }
+  Hid mspace = simple_space(n, d.path);
+  switch (d.kind) {
+    case Kind::integer: {
+      std::vector<std::int64_t> v(n);
+      if (n > 0)
+        check(H5Dread(d.id.get(), H5T_NATIVE_INT64, mspace.get(), fspace.get(), H5P_DEFAULT,
+                      v.data()),
+              "H5Dread", d.path);
+      out = std::move(v);
+      return;
+    }
+    case Kind::real: {
+      std::vector<double> v(n);
+      if (n > 0)
+        check(H5Dread(d.id.get(), H5T_NATIVE_DOUBLE, mspace.get(), fspace.get(), H5P_DEFAULT,
+                      v.data()),
+              "H5Dread", d.path);
+      out = std::move(v);
+      return;
+    }
+    case Kind::text: {
+      std::vector<std::string> v;
+      v.reserve(n);
+      if (n == 0) {
+        out = std::move(v);
+        return;
+      }
+      if (check(H5Tis_variable_str(d.type.get()), "H5Tis_variable_str", d.path) > 0) {
+        Hid mtype = vlen_utf8(d.path);
+        check(H5Tset_cset(mtype.get(), H5Tget_cset(d.type.get())), "H5Tset_cset", d.path);
+        std::vector<char*> ptrs(n, nullptr);
+        check(H5Dread(d.id.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT,
+                      ptrs.data()),
+              "H5Dread", d.path);
+        struct Reclaim {
+          hid_t type, space;
+          std::vector<char*>& p;
+          ~Reclaim() {
+            H5Dvlen_reclaim(type, space, H5P_DEFAULT, p.data());
+            H5Eclear2(H5E_DEFAULT);
+          }
+        } reclaim{mtype.get(), mspace.get(), ptrs};
+        for (const char* p : ptrs) v.emplace_back(p != nullptr ? p : "");
+      } else {
+        const std::size_t size = H5Tget_size(d.type.get());
+        std::vector<char> buf(size * n + 1, '\0');
+        check(H5Dread(d.id.get(), d.type.get(), mspace.get(), fspace.get(), H5P_DEFAULT,
+                      buf.data()),
+              "H5Dread", d.path);
+        const H5T_str_t pad = H5Tget_strpad(d.type.get());
+        for (hsize_t i = 0; i < n; ++i) v.push_back(read_fixed_string(&buf[i * size], size, pad));
+      }
+      out = std::move(v);
+      return;
+    }
+    case Kind::other: break;
+  }
+  throw InternalError(fmt::format("{}: unsupported data type {}", d.path,
+                                  describe_type(d.type.get())));
+}
+
+std::vector<std::string> read_string_list(hid_t file, const std::string& path) {
+  Dataset d = open_dataset(file, path);
+  if (d.kind != Kind::text || d.rank != 1)
+    throw InternalError(fmt::format("{} is not a 1-D string dataset", path));
+  ColumnData data;
+  read_rows(d, 0, d.rows, data);
+  return std::get<std::vector<std::string>>(std::move(data));
+}
+
+// Opens a decouple panel file for reading; InputError if missing, not HDF5, or not ours.
+Hid open_panel_file(const std::string& path) {
+  silence_hdf5();
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (!fs::exists(st)) throw InputError(path, "FILE", "no such file");
+  if (fs::is_directory(st)) throw InputError(path, "FILE", "is a folder, not an HDF5 file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(path, "FILE", "not an HDF5 file");
+  }
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) throw InputError(path, "FILE", fmt::format("cannot open: {}", hdf5_message()));
+  Hid file(f, H5Fclose);
+  const auto format = read_attribute(file.get(), "format", "/");
+  if (!format || !std::holds_alternative<std::string>(*format) ||
+      std::get<std::string>(*format) != kFormat)
+    throw InputError(path, "FILE",
+                     fmt::format("is not a decouple panel file (no root attribute format = \"{}\")",
+                                 kFormat));
+  return file;
+}
+
+// ----- describe --------------------------------------------------------------------------
+
+std::optional<std::pair<std::int64_t, std::int64_t>> period_range(hid_t file,
+                                                                  const std::string& group) {
+  const std::string p = child_path(group, "period");
+  if (!link_exists(file, p)) return std::nullopt;
+  Dataset d = open_dataset(file, p);
+  if (d.kind != Kind::integer || d.rank != 1 || d.rows == 0) return std::nullopt;
+  std::int64_t lo = std::numeric_limits<std::int64_t>::max();
+  std::int64_t hi = std::numeric_limits<std::int64_t>::min();
+  ColumnData block;
+  for (hsize_t off = 0; off < d.rows; off += kReadBlockRows) {
+    read_rows(d, off, std::min(kReadBlockRows, d.rows - off), block);
+    for (const auto v : std::get<std::vector<std::int64_t>>(block)) {
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+  }
+  return std::pair{lo, hi};
+}
+
+void describe_group(hid_t file, const std::string& path, std::string& out) {
+  const auto children = list_children(file, path);
+  std::vector<Dataset> datasets;
+  std::vector<std::string> groups;
+  for (const auto& c : children) {
+    if (c.type == H5I_DATASET)
+      datasets.push_back(open_dataset(file, child_path(path, c.name)));
+    else
+      groups.push_back(c.name);
+  }
+  std::sort(groups.begin(), groups.end());
+
+  if (path != "/" || !datasets.empty()) {
+    std::string header = path;
+    bool equal = !datasets.empty();
+    for (const auto& d : datasets) equal = equal && d.rank == 1 && d.rows == datasets[0].rows;
+    std::vector<std::string> notes;
+    if (equal && datasets.size() > 1)
+      notes.push_back(fmt::format("{} columns, {} row{}", datasets.size(), datasets[0].rows,
+                                  datasets[0].rows == 1 ? "" : "s"));
+    if (path.starts_with("/panel/")) {
+      if (const auto r = period_range(file, path))
+        notes.push_back(fmt::format("periods {}..{}", r->first, r->second));
+    }
+    if (datasets.empty() && groups.empty()) notes.emplace_back("empty");
+    for (std::size_t i = 0; i < notes.size(); ++i) header += (i == 0 ? "  (" : ", ") + notes[i];
+    if (!notes.empty()) header += ')';
+    out += header + '\n';
+  }
+
+  std::size_t wname = 0, wtype = 0, wrows = 0;
+  std::vector<std::array<std::string, 4>> lines;
+  for (const auto& d : datasets) {
+    const std::string rows = d.rank == 0 ? std::string("scalar")
+                             : d.rank == 1 ? fmt::format("{} row{}", d.rows, d.rows == 1 ? "" : "s")
+                                           : fmt::format("{} values ({}-D)", d.rows, d.rank);
+    std::string extra;
+    const std::string units = string_attribute(d.id.get(), "units", d.path);
+    const std::string codes = string_attribute(d.id.get(), "codes", d.path);
+    const std::string desc = string_attribute(d.id.get(), "description", d.path);
+    if (!units.empty()) extra += "[" + units + "]";
+    if (!codes.empty()) extra += (extra.empty() ? "" : " ") + ("codes " + codes);
+    if (!desc.empty()) extra += (extra.empty() ? "" : "  ") + desc;
+    if (d.rank == 0 && d.kind == Kind::text) {
+      ColumnData text;
+      read_rows(d, 0, 1, text);
+      extra += fmt::format("{} bytes of text", std::get<std::vector<std::string>>(text)[0].size());
+    }
+    const auto& name = d.path.substr(d.path.rfind('/') + 1);
+    lines.push_back({name, describe_type(d.type.get()), rows, extra});
+    wname = std::max(wname, name.size());
+    wtype = std::max(wtype, lines.back()[1].size());
+    wrows = std::max(wrows, rows.size());
+  }
+  for (const auto& l : lines) {
+    std::string line = fmt::format("  {:<{}}  {:<{}}  {:>{}}  {}", l[0], wname, l[1], wtype, l[2],
+                                   wrows, l[3]);
+    line.erase(line.find_last_not_of(' ') + 1);
+    out += line + '\n';
+  }
+  for (const auto& g : groups) describe_group(file, child_path(path, g), out);
+}
+
+// ----- CSV -------------------------------------------------------------------------------
+
+void append_csv_field(std::string& out, const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) {
+    out += s;
+    return;
+  }
+  out += '"';
+  for (const char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
+void append_csv_double(std::string& out, double v) {
+  if (std::isnan(v)) return;  // missing: an empty field (NA in R and Stata, NaN in pandas)
+  fmt::format_to(std::back_inserter(out), "{}", v);  // shortest round-trip; inf as "inf"
+}
+
+// Writes `dir/name` through `dir/name.partial` and a rename; removes the partial on failure.
+class CsvWriter {
+ public:
+  CsvWriter(const fs::path& dir, const std::string& name)
+      : final_((dir / name).string()), partial_(final_ + ".partial") {
+    out_.open(partial_, std::ios::binary | std::ios::trunc);
+    if (!out_)
+      throw InputError(partial_, "--csv", fmt::format("cannot write: {}", std::strerror(errno)));
+  }
+  CsvWriter(const CsvWriter&) = delete;
+  CsvWriter& operator=(const CsvWriter&) = delete;
+  ~CsvWriter() {
+    if (!done_) {
+      out_.close();
+      std::error_code ec;
+      fs::remove(partial_, ec);
+    }
+  }
+  void write(std::string& buf) {
+    out_.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+    buf.clear();
+    if (!out_) throw InputError(partial_, "--csv", "write failed (disk full?)");
+  }
+  const std::string& finish() {
+    out_.close();
+    if (!out_) throw InputError(partial_, "--csv", "write failed (disk full?)");
+    if (std::rename(partial_.c_str(), final_.c_str()) != 0)
+      throw InputError(final_, "--csv",
+                       fmt::format("cannot rename {} into place: {}", partial_,
+                                   std::strerror(errno)));
+    done_ = true;
+    return final_;
+  }
+
+ private:
+  std::string final_, partial_;
+  std::ofstream out_;
+  bool done_ = false;
+};
+
+struct CsvColumn {
+  std::string header;
+  Dataset data;
+  const std::vector<std::string>* codes = nullptr;  // decode integers to these names
+  std::string codes_path;
+  ColumnData block;
+};
+
+using CodesCache = std::map<std::string, std::vector<std::string>>;
+
+const std::vector<std::string>* load_codes(hid_t file, const std::string& codes, CodesCache& cache,
+                                           const std::string& column) {
+  auto it = cache.find(codes);
+  if (it != cache.end()) return &it->second;
+  const std::string p = normalize(codes);
+  if (!link_exists(file, p))
+    throw InternalError(fmt::format("{}: codes table {} does not exist", column, codes));
+  return &cache.emplace(codes, read_string_list(file, p)).first->second;
+}
+
+// Streams the columns, block by block, to one CSV file.
+std::string write_csv(const fs::path& dir, const std::string& name,
+                      std::vector<CsvColumn>& cols) {
+  const hsize_t rows = cols.empty() ? 0 : cols[0].data.rows;
+  for (const auto& c : cols)
+    if (c.data.rank != 1 || c.data.rows != rows)
+      throw InternalError(fmt::format("{}: columns of unequal length ({} has {}, {} has {})", name,
+                                      cols[0].data.path, rows, c.data.path, c.data.rows));
+  CsvWriter w(dir, name);
+  std::string buf;
+  for (std::size_t c = 0; c < cols.size(); ++c) {
+    if (c > 0) buf += ',';
+    append_csv_field(buf, cols[c].header);
+  }
+  buf += '\n';
+  for (hsize_t off = 0; off < rows; off += kReadBlockRows) {
+    const hsize_t n = std::min(kReadBlockRows, rows - off);
+    for (auto& c : cols) read_rows(c.data, off, n, c.block);
+    for (hsize_t r = 0; r < n; ++r) {
+      for (std::size_t c = 0; c < cols.size(); ++c) {
+        if (c > 0) buf += ',';
+        const auto& col = cols[c];
+        if (const auto* iv = std::get_if<std::vector<std::int64_t>>(&col.block)) {
+          const std::int64_t v = (*iv)[r];
+          if (col.codes != nullptr) {
+            if (v < 0 || static_cast<std::uint64_t>(v) >= col.codes->size())
+              throw InternalError(fmt::format(
+                  "{} row {}: code {} outside {} ({} names)", col.data.path, off + r, v,
+                  col.codes_path, col.codes->size()));
+            append_csv_field(buf, (*col.codes)[static_cast<std::size_t>(v)]);
+          } else {
+            fmt::format_to(std::back_inserter(buf), "{}", v);
+          }
+        } else if (const auto* dv = std::get_if<std::vector<double>>(&col.block)) {
+          append_csv_double(buf, (*dv)[r]);
+        } else {
+          append_csv_field(buf, std::get<std::vector<std::string>>(col.block)[r]);
+        }
+      }
+      buf += '\n';
+    }
+    w.write(buf);
+  }
+  w.write(buf);
+  return w.finish();
+}
+
+CsvColumn csv_column(hid_t file, const std::string& path, std::string header, CodesCache& cache) {
+  CsvColumn c{std::move(header), open_dataset(file, path), nullptr, {}, {}};
+  if (c.data.kind == Kind::other)
+    throw InternalError(fmt::format("{}: cannot export data type {}", path,
+                                    describe_type(c.data.type.get())));
+  if (c.data.kind == Kind::integer) {
+    c.codes_path = string_attribute(c.data.id.get(), "codes", path);
+    if (!c.codes_path.empty()) c.codes = load_codes(file, c.codes_path, cache, path);
+  }
+  return c;
+}
+
+// One CSV of the 1-D datasets of a group, in column order.
+std::string export_table(hid_t file, const std::string& group, const fs::path& dir,
+                         const std::string& name, CodesCache& cache) {
+  std::vector<CsvColumn> cols;
+  for (const auto& c : list_children(file, group)) {
+    if (c.type != H5I_DATASET) continue;
+    const std::string p = child_path(group, c.name);
+    cols.push_back(csv_column(file, p, c.name, cache));
+    if (cols.back().data.rank != 1) cols.pop_back();  // scalars are not columns
+  }
+  return write_csv(dir, name, cols);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// PanelFile
+
+namespace {
+struct Panel {
+  std::vector<ColumnSpec> specs;
+  std::vector<Hid> columns;  // open datasets, one per spec
+  hsize_t rows = 0;          // rows written so far (all columns)
+};
+}  // namespace
+
+struct PanelFile::Impl {
+  std::string path;
+  std::string partial;
+  bool force = false;
+  Hid file;
+  Hid xfer;  // dataset transfer list (MPI-IO: H5Pset_dxpl_mpio collective)
+  std::map<std::string, Panel> panels;
+  bool created = false;     // the partial file is ours (remove it unless committed)
+  bool committed = false;   // renamed onto path: inert from now on
+  bool keep_partial = false;
+  bool broken = false;      // a write failed half way: refuse to commit
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() {
+    panels.clear();
+    xfer.reset();
+    file.reset();
+    if (created && !committed && !keep_partial) {
+      std::error_code ec;
+      fs::remove(partial, ec);
+    }
+  }
+
+  void require_writable(std::string_view op) const {
+    if (committed) throw InternalError(fmt::format("{}: {} after commit()", path, op));
+    if (!file.valid()) throw InternalError(fmt::format("{}: {} after a failed commit()", path, op));
+  }
+
+  // Runs a write; if it throws, the file may be half-written and must not be committed.
+  template <class F>
+  void guarded(std::string_view op, F&& f) {
+    require_writable(op);
+    try {
+      f();
+    } catch (...) {
+      broken = true;
+      throw;
+    }
+  }
+};
+
+PanelFile::PanelFile(std::string path, bool force) : impl_(std::make_unique<Impl>()) {
+  silence_hdf5();
+  Impl& m = *impl_;
+  m.path = std::move(path);
+  m.partial = m.path + ".partial";
+  m.force = force;
+  if (m.path.empty()) throw InputError("", "--out", "the output path is empty");
+
+  const fs::path p(m.path);
+  std::error_code ec;
+  const auto st = fs::status(p, ec);
+  if (fs::exists(st)) {
+    if (!force) throw InputError(m.path, "--out", "exists; use --force to replace it");
+    if (fs::is_directory(st)) throw InputError(m.path, "--out", "is a folder");
+  }
+  fs::path parent = p.parent_path();
+  if (parent.empty()) parent = ".";
+  const auto pst = fs::status(parent, ec);
+  if (!fs::exists(pst))
+    throw InputError(m.path, "--out", fmt::format("folder {} does not exist", parent.string()));
+  if (!fs::is_directory(pst))
+    throw InputError(m.path, "--out", fmt::format("{} is not a folder", parent.string()));
+  if (::access(parent.c_str(), W_OK | X_OK) != 0)
+    throw InputError(m.path, "--out", fmt::format("folder {} is not writable", parent.string()));
+  if (fs::is_directory(fs::status(m.partial, ec)))
+    throw InputError(m.partial, "--out", "is a folder");
+
+  Hid fcpl = plist(H5P_FILE_CREATE, m.partial);
+  check(H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
+        "H5Pset_link_creation_order", m.partial);
+  check(H5Pset_attr_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
+        "H5Pset_attr_creation_order", m.partial);
+  Hid fapl = plist(H5P_FILE_ACCESS, m.partial);
+  // Default (sec2) driver, one process. MPI-IO: H5Pset_fapl_mpio(fapl, comm, info) here.
+  // SEMI: H5Fclose fails if any object is still open, so a leaked handle cannot go unnoticed.
+  check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_SEMI), "H5Pset_fclose_degree", m.partial);
+  const hid_t f = H5Fcreate(m.partial.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get());
+  if (f < 0)
+    throw InputError(m.partial, "--out", fmt::format("cannot create: {}", hdf5_message()));
+  m.file = Hid(f, H5Fclose);
+  m.created = true;
+  m.xfer = plist(H5P_DATASET_XFER, m.partial);
+}
+
+PanelFile::~PanelFile() = default;
+
+const std::string& PanelFile::path() const { return impl_->path; }
+std::string PanelFile::partial_path() const { return impl_->partial; }
+
+void PanelFile::set_attributes(const std::string& group, const std::vector<Attribute>& attrs) {
+  Impl& m = *impl_;
+  m.guarded("set_attributes", [&] {
+    const std::string g = normalize(group);
+    if (g != "/" && !link_exists(m.file.get(), g)) ensure_group(m.file.get(), g);
+    Hid obj = open_object(m.file.get(), g);
+    for (const auto& a : attrs) write_attribute(obj.get(), a, g);
+  });
+}
+
+void PanelFile::write_text(const std::string& dataset, const std::string& text) {
+  Impl& m = *impl_;
+  const std::string d = normalize(dataset);
+  m.require_writable("write_text");
+  require_leaf(d, "write_text");
+  require_no_nul(text, d);
+  m.guarded("write_text", [&] {
+    ensure_group(m.file.get(), parent_of(d));
+    Hid type = vlen_utf8(d);
+    Hid space = scalar_space(d);
+    Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), type.get(), space.get(), H5P_DEFAULT,
+                               H5P_DEFAULT, H5P_DEFAULT),
+                    H5Dclose, "H5Dcreate2", d);
+    const char* p = text.c_str();
+    check(H5Dwrite(dset.get(), type.get(), H5S_ALL, H5S_ALL, m.xfer.get(), &p), "H5Dwrite", d);
+  });
+}
+
+void PanelFile::write_strings(const std::string& dataset, const std::vector<std::string>& values) {
+  Impl& m = *impl_;
+  const std::string d = normalize(dataset);
+  m.require_writable("write_strings");
+  require_leaf(d, "write_strings");
+  for (const auto& v : values) require_no_nul(v, d);
+  m.guarded("write_strings", [&] {
+    ensure_group(m.file.get(), parent_of(d));
+    Hid type = vlen_utf8(d);
+    Hid space = simple_space(values.size(), d);
+    Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), type.get(), space.get(), H5P_DEFAULT,
+                               H5P_DEFAULT, H5P_DEFAULT),
+                    H5Dclose, "H5Dcreate2", d);
+    write_rows(dset.get(), ColumnData(values), 0, m.xfer.get(), d);
+  });
+}
+
+void PanelFile::write_table(const std::string& group, const Table& table) {
+  Impl& m = *impl_;
+  const std::string g = normalize(group);
+  m.require_writable("write_table");
+  check_table_shape(table, g);  // before anything is written: a shape error leaves no trace
+  m.guarded("write_table", [&] {
+    Hid grp = create_group(m.file.get(), g);
+    const hsize_t rows = table.rows();
+    for (std::size_t c = 0; c < table.specs.size(); ++c) {
+      const auto& spec = table.specs[c];
+      const std::string d = child_path(g, spec.name);
+      Hid space = simple_space(rows, d);
+      Hid type = spec.type == ColumnType::str ? vlen_utf8(d) : Hid();
+      const hid_t ftype = spec.type == ColumnType::str ? type.get() : file_type(spec.type);
+      Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), ftype, space.get(), H5P_DEFAULT,
+                                 H5P_DEFAULT, H5P_DEFAULT),
+                      H5Dclose, "H5Dcreate2", d);
+      write_column_attributes(dset.get(), spec, d);
+      write_rows(dset.get(), table.columns[c], 0, m.xfer.get(), d);
+    }
+  });
+}
+
+void PanelFile::create_panel(const std::string& group, const std::vector<ColumnSpec>& columns) {
+  Impl& m = *impl_;
+  const std::string g = normalize(group);
+  // Declaration errors are caught before anything is written.
+  m.require_writable("create_panel");
+  if (m.panels.contains(g)) throw InternalError(fmt::format("panel {} created twice", g));
+  if (columns.empty()) throw InternalError(fmt::format("panel {} has no columns", g));
+  std::set<std::string> names;
+  for (const auto& spec : columns) {
+    require_column_name(spec.name, g);
+    if (!names.insert(spec.name).second)
+      throw InternalError(fmt::format("panel {}: column {} appears twice", g, spec.name));
+    if (spec.type == ColumnType::str)
+      throw InternalError(
+          fmt::format("panel {}: column {} is a string; panels hold numbers only", g, spec.name));
+  }
+  m.guarded("create_panel", [&] {
+    Hid grp = create_group(m.file.get(), g);
+    Hid dcpl = plist(H5P_DATASET_CREATE, g);
+    const hsize_t chunk = kChunkRows;
+    check(H5Pset_chunk(dcpl.get(), 1, &chunk), "H5Pset_chunk", g);
+    check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", g);
+    check(H5Pset_deflate(dcpl.get(), kDeflateLevel), "H5Pset_deflate", g);
+    Panel panel;
+    panel.specs = columns;
+    for (const auto& spec : columns) {
+      const std::string d = child_path(g, spec.name);
+      Hid space = simple_space(0, d, /*unlimited=*/true);
+      Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), file_type(spec.type), space.get(),
+                                 H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                      H5Dclose, "H5Dcreate2", d);
+      write_column_attributes(dset.get(), spec, d);
+      panel.columns.push_back(std::move(dset));
+    }
+    m.panels.emplace(g, std::move(panel));
+  });
+}
+
+void PanelFile::append(const std::string& group, const Table& rows) {
+  Impl& m = *impl_;
+  const std::string g = normalize(group);
+  // Shape errors are caught before anything is written, so they leave the file consistent.
+  m.require_writable("append");
+  const auto it = m.panels.find(g);
+  if (it == m.panels.end())
+    throw InternalError(fmt::format("append to {}: no such panel (create_panel first)", g));
+  Panel& panel = it->second;
+  if (rows.specs.size() != panel.specs.size())
+    throw InternalError(fmt::format("append to {}: {} columns, the panel has {}", g,
+                                    rows.specs.size(), panel.specs.size()));
+  for (std::size_t c = 0; c < rows.specs.size(); ++c) {
+    const auto& want = panel.specs[c];
+    const auto& got = rows.specs[c];
+    if (got.name != want.name || got.type != want.type)
+      throw InternalError(fmt::format("append to {}: column {} is {} {}, the panel has {} {}", g,
+                                      c, got.name, type_name(got.type), want.name,
+                                      type_name(want.type)));
+  }
+  check_table_shape(rows, g);
+  const hsize_t n = rows.rows();
+  if (n == 0) return;
+
+  m.guarded("append", [&] {
+    // This writer's rows go to [offset, offset + n). Under MPI-IO: offset = panel.rows +
+    // exclusive prefix sum of the ranks' n, total = panel.rows + sum of n (both collective).
+    const hsize_t offset = panel.rows;
+    const hsize_t total = panel.rows + n;
+    for (std::size_t c = 0; c < panel.columns.size(); ++c)
+      check(H5Dset_extent(panel.columns[c].get(), &total), "H5Dset_extent",
+            child_path(g, panel.specs[c].name));
+    for (std::size_t c = 0; c < panel.columns.size(); ++c)
+      write_rows(panel.columns[c].get(), rows.columns[c], offset, m.xfer.get(),
+                 child_path(g, panel.specs[c].name));
+    panel.rows = total;
+  });
+}
+
+void PanelFile::commit() {
+  Impl& m = *impl_;
+  m.require_writable("commit");
+  if (m.broken)
+    throw InternalError(fmt::format("{}: not committed because an earlier write failed", m.path));
+  for (auto& [name, panel] : m.panels)
+    for (std::size_t c = 0; c < panel.columns.size(); ++c)
+      check(panel.columns[c].close(), "H5Dclose", child_path(name, panel.specs[c].name));
+  m.panels.clear();
+  check(m.xfer.close(), "H5Pclose", "transfer property list");
+  check(m.file.close(), "H5Fclose", m.partial);
+
+  // Without --force, never replace a file that appeared while we were writing.
+  if (!m.force) {
+    if (::renameat2(AT_FDCWD, m.partial.c_str(), AT_FDCWD, m.path.c_str(), RENAME_NOREPLACE) ==
+        0) {
+      m.committed = true;
+      return;
+    }
+    const int err = errno;
+    if (err == EEXIST) {
+      m.keep_partial = true;
+      throw InputError(m.path, "--out",
+                       fmt::format("appeared while this run was writing; not replaced (the "
+                                   "result is in {})",
+                                   m.partial));
+    }
+    if (err != EINVAL && err != ENOSYS)  // else: the file system lacks RENAME_NOREPLACE
+      throw InternalError(fmt::format("cannot rename {} to {}: {}", m.partial, m.path,
+                                      std::strerror(err)));
+  }
+  if (std::rename(m.partial.c_str(), m.path.c_str()) != 0)
+    throw InternalError(
+        fmt::format("cannot rename {} to {}: {}", m.partial, m.path, std::strerror(errno)));
+  m.committed = true;
+}
+
+// ---------------------------------------------------------------------------------------
+// Readers
+
+std::string describe_file(const std::string& path) {
+  Hid file = open_panel_file(path);
+  std::string out = fmt::format("{}\n", path);
+  const auto attrs = read_attributes(file.get(), "/");
+  std::size_t w = 0;
+  for (const auto& a : attrs) w = std::max(w, a.name.size());
+  for (const auto& a : attrs) out += fmt::format("  {:<{}} = {}\n", a.name, w, format_attr(a.value));
+  describe_group(file.get(), "/", out);
+  return out;
+}
+
+std::vector<std::string> export_csv(const std::string& path, const std::string& dir) {
+  Hid file = open_panel_file(path);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    throw InputError(dir, "--csv",
+                     fmt::format("cannot create folder: {}", ec ? ec.message() : "not a folder"));
+  const fs::path out_dir(dir);
+  CodesCache cache;
+  std::vector<std::string> written;
+  if (link_exists(file.get(), "/panel") && is_group(file.get(), "/panel")) {
+    for (const auto& c : list_children(file.get(), "/panel"))
+      if (c.type == H5I_GROUP)
+        written.push_back(
+            export_table(file.get(), "/panel/" + c.name, out_dir, c.name + ".csv", cache));
+  }
+  if (link_exists(file.get(), "/meta") && is_group(file.get(), "/meta")) {
+    for (const auto& c : list_children(file.get(), "/meta")) {
+      const std::string p = "/meta/" + c.name;
+      const std::string name = "meta_" + c.name + ".csv";
+      if (c.type == H5I_GROUP) {
+        written.push_back(export_table(file.get(), p, out_dir, name, cache));
+        continue;
+      }
+      std::vector<CsvColumn> cols;
+      cols.push_back(csv_column(file.get(), p, "", cache));
+      if (cols[0].data.rank != 1) continue;  // scalar text is not a table
+      cols[0].header = cols[0].data.kind == Kind::text ? "id" : c.name;
+      written.push_back(write_csv(out_dir, name, cols));
+    }
+  }
+  return written;
+}
+
+}  // namespace decouple

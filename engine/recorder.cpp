@@ -1,0 +1,251 @@
+#include "engine/recorder.hpp"
+
+#include <fmt/format.h>
+
+namespace decouple {
+
+const char* const kFirmStatusNames[4] = {"candidate", "building", "active", "exited"};
+
+namespace {
+constexpr std::size_t kFlushRows = 1 << 16;
+
+ColumnSpec col(std::string name, ColumnType t, std::string units, std::string description,
+               std::string codes = {}) {
+  return {std::move(name), t, std::move(units), std::move(description), std::move(codes)};
+}
+ColumnSpec period_col() { return col("period", ColumnType::i32, "month", "period index (0 = run.start)"); }
+ColumnSpec good_col() { return col("good", ColumnType::i32, "code", "good", "/meta/goods"); }
+ColumnSpec region_col(std::string name, std::string d) {
+  return col(std::move(name), ColumnType::i32, "code", std::move(d), "/meta/regions");
+}
+}  // namespace
+
+Recorder::Recorder(const Simulation& sim, PanelFile& file) : sim_(sim), file_(file) {
+  using T = ColumnType;
+  const auto& w = sim.world();
+  const auto& sc = sim.scenario();
+  for (auto c : {period_col(), good_col(), region_col("region", "destination region of the market"),
+                 col("price", T::f64, "USD/unit", "clearing price paid by buyers (tariff-inclusive)"),
+                 col("quantity", T::f64, "units/month", "quantity sold"),
+                 col("supply", T::f64, "units/month", "quantity shipped to the market"),
+                 col("demand", T::f64, "units/month", "exogenous quantity at the price plus input bids"),
+                 col("unsold", T::f64, "units/month", "supply no buyer takes at price 0"),
+                 col("shortage", T::f64, "units/month", "input bids not served"),
+                 col("hhi_firms", T::f64, "0-10000", "Herfindahl index over selling firms"),
+                 col("hhi_origins", T::f64, "0-10000", "Herfindahl index over origin regions"),
+                 col("dependency_share", T::f64, "1", "adversary bloc's share of supply (NaN for third-bloc markets)"),
+                 col("share_west", T::f64, "1", "share of supply from west-bloc origins"),
+                 col("share_china", T::f64, "1", "share of supply from china-bloc origins"),
+                 col("share_third", T::f64, "1", "share of supply from third-bloc origins"),
+                 col("consumer_surplus", T::f64, "USD/month", "surplus on the exogenous demand schedule"),
+                 col("tariff_revenue", T::f64, "USD/month", "tariffs collected on this market's imports")})
+    market_.add(c);
+  for (auto c : {period_col(), good_col(), region_col("origin", "exporting region"),
+                 region_col("destination", "importing region"),
+                 col("quantity", T::f64, "units/month", "quantity sold"),
+                 col("value", T::f64, "USD/month", "value at the border, before tariffs"),
+                 col("tariff_rate", T::f64, "1", "ad-valorem tariff in force"),
+                 col("controlled", T::i32, "code", "export control in force", "/meta/controls")})
+    trade_.add(c);
+  for (auto c : {period_col(), col("firm_id", T::i32, "code", "firm", "/meta/firms/firm_id"),
+                 col("output", T::f64, "units/month", "output produced"),
+                 col("planned_output", T::f64, "units/month", "output planned before input shortages"),
+                 col("price", T::f64, "USD/unit", "average net receipt per unit sold"),
+                 col("unit_cost", T::f64, "USD/unit", "marginal cost including inputs at market prices"),
+                 col("capacity", T::f64, "units/month", "capacity"),
+                 col("profit", T::f64, "USD/month", "profit after subsidies and floor payments"),
+                 col("subsidy", T::f64, "USD/month", "production subsidy received"),
+                 col("floor_payment", T::f64, "USD/month", "price-floor top-up received"),
+                 col("status", T::i32, "code", "firm status", "/meta/firm_status")})
+    firm_.add(c);
+  for (Index g : w.input_goods)
+    firm_.add(col("inventory_" + sc.goods[g].id, T::f64, "units",
+                  "stock of input " + sc.goods[g].id + " after this month's deliveries"));
+  for (auto c : {period_col(), region_col("region", "government's region"),
+                 col("tariff_revenue", T::f64, "USD/month", "tariffs collected"),
+                 col("subsidy_outlay", T::f64, "USD/month", "production and investment subsidies paid"),
+                 col("floor_outlay", T::f64, "USD/month", "price-floor top-ups paid"),
+                 col("soe_support", T::f64, "USD/month", "losses of its SOEs covered (soft budget)"),
+                 col("equity_outlay", T::f64, "USD/month", "equity stakes bought"),
+                 col("output_lost", T::f64, "USD/month", "its firms' output lost to missing inputs, at market prices"),
+                 col("rule_state", T::i32, "code", "decision rule in force", "/meta/rules")})
+    government_.add(c);
+  for (auto c : {period_col(), region_col("government", "government acting"),
+                 col("instrument", T::i32, "code", "instrument changed", "/meta/instruments"),
+                 col("good", T::i32, "code", "good (-1: all or none)", "/meta/goods"),
+                 col("partner", T::i32, "code", "partner region (-1: none)", "/meta/regions"),
+                 col("value", T::f64, "varies", "new setting (rate, floor, quantity, 1 = ban)"),
+                 col("cause", T::i32, "code", "why", "/meta/causes")})
+    policy_.add(c);
+  const auto& o = sc.output;
+  if (o.market) file_.create_panel("/panel/market", market_.specs);
+  if (o.trade) file_.create_panel("/panel/trade", trade_.specs);
+  if (o.firm) file_.create_panel("/panel/firm", firm_.specs);
+  if (o.government) file_.create_panel("/panel/government", government_.specs);
+  if (o.policy) file_.create_panel("/panel/policy", policy_.specs);
+}
+
+void Recorder::record(int period) {
+  const auto& w = sim_.world();
+  const auto& o = sim_.scenario().output;
+  const auto& mm = sim_.markets();
+  const bool regular = period % o.every == 0;
+  if (o.market && regular) {
+    auto& t = market_;
+    for (Index m = 0; m < w.markets; ++m) {
+      std::size_t c = 0;
+      t.i32(c++).push_back(period);
+      t.i32(c++).push_back(w.market_good[m]);
+      t.i32(c++).push_back(w.market_region[m]);
+      for (double v : {w.market_price[m], mm.sold[m], mm.supply[m], mm.demand[m], mm.unsold[m],
+                       mm.shortage[m], mm.hhi_firms[m], mm.hhi_origins[m], mm.dependency_share[m],
+                       mm.share[0][m], mm.share[1][m], mm.share[2][m], mm.consumer_surplus[m],
+                       mm.tariff_revenue[m]})
+        t.f64(c++).push_back(v);
+    }
+  }
+  if (o.trade && regular) {
+    const auto& tm = sim_.trades();
+    auto& t = trade_;
+    for (Index k = 0; k < w.trades; ++k) {
+      t.i32(0).push_back(period);
+      t.i32(1).push_back(w.trade_good[k]);
+      t.i32(2).push_back(w.trade_origin[k]);
+      t.i32(3).push_back(w.trade_destination[k]);
+      t.f64(4).push_back(tm.quantity[k]);
+      t.f64(5).push_back(tm.value[k]);
+      t.f64(6).push_back(tm.tariff_rate[k]);
+      t.i32(7).push_back(tm.controlled[k]);
+    }
+  }
+  if (o.firm && period % o.firm_every == 0) {
+    auto& t = firm_;
+    for (Index f = 0; f < w.firms; ++f) {
+      if (w.firm_status[f] == FirmStatus::candidate) continue;
+      std::size_t c = 0;
+      t.i32(c++).push_back(period);
+      t.i32(c++).push_back(f);
+      for (double v : {w.firm_output[f], w.firm_planned[f], w.firm_price[f], w.firm_unit_cost[f],
+                       w.firm_capacity[f], w.firm_profit[f], w.firm_subsidy[f], w.firm_floor_payment[f]})
+        t.f64(c++).push_back(v);
+      t.i32(c++).push_back(static_cast<std::int32_t>(w.firm_status[f]));
+      for (Index g : w.input_goods) {
+        double stock = 0.0;
+        for (int s = w.slot_begin[f]; s < w.slot_begin[f + 1]; ++s)
+          if (w.slot_good[s] == g) stock = w.slot_inventory[s];
+        t.f64(c++).push_back(stock);
+      }
+    }
+  }
+  if (o.government && regular) {
+    const auto& a = sim_.accounts();
+    auto& t = government_;
+    for (Index r = 0; r < w.regions; ++r) {
+      std::size_t c = 0;
+      t.i32(c++).push_back(period);
+      t.i32(c++).push_back(r);
+      for (double v : {a.tariff_revenue[r], a.subsidy_outlay[r], a.floor_outlay[r], a.soe_support[r],
+                       a.equity_outlay[r], a.output_lost[r]})
+        t.f64(c++).push_back(v);
+      t.i32(c++).push_back(static_cast<std::int32_t>(sim_.policy().rule[r]));
+    }
+  }
+  if (o.policy) {
+    auto& t = policy_;
+    for (const auto& e : sim_.policy_log()) {
+      t.i32(0).push_back(e.period);
+      t.i32(1).push_back(e.government);
+      t.i32(2).push_back(static_cast<std::int32_t>(e.instrument));
+      t.i32(3).push_back(e.good);
+      t.i32(4).push_back(e.partner);
+      t.f64(5).push_back(e.value);
+      t.i32(6).push_back(e.cause);
+    }
+  }
+  flush(false);
+}
+
+void Recorder::flush(bool all) {
+  const auto& o = sim_.scenario().output;
+  const std::pair<Table*, const char*> panels[] = {{&market_, "/panel/market"}, {&trade_, "/panel/trade"},
+                                                    {&firm_, "/panel/firm"}, {&government_, "/panel/government"},
+                                                    {&policy_, "/panel/policy"}};
+  const bool on[] = {o.market, o.trade, o.firm, o.government, o.policy};
+  for (std::size_t i = 0; i < 5; ++i) {
+    auto& [table, path] = panels[i];
+    if (!on[i] || table->rows() == 0 || (!all && table->rows() < kFlushRows)) continue;
+    file_.append(path, *table);
+    table->clear_rows();
+  }
+}
+
+void Recorder::finish() {
+  flush(true);
+  const auto& w = sim_.world();
+  const auto& sc = sim_.scenario();
+  std::vector<std::string> regions, goods, causes = sim_.causes();
+  for (const auto& r : sc.regions) regions.push_back(r.id);
+  for (const auto& g : sc.goods) goods.push_back(g.id);
+  file_.write_strings("/meta/regions", regions);
+  file_.write_strings("/meta/goods", goods);
+  file_.write_strings("/meta/blocs", {"west", "china", "third"});
+  file_.write_strings("/meta/kinds", {"western", "soe"});
+  file_.write_strings("/meta/firm_status", {kFirmStatusNames, kFirmStatusNames + 4});
+  file_.write_strings("/meta/controls", {"none", "ban", "quota", "license"});
+  file_.write_strings("/meta/rules", {"none", "reactive", "diversify", "reciprocal"});
+  std::vector<std::string> instruments;
+  for (int i = 0; i <= static_cast<int>(Instrument::truce); ++i)
+    instruments.push_back(to_string(static_cast<Instrument>(i)));
+  file_.write_strings("/meta/instruments", instruments);
+  file_.write_strings("/meta/causes", causes);
+
+  using T = ColumnType;
+  Table regions_t;
+  regions_t.add(col("region", T::i32, "code", "region", "/meta/regions"));
+  regions_t.add(col("bloc", T::i32, "code", "bloc", "/meta/blocs"));
+  for (Index r = 0; r < w.regions; ++r) {
+    regions_t.i32(0).push_back(r);
+    regions_t.i32(1).push_back(static_cast<std::int32_t>(w.region_bloc[r]));
+  }
+  file_.write_table("/meta/region_blocs", regions_t);
+
+  Table markets_t;
+  markets_t.add(col("good", T::i32, "code", "good", "/meta/goods"));
+  markets_t.add(col("region", T::i32, "code", "destination region", "/meta/regions"));
+  markets_t.add(col("demand_a", T::f64, "USD/unit", "exogenous demand intercept a (NaN: derived demand only)"));
+  markets_t.add(col("demand_b", T::f64, "USD/unit per unit/month", "exogenous demand slope b"));
+  for (Index m = 0; m < w.markets; ++m) {
+    const auto& d = w.market_exogenous[m];
+    markets_t.i32(0).push_back(w.market_good[m]);
+    markets_t.i32(1).push_back(w.market_region[m]);
+    markets_t.f64(2).push_back(d.present ? d.a : std::numeric_limits<double>::quiet_NaN());
+    markets_t.f64(3).push_back(d.present ? d.b : std::numeric_limits<double>::quiet_NaN());
+  }
+  file_.write_table("/meta/markets", markets_t);
+
+  Table firms;
+  firms.add(col("firm_id", T::str, "", "firm id (entrant candidates: pool#k)"));
+  firms.add(col("region", T::i32, "code", "home region", "/meta/regions"));
+  firms.add(col("good", T::i32, "code", "good produced", "/meta/goods"));
+  firms.add(col("kind", T::i32, "code", "western or soe", "/meta/kinds"));
+  firms.add(col("entry_period", T::i32, "month", "period it entered (-1: never; listed firms: first simulated period)"));
+  firms.add(col("destinations", T::str, "", "regions it may sell to, ';'-separated"));
+  firms.add(col("marginal_cost", T::f64, "USD/unit", "initial marginal cost before inputs"));
+  firms.add(col("final_status", T::i32, "code", "status at the end of the run", "/meta/firm_status"));
+  for (Index f = 0; f < w.firms; ++f) {
+    firms.str(0).push_back(w.firm_name[f]);
+    firms.i32(1).push_back(w.firm_region[f]);
+    firms.i32(2).push_back(w.firm_good[f]);
+    firms.i32(3).push_back(static_cast<std::int32_t>(w.firm_kind[f]));
+    firms.i32(4).push_back(w.firm_entry_period[f]);
+    std::string dests;
+    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
+      dests += (dests.empty() ? "" : ";") + sc.regions[w.link_destination[l]].id;
+    firms.str(5).push_back(dests);
+    firms.f64(6).push_back(w.firm_cost0[f]);
+    firms.i32(7).push_back(static_cast<std::int32_t>(w.firm_status[f]));
+  }
+  file_.write_table("/meta/firms", firms);
+}
+
+}  // namespace decouple

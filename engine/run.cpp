@@ -1,0 +1,128 @@
+#include "engine/run.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include "core/errors.hpp"
+#include "core/rng.hpp"
+#include "engine/config.hpp"
+#include "engine/panel_file.hpp"
+#include "engine/recorder.hpp"
+#include "engine/simulation.hpp"
+
+namespace decouple {
+
+inline constexpr const char* kModelVersion = "0.1.0";
+inline constexpr std::int64_t kFormatVersion = 1;
+
+double peak_memory_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+std::uint64_t replicate_seed(std::uint64_t base_seed, int replicate) {
+  const auto w = random_words({base_seed, static_cast<std::uint64_t>(replicate), 0, Purpose::sampling, 0xFFFFFF});
+  return (static_cast<std::uint64_t>(w[0]) << 32 | w[1]) >> 1;  // fits a TOML integer
+}
+
+Scenario load_for_run(const RunOptions& o) {
+  std::vector<std::string> sets = o.sets;
+  if (o.seed) sets.push_back(fmt::format("run.seed={}", *o.seed));
+  Scenario sc = load_scenario(o.config, sets);
+  if (o.replicate) {
+    // Load again with the replicate's own seed, so /config alone reproduces the run.
+    if (*o.replicate < 0) throw InputError("command line", "--replicate", "must be >= 0");
+    sets.push_back(fmt::format("run.seed={}", replicate_seed(sc.run.seed, *o.replicate)));
+    sc = load_scenario(o.config, sets);
+  }
+  return sc;
+}
+
+namespace {
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+}  // namespace
+
+RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& err) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Scenario sc = load_for_run(o);
+  RunSummary s;
+  s.out = o.out.empty() ? std::filesystem::path(o.config).stem().string() + ".h5" : o.out;
+  PanelFile file(s.out, o.force);  // refuses an existing output without --force, before any work
+  file.set_attributes("/", {{"format", std::string("decouple-panel")},
+                            {"format_version", kFormatVersion},
+                            {"model_version", std::string(kModelVersion)},
+                            {"scenario", sc.run.scenario},
+                            {"seed", static_cast<std::int64_t>(sc.run.seed)},
+                            {"replicate", static_cast<std::int64_t>(o.replicate.value_or(0))},
+                            {"periods", static_cast<std::int64_t>(sc.run.periods)},
+                            {"burn_in", static_cast<std::int64_t>(sc.run.burn_in)},
+                            {"start", sc.run.start},
+                            {"ranks", std::int64_t{1}},
+                            {"created_utc", utc_now()}});
+  file.write_text("/config", sc.resolved_toml);
+
+  Simulation sim(sc);
+  Recorder recorder(sim, file);
+  const bool show = !o.quiet && (o.progress || isatty(STDERR_FILENO));
+  double link_periods = 0.0;
+  const auto& w = sim.world();
+  for (int t = sim.first_period(); t < sc.run.periods; ++t) {
+    sim.step(t);
+    for (Index f = 0; f < w.firms; ++f)
+      if (w.firm_status[f] == FirmStatus::active) link_periods += w.link_begin[f + 1] - w.link_begin[f];
+    if (t >= 0) recorder.record(t);
+    if (show && (t % 12 == 0 || t + 1 == sc.run.periods))
+      fmt::print(err, "\rperiod {:>6}/{} ({})", t + 1, sc.run.periods, period_label(sc.run, t));
+  }
+  if (show) fmt::print(err, "\n");
+  recorder.finish();
+  s.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  file.set_attributes("/", {{"wall_seconds", s.wall_seconds}});
+  file.commit();
+
+  s.periods = sc.run.periods;
+  s.firms = w.firms;
+  s.links = w.links;
+  s.markets = w.markets;
+  s.updates_per_second = s.wall_seconds > 0.0 ? link_periods / s.wall_seconds : 0.0;
+  s.peak_memory_mb = peak_memory_mb();
+  if (o.quiet) return s;
+
+  fmt::print(out, "{} — {} months from {} ({} firms incl. entrant candidates, {} firm-market links, {} markets)\n",
+             sc.run.scenario, sc.run.periods, sc.run.start, s.firms, s.links, s.markets);
+  const int last = sc.run.periods - 1;
+  fmt::print(out, "\nMarkets in {} (last period)\n", period_label(sc.run, last));
+  fmt::print(out, "{:<14} {:<10} {:>12} {:>12} {:>10} {:>10} {:>10}\n", "good", "region", "price",
+             "quantity", "dep.share", "HHI firms", "shortage");
+  const auto& mm = sim.markets();
+  for (Index m = 0; m < w.markets; ++m)
+    fmt::print(out, "{:<14} {:<10} {:>12.2f} {:>12.2f} {:>10.3f} {:>10.0f} {:>10.2f}\n",
+               sc.goods[w.market_good[m]].id, sc.regions[w.market_region[m]].id, w.market_price[m],
+               mm.sold[m], mm.dependency_share[m], mm.hhi_firms[m], mm.shortage[m]);
+  std::size_t entered = 0, exited = 0;
+  for (Index f = 0; f < w.firms; ++f) {
+    entered += w.firm_pool[f] != kNone && w.firm_status[f] != FirmStatus::candidate;
+    exited += w.firm_status[f] == FirmStatus::exited;
+  }
+  fmt::print(out, "\nEntries {}, exits {}\n", entered, exited);
+  fmt::print(out, "\nwritten {} in {:.2f} s ({:.3g} firm-market updates/s, peak memory {:.0f} MB)\n",
+             s.out, s.wall_seconds, s.updates_per_second, s.peak_memory_mb);
+  return s;
+}
+
+}  // namespace decouple

@@ -1,0 +1,43 @@
+// `decouple run`: load → build → simulate → write, with the output committed only on
+// success. Also what `validate` needs. The CLI (app/main.cpp) maps exceptions to exit codes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/scenario.hpp"
+
+namespace decouple {
+
+struct RunOptions {
+  std::string config;
+  std::string out;                     // empty: <config stem>.h5 in the current folder
+  bool force = false;
+  std::vector<std::string> sets;       // --set dotted.key=value
+  std::optional<std::uint64_t> seed;   // --seed
+  std::optional<int> replicate;        // --replicate
+  bool progress = false, quiet = false;
+};
+
+struct RunSummary {
+  std::string out;
+  int periods = 0;
+  long firms = 0, links = 0, markets = 0;
+  double wall_seconds = 0.0;
+  double updates_per_second = 0.0;     // Σ active firms' links × periods ÷ wall time
+  double peak_memory_mb = 0.0;
+};
+
+// The scenario with --seed/--replicate/--set applied (throws InputError).
+Scenario load_for_run(const RunOptions& options);
+// The seed replicate i runs with: a pure function of (base seed, i).
+std::uint64_t replicate_seed(std::uint64_t base_seed, int replicate);
+// Runs and writes the panel file; prints the summary table to `out` unless quiet.
+RunSummary run_scenario(const RunOptions& options, std::ostream& out, std::ostream& err);
+
+double peak_memory_mb();
+
+}  // namespace decouple

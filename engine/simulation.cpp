@@ -1,0 +1,660 @@
+#include "engine/simulation.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "agents/entry.hpp"
+#include "core/errors.hpp"
+#include "core/rng.hpp"
+
+namespace decouple {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// The bloc a region's government treats as the adversary (third-bloc regions have none).
+int adversary_of(Bloc b) {
+  switch (b) {
+    case Bloc::west: return static_cast<int>(Bloc::china);
+    case Bloc::china: return static_cast<int>(Bloc::west);
+    case Bloc::third: return -1;
+  }
+  return -1;
+}
+
+// Expected replacement price of a firm's input (before the first clearing: the stock's cost).
+double input_price(const World& w, int slot) {
+  const double f = w.market_forecast[w.slot_market[slot]];
+  return std::isnan(f) ? w.slot_cost[slot] : f;
+}
+
+}  // namespace
+
+void MarketMetrics::resize(Index m) {
+  for (auto* v : {&supply, &sold, &unsold, &demand, &exogenous, &hhi_firms, &hhi_origins,
+                  &dependency_share, &consumer_surplus, &shortage, &tariff_revenue, &receipts,
+                  &transport_paid})
+    v->assign(m, 0.0);
+  for (auto& s : share) s.assign(m, 0.0);
+}
+
+void TradeMetrics::resize(Index t) {
+  quantity.assign(t, 0.0);
+  value.assign(t, 0.0);
+  tariff_rate.assign(t, 0.0);
+  controlled.assign(t, 0);
+}
+
+void Accounts::reset(Index r) {
+  for (auto* v : {&tariff_revenue, &subsidy_outlay, &floor_outlay, &soe_support, &equity_outlay,
+                  &output_lost})
+    v->assign(r, 0.0);
+}
+
+Simulation::Simulation(const Scenario& scenario)
+    : scenario_(scenario), world_(build_world(scenario)), policy_(initial_policy(scenario)) {
+  const auto& w = world_;
+  market_metrics_.resize(w.markets);
+  trade_metrics_.resize(w.trades);
+  accounts_.reset(w.regions);
+  // Cause strings: "scheduled" plus each distinct event cause text.
+  causes_.push_back("scheduled");
+  for (const auto& e : scenario_.events) {
+    if (e.cause.empty()) {
+      event_cause_.push_back(0);
+      continue;
+    }
+    auto it = std::find(causes_.begin(), causes_.end(), e.cause);
+    event_cause_.push_back(static_cast<Index>(it - causes_.begin()));
+    if (it == causes_.end()) causes_.push_back(e.cause);
+  }
+  trade_capacity_.assign(w.trades, 0.0);
+  adversary_capacity_.assign(w.markets, 0.0);
+  allied_supply_.assign(w.markets, 0.0);
+  directed_q_.assign(w.links, std::numeric_limits<double>::quiet_NaN());
+  floor_min_output_.assign(w.firms, 0.0);
+  floor_share_.assign(w.firms, 0.0);
+  floor_of_.assign(w.firms, kNone);
+  entry_limit_price_.assign(w.markets, kInf);
+  offer_q_.assign(w.offer_link.size(), 0.0);
+  offer_sold_.assign(w.offer_link.size(), 0.0);
+  bid_q_.assign(w.bid_slot.size(), 0.0);
+  bid_r_.assign(w.bid_slot.size(), 0.0);
+  bid_served_.assign(w.bid_slot.size(), 0.0);
+  std::size_t max_links = 0, max_bids = 0;
+  for (Index f = 0; f < w.firms; ++f)
+    max_links = std::max<std::size_t>(max_links, w.link_begin[f + 1] - w.link_begin[f]);
+  for (Index m = 0; m < w.markets; ++m)
+    max_bids = std::max<std::size_t>(max_bids, w.bid_begin[m + 1] - w.bid_begin[m]);
+  terms_.resize(max_links);
+  target_.resize(max_links);
+  adjusted_.resize(max_links);
+  scratch_.resize(2 * max_links + 2);
+  sorted_q_.resize(max_bids);
+  sorted_r_.resize(max_bids);
+  served_.resize(max_bids);
+  order_.resize(max_bids);
+}
+
+void Simulation::step(int period) {
+  policy_log_.clear();
+  accounts_.reset(world_.regions);
+  apply_policy(period);
+  tabulate_border_terms(period);
+  plan_offers();
+  // Phase 3: offers and bids to the markets.
+  exchange_.to_markets(world_.offer_link, world_.link_q, offer_q_);
+  exchange_.to_markets(world_.bid_slot, world_.slot_bid, bid_q_);
+  exchange_.to_markets(world_.bid_slot, world_.slot_reservation, bid_r_);
+  clear_markets();
+  // Phase 5: settlements back to the firms.
+  exchange_.to_firms(world_.offer_link, offer_sold_, world_.link_sold);
+  exchange_.to_firms(world_.bid_slot, bid_served_, world_.slot_delivered);
+  settle(period);
+  dynamics(period);
+  aggregate();
+}
+
+// ---- Phase 1: policy -------------------------------------------------------------------
+
+void Simulation::apply_policy(int period) {
+  auto& w = world_;
+  // Plants whose build lag has passed come on line.
+  for (Index f = 0; f < w.firms; ++f)
+    if (w.firm_status[f] == FirmStatus::building && period >= w.firm_online_period[f])
+      w.firm_status[f] = FirmStatus::active;
+  // Scheduled events (the exogenous timeline) apply from period 0 on; rules other than
+  // `none` are added by the policy work and run after the events.
+  const auto& events = scenario_.events;
+  while (next_event_ < events.size() && events[next_event_].period <= period) {
+    if (period >= 0)
+      apply_event(policy_, events[next_event_], period, event_cause_[next_event_], policy_log_);
+    ++next_event_;
+  }
+}
+
+// Border terms per link and the aggregates instruments need, tabulated once per period
+// before the best-response loop (no lookups inside it).
+void Simulation::tabulate_border_terms(int period) {
+  auto& w = world_;
+  const auto& p = policy_;
+  const Index R = w.regions;
+  std::fill(trade_capacity_.begin(), trade_capacity_.end(), 0.0);
+  std::fill(adversary_capacity_.begin(), adversary_capacity_.end(), 0.0);
+  for (Index f = 0; f < w.firms; ++f) {
+    if (w.firm_status[f] != FirmStatus::active) continue;
+    const int origin_bloc = static_cast<int>(w.region_bloc[w.firm_region[f]]);
+    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
+      trade_capacity_[w.link_trade[l]] += w.firm_capacity[f];
+      if (adversary_of(w.region_bloc[w.link_destination[l]]) == origin_bloc)
+        adversary_capacity_[w.link_market[l]] += w.firm_capacity[f];
+    }
+  }
+  for (Index f = 0; f < w.firms; ++f) {
+    const Index o = w.firm_region[f], g = w.firm_good[f];
+    const int origin_bloc = static_cast<int>(w.region_bloc[o]);
+    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
+      const Index d = w.link_destination[l];
+      double mult = 1.0, add = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d], cap = kInf;
+      if (o != d) {
+        const auto t = p.tariff_at(d, g, o);
+        mult += p.tariff_ad_valorem[t];
+        add += p.tariff_specific[t];
+        const auto c = p.control_at(o, g, d);
+        switch (p.control_kind[c]) {
+          case ControlKind::none: break;
+          case ControlKind::ban: cap = 0.0; break;
+          case ControlKind::quota: {
+            const double total = trade_capacity_[w.link_trade[l]];
+            cap = total > 0.0 ? p.control_quantity[c] * w.firm_capacity[f] / total : 0.0;
+            break;
+          }
+          case ControlKind::license: {
+            // Shipments in `period` need a licence applied for `delay` months earlier;
+            // each (firm, destination, month) application is approved with probability
+            // `approval`, a draw keyed by exactly that.
+            const int applied = period - p.control_delay[c];
+            const bool approved =
+                applied >= p.control_since[c] &&
+                uniform01({scenario_.run.seed, static_cast<std::uint64_t>(f), applied,
+                           Purpose::license, static_cast<std::uint32_t>(d)}) < p.control_approval[c];
+            cap = approved ? kInf : 0.0;
+            break;
+          }
+        }
+        // The destination's sourcing mandate against its adversary bloc.
+        const auto rg = w.region_good(d, g);
+        if (adversary_of(w.region_bloc[d]) == origin_bloc) {
+          if (p.mandate_ban[rg]) {
+            cap = 0.0;
+          } else if (p.mandate_share[rg] > 0.0) {
+            const double s = p.mandate_share[rg];
+            const Index m = w.link_market[l];
+            const double room = s >= 1.0 ? 0.0 : (1.0 - s) / s * allied_supply_[m];
+            const double share = adversary_capacity_[m] > 0.0 ? w.firm_capacity[f] / adversary_capacity_[m] : 0.0;
+            cap = std::min(cap, room * share);
+          }
+        }
+      }
+      w.link_multiplier[l] = mult;
+      w.link_add[l] = add;
+      w.link_cap[l] = cap;
+    }
+  }
+
+  // Underpricing directives: the directed SOEs jointly ship what brings the price to the
+  // limit price, given everyone else's last shipments, shared by capacity.
+  std::fill(directed_q_.begin(), directed_q_.end(), std::numeric_limits<double>::quiet_NaN());
+  for (const auto& dir : p.directives) {
+    const Index m = w.market_of[static_cast<std::size_t>(dir.good) * R + dir.market_region];
+    if (m == kNone) continue;
+    double limit = dir.automatic ? entry_limit_price_[m] : dir.limit_price;
+    if (!std::isfinite(limit)) continue;  // `auto` with no would-be entrant: nothing to deter
+    limit *= (1.0 - dir.margin);
+    double directed_last = 0.0, directed_capacity = 0.0;
+    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
+      const Index l = w.offer_link[j];
+      const Index f = w.link_firm[l];
+      if (w.firm_kind[f] == FirmKind::soe && w.firm_region[f] == dir.government &&
+          w.firm_status[f] == FirmStatus::active) {
+        directed_last += w.link_q[l];
+        directed_capacity += w.firm_capacity[f];
+      }
+    }
+    if (directed_capacity <= 0.0 || w.market_b_hat[m] <= 0.0) continue;
+    const double q_limit = std::max(0.0, (w.market_a_hat[m] - limit) / w.market_b_hat[m]);
+    const double need = std::max(0.0, q_limit - (w.market_supply[m] - directed_last));
+    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
+      const Index l = w.offer_link[j];
+      const Index f = w.link_firm[l];
+      if (w.firm_kind[f] == FirmKind::soe && w.firm_region[f] == dir.government &&
+          w.firm_status[f] == FirmStatus::active)
+        directed_q_[l] = std::min(w.link_cap[l], need * w.firm_capacity[f] / directed_capacity);
+    }
+  }
+
+  // Price floors: which contract covers each firm, and its share of the covered volume.
+  std::fill(floor_of_.begin(), floor_of_.end(), kNone);
+  std::fill(floor_min_output_.begin(), floor_min_output_.end(), 0.0);
+  std::fill(floor_share_.begin(), floor_share_.end(), 0.0);
+  for (std::size_t c = 0; c < p.floors.size(); ++c) {
+    const auto& fl = p.floors[c];
+    if (!fl.active_at(period)) continue;
+    auto covered = [&](Index f) {
+      if (w.firm_good[f] != fl.good || w.firm_region[f] != fl.government) return false;
+      if (fl.firms.empty()) return true;
+      return std::find(fl.firms.begin(), fl.firms.end(), f) != fl.firms.end();
+    };
+    double capacity = 0.0;
+    for (Index f = 0; f < w.firms; ++f)
+      if (w.firm_status[f] == FirmStatus::active && covered(f)) capacity += w.firm_capacity[f];
+    for (Index f = 0; f < w.firms; ++f) {
+      if (!covered(f) || floor_of_[f] != kNone) continue;
+      floor_of_[f] = static_cast<Index>(c);
+      if (w.firm_status[f] == FirmStatus::active && capacity > 0.0) {
+        floor_share_[f] = fl.volume * w.firm_capacity[f] / capacity;
+        floor_min_output_[f] = std::min(floor_share_[f], w.firm_capacity[f]);
+      }
+    }
+  }
+}
+
+// ---- Phase 2: offers -------------------------------------------------------------------
+
+void Simulation::plan_offers() {
+  auto& w = world_;
+  const auto& p = policy_;
+  const double kappa = scenario_.behaviour.adjustment;
+  for (Index f = 0; f < w.firms; ++f) {
+    const int l0 = w.link_begin[f], nl = w.link_begin[f + 1] - l0;
+    const int s0 = w.slot_begin[f], s1 = w.slot_begin[f + 1];
+    if (w.firm_status[f] != FirmStatus::active) {
+      std::fill(w.link_q.begin() + l0, w.link_q.begin() + l0 + nl, 0.0);
+      for (int s = s0; s < s1; ++s) w.slot_bid[s] = 0.0;
+      w.firm_planned[f] = w.firm_output[f] = w.firm_shadow[f] = 0.0;
+      continue;
+    }
+    const Index o = w.firm_region[f], g = w.firm_good[f];
+    // Full marginal cost: own cost plus inputs at their expected replacement price (the
+    // input market's adaptive forecast): a cut-off raises it gradually, so a plant runs
+    // on its buffer, and it falls back once supply returns (no sunk-cost trap).
+    double input_cost = 0.0;
+    for (int s = s0; s < s1; ++s) input_cost += w.slot_units[s] * input_price(w, s);
+    const double cost = w.firm_cost[f] + input_cost;
+    const double subsidy = p.production_subsidy[w.region_good(o, g)];
+    const double theta = w.firm_kind[f] == FirmKind::soe
+                             ? (std::isnan(w.firm_theta[f]) ? p.output_weight[o] : w.firm_theta[f])
+                             : 0.0;
+    w.firm_unit_cost[f] = cost;
+
+    // Directed links ship the directive volume (scaled down if it exceeds capacity); the
+    // rest best-respond with the capacity left.
+    const double capacity = w.firm_capacity[f];
+    double directed_raw = 0.0;
+    for (int i = 0; i < nl; ++i) {
+      const int l = l0 + i;
+      const Index m = w.link_market[l];
+      const double b = w.market_b_hat[m];
+      const double w_home = (w.firm_kind[f] == FirmKind::soe && w.link_destination[l] == o)
+                                ? w.firm_welfare_weight[f] : 0.0;
+      auto& t = terms_[i];
+      t.intercept = w.market_a_hat[m] - b * (w.market_supply[m] - w.link_q[l]);
+      t.multiplier = w.link_multiplier[l];
+      t.base_cost = cost - subsidy - theta + w.link_add[l];
+      t.slope = (2.0 - w_home) * b;
+      t.cap = w.link_cap[l];
+      if (!std::isnan(directed_q_[l])) {
+        t.cap = 0.0;  // excluded from the water-filling below
+        directed_raw += directed_q_[l];
+      }
+    }
+    const double directed_scale = directed_raw > capacity ? capacity / directed_raw : 1.0;
+    const double free_capacity = capacity - directed_raw * directed_scale;
+    const std::span<const LinkTerms> terms(terms_.data(), nl);
+    const std::span<double> target(target_.data(), nl), adjusted(adjusted_.data(), nl);
+    const std::span<double> previous(w.link_q.data() + l0, nl);
+    const double committed = std::max(0.0, floor_min_output_[f] - directed_raw * directed_scale);
+    const auto plan = best_response(terms, w.firm_cost_slope[f], free_capacity, committed, target,
+                                    scratch_);
+    w.firm_shadow[f] = plan.shadow;
+    adjust_shipments(previous, target, terms, kappa, free_capacity, adjusted);
+    double planned = 0.0;
+    for (int i = 0; i < nl; ++i) {
+      const int l = l0 + i;
+      if (!std::isnan(directed_q_[l])) adjusted[i] = directed_q_[l] * directed_scale;
+      planned += adjusted[i];
+    }
+    // Inputs on hand limit what can actually be made (the buffer runs down first).
+    double feasible = kInf;
+    for (int s = s0; s < s1; ++s) feasible = std::min(feasible, w.slot_inventory[s] / w.slot_units[s]);
+    const double actual = std::min(planned, feasible);
+    const double scale = planned > 0.0 ? actual / planned : 0.0;
+    for (int i = 0; i < nl; ++i) w.link_q[l0 + i] = actual < planned ? adjusted[i] * scale : adjusted[i];
+    w.firm_planned[f] = planned;
+    w.firm_output[f] = actual;
+
+    // Input bids: restore the stock to next month's use plus the cover, at a reservation
+    // price that leaves the best destination's margin at zero.
+    if (s1 > s0) {
+      double value = 0.0;
+      for (int i = 0; i < nl; ++i) {
+        const int l = l0 + i;
+        if (w.link_cap[l] <= 0.0) continue;
+        const Index m = w.link_market[l];
+        value = std::max(value, w.market_price[m] / w.link_multiplier[l] - w.link_add[l]);
+      }
+      value += subsidy + theta;
+      const double cover = w.good_cover[g];
+      for (int s = s0; s < s1; ++s) {
+        w.slot_inventory[s] -= w.slot_units[s] * actual;
+        if (w.slot_inventory[s] < 0.0) w.slot_inventory[s] = 0.0;  // rounding only
+        const double want = w.slot_units[s] * planned * (1.0 + cover);
+        w.slot_bid[s] = std::max(0.0, want - w.slot_inventory[s]);
+        w.slot_reservation[s] =
+            std::max(0.0, (value - (cost - w.slot_units[s] * input_price(w, s))) / w.slot_units[s]);
+      }
+    }
+  }
+}
+
+// ---- Phase 4: clearing -----------------------------------------------------------------
+
+void Simulation::clear_markets() {
+  auto& w = world_;
+  const double window = scenario_.behaviour.demand_window;
+  auto& mm = market_metrics_;
+  for (Index m = 0; m < w.markets; ++m) {
+    const int o0 = w.offer_begin[m], o1 = w.offer_begin[m + 1];
+    const int b0 = w.bid_begin[m], nb = w.bid_begin[m + 1] - b0;
+    double supply = 0.0;
+    for (int j = o0; j < o1; ++j) supply += offer_q_[j];
+    // Bids by reservation price, highest first; ties keep firm order (stable sort).
+    for (int k = 0; k < nb; ++k) order_[k] = k;
+    std::stable_sort(order_.begin(), order_.begin() + nb,
+                     [&](Index x, Index y) { return bid_r_[b0 + x] > bid_r_[b0 + y]; });
+    for (int k = 0; k < nb; ++k) {
+      sorted_q_[k] = bid_q_[b0 + order_[k]];
+      sorted_r_[k] = bid_r_[b0 + order_[k]];
+    }
+    const std::span<const double> q(sorted_q_.data(), nb), r(sorted_r_.data(), nb);
+    const auto c = clear_market(supply, w.market_exogenous[m], q, r, std::span(served_.data(), nb));
+    double bid_total = 0.0;
+    for (int k = 0; k < nb; ++k) {
+      bid_served_[b0 + order_[k]] = served_[k];
+      bid_total += sorted_q_[k];
+    }
+    const double sold = supply - c.unsold;
+    const double ratio = supply > 0.0 ? sold / supply : 0.0;
+    for (int j = o0; j < o1; ++j) offer_sold_[j] = c.unsold > 0.0 ? offer_q_[j] * ratio : offer_q_[j];
+
+    const LocalDemand prev{w.market_a_hat[m], w.market_b_hat[m]};
+    const double ref = std::isnan(w.market_forecast[m]) ? c.price : w.market_forecast[m];
+    const auto fit = fit_local_demand(c, sold, w.market_exogenous[m], q, r, window, ref, prev);
+    w.market_a_hat[m] = fit.a_hat;
+    w.market_b_hat[m] = fit.b_hat;
+    w.market_price[m] = c.price;
+    w.market_sold[m] = sold;
+    w.market_supply[m] = supply;
+    const double lambda = scenario_.behaviour.price_expectation;
+    w.market_forecast[m] = std::isnan(w.market_forecast[m])
+                               ? c.price
+                               : w.market_forecast[m] + lambda * (c.price - w.market_forecast[m]);
+    mm.supply[m] = supply;
+    mm.sold[m] = sold;
+    mm.unsold[m] = c.unsold;
+    mm.exogenous[m] = c.exogenous;
+    mm.demand[m] = c.exogenous + bid_total;
+    mm.shortage[m] = std::max(0.0, bid_total - c.bids_served);
+    const auto& ex = w.market_exogenous[m];
+    mm.consumer_surplus[m] = ex.present ? 0.5 * std::max(0.0, ex.a - c.price) * c.exogenous : 0.0;
+  }
+}
+
+// ---- Phase 5: settlement ---------------------------------------------------------------
+
+void Simulation::settle(int period) {
+  auto& w = world_;
+  const auto& p = policy_;
+  auto& acc = accounts_;
+  auto& mm = market_metrics_;
+  std::fill(mm.tariff_revenue.begin(), mm.tariff_revenue.end(), 0.0);
+  std::fill(mm.receipts.begin(), mm.receipts.end(), 0.0);
+  std::fill(mm.transport_paid.begin(), mm.transport_paid.end(), 0.0);
+  const Index R = w.regions;
+  for (Index f = 0; f < w.firms; ++f) {
+    const Index o = w.firm_region[f], g = w.firm_good[f];
+    double revenue = 0.0, sold_total = 0.0;
+    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
+      const Index m = w.link_market[l], d = w.link_destination[l];
+      const double price = w.market_price[m];
+      const double mult = w.link_multiplier[l];
+      const double transport = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
+      const double specific = w.link_add[l] - transport;
+      const double net = price / mult - w.link_add[l];
+      w.link_price[l] = price;
+      w.link_net[l] = net;
+      const double sold = w.link_sold[l];
+      revenue += sold * net;
+      sold_total += sold;
+      // Buyers pay price·sold = seller's receipts + tariff (ad valorem on the value at
+      // the border, price/(1+t), plus specific) + transport.
+      const double tariff = sold * (price - price / mult + specific);
+      acc.tariff_revenue[d] += tariff;
+      mm.tariff_revenue[m] += tariff;
+      mm.receipts[m] += sold * net;
+      mm.transport_paid[m] += sold * transport;
+    }
+    double input_outlay = 0.0;
+    for (int s = w.slot_begin[f]; s < w.slot_begin[f + 1]; ++s) {
+      const double delivered = w.slot_delivered[s];
+      const double price = w.market_price[w.slot_market[s]];
+      if (delivered > 0.0) {
+        const double stock = w.slot_inventory[s] + delivered;
+        w.slot_cost[s] = (w.slot_inventory[s] * w.slot_cost[s] + delivered * price) / stock;
+        w.slot_inventory[s] = stock;
+      }
+      input_outlay += delivered * price;
+    }
+    const double q = w.firm_output[f];
+    const double subsidy = q * p.production_subsidy[w.region_good(o, g)];
+    double floor_payment = 0.0;
+    if (floor_of_[f] != kNone && sold_total > 0.0) {
+      const auto& fl = p.floors[floor_of_[f]];
+      const double average = revenue / sold_total;
+      floor_payment = std::min(sold_total, floor_share_[f]) * std::max(0.0, fl.floor - average);
+      acc.floor_outlay[fl.government] += floor_payment;
+    }
+    acc.subsidy_outlay[o] += subsidy;
+    const double cost = w.firm_cost[f] * q + 0.5 * w.firm_cost_slope[f] * q * q +
+                        (w.firm_status[f] == FirmStatus::active ? w.firm_fixed_cost[f] : 0.0) +
+                        input_outlay;
+    const double profit = revenue + subsidy + floor_payment - cost;
+    w.firm_revenue[f] = revenue;
+    w.firm_input_outlay[f] = input_outlay;
+    w.firm_subsidy[f] = subsidy;
+    w.firm_floor_payment[f] = floor_payment;
+    w.firm_profit[f] = profit;
+    w.firm_price[f] = sold_total > 0.0 ? revenue / sold_total : 0.0;
+    // Soft budget: the owner government covers an SOE's losses.
+    if (w.firm_kind[f] == FirmKind::soe && profit < 0.0) acc.soe_support[o] += -profit;
+    // Output lost to missing inputs, valued at the firm's home-market price of its good.
+    const double lost = w.firm_planned[f] - w.firm_output[f];
+    if (lost > 0.0) {
+      const Index home = w.market_of[static_cast<std::size_t>(g) * R + o];
+      const double value = home != kNone && w.market_price[home] > 0.0 ? w.market_price[home]
+                                                                       : w.firm_price[f];
+      acc.output_lost[o] += lost * value;
+    }
+  }
+  (void)period;
+}
+
+// ---- Phase 6: dynamics -----------------------------------------------------------------
+
+void Simulation::dynamics(int period) {
+  auto& w = world_;
+  const auto& p = policy_;
+  const auto& b = scenario_.behaviour;
+  // Learning by doing and exit.
+  for (Index f = 0; f < w.firms; ++f) {
+    if (w.firm_status[f] != FirmStatus::active) continue;
+    const Index g = w.firm_good[f];
+    w.firm_cumulative[f] += w.firm_output[f];
+    w.firm_cost[f] = w.firm_cost0[f] * learning_multiplier(w.firm_cumulative[f],
+                                                            w.firm_learning_scale[f],
+                                                            w.good_progress[g],
+                                                            w.good_learning_floor[g]);
+    w.firm_loss_months[f] = w.firm_profit[f] < 0.0 ? w.firm_loss_months[f] + 1 : 0;
+    const bool contract = floor_of_[f] != kNone || p.equity_share[w.region_good(w.firm_region[f], g)] > 0.0;
+    if (w.firm_kind[f] == FirmKind::western && !contract && w.firm_loss_months[f] >= b.exit_after) {
+      w.firm_status[f] = FirmStatus::exited;
+      for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) w.link_q[l] = 0.0;
+    }
+  }
+
+  // Entry: each pool's candidates, in id order, compare the NPV of their best response
+  // to today's expected prices with their share of capex; at most one enters per pool per
+  // month (entrants do not anticipate each other).
+  std::vector<std::uint8_t> pool_entered(scenario_.entrant_pools.size(), 0);
+  for (Index f = 0; f < w.firms; ++f) {
+    const Index pool = w.firm_pool[f];
+    if (w.firm_status[f] != FirmStatus::candidate || pool_entered[pool]) continue;
+    const auto& spec = scenario_.entrant_pools[pool];
+    if (period < spec.first_period) continue;
+    const Index o = w.firm_region[f], g = w.firm_good[f];
+    const double subsidy = p.production_subsidy[w.region_good(o, g)];
+    const double theta = w.firm_kind[f] == FirmKind::soe ? p.output_weight[o] : 0.0;
+    const int l0 = w.link_begin[f], nl = w.link_begin[f + 1] - l0;
+    for (int i = 0; i < nl; ++i) {
+      const int l = l0 + i;
+      const Index m = w.link_market[l];
+      const double price = std::isnan(w.market_forecast[m]) ? w.market_price[m] : w.market_forecast[m];
+      auto& t = terms_[i];
+      t.intercept = price;  // rivals' output held fixed: residual demand through today's point
+      t.multiplier = w.link_multiplier[l];
+      t.base_cost = w.firm_cost[f] - subsidy - theta + w.link_add[l];
+      t.slope = 2.0 * w.market_b_hat[m];
+      t.cap = w.link_cap[l];
+    }
+    const std::span<const LinkTerms> terms(terms_.data(), nl);
+    best_response(terms, w.firm_cost_slope[f], w.firm_capacity[f], 0.0,
+                  std::span(target_.data(), nl), scratch_);
+    double profit = -w.firm_fixed_cost[f];
+    for (int i = 0; i < nl; ++i) {
+      const double q = target_[i];
+      const double b_hat = terms_[i].slope / 2.0;
+      profit += q * ((terms_[i].intercept - b_hat * q) / terms_[i].multiplier - terms_[i].base_cost);
+    }
+    // An offtake floor open to new plants of this good at home lifts the expected price.
+    for (const auto& fl : p.floors)
+      if (fl.good == g && fl.government == o && fl.firms.empty() && fl.active_at(period))
+        profit = std::max(profit, std::min(w.firm_capacity[f], fl.volume) *
+                                      (fl.floor - w.firm_cost[f] + subsidy) - w.firm_fixed_cost[f]);
+    const double rate = spec.hurdle_rate;  // + ρ·U once policy uncertainty is measured
+    const double npv = project_npv(profit, rate, spec.lifetime, spec.build_lag);
+    const auto rg = w.region_good(o, g);
+    const double capex = w.firm_capex[f] * w.firm_capex_factor[f];
+    const double own_share = std::max(0.0, 1.0 - p.investment_subsidy[rg] - p.equity_share[rg]);
+    if (npv > own_share * capex) {
+      pool_entered[pool] = 1;
+      // Producing from the month after the build lag (at the earliest next month).
+      w.firm_status[f] = FirmStatus::building;
+      w.firm_entry_period[f] = period;
+      w.firm_online_period[f] = period + std::max(1, spec.build_lag);
+      accounts_.subsidy_outlay[o] += p.investment_subsidy[rg] * capex;
+      accounts_.equity_outlay[o] += p.equity_share[rg] * capex;
+    }
+  }
+
+  // The limit price an `auto` underpricing directive aims at: the lowest price at which
+  // some would-be entrant's best response just covers its fixed and capital costs.
+  std::fill(entry_limit_price_.begin(), entry_limit_price_.end(), kInf);
+  for (Index f = 0; f < w.firms; ++f) {
+    if (w.firm_status[f] != FirmStatus::candidate) continue;
+    const auto& spec = scenario_.entrant_pools[w.firm_pool[f]];
+    const double crf = capital_recovery_factor(monthly_rate(spec.hurdle_rate), spec.lifetime);
+    const double fixed = w.firm_fixed_cost[f] + w.firm_capex[f] * w.firm_capex_factor[f] * crf;
+    const double subsidy = p.production_subsidy[w.region_good(w.firm_region[f], w.firm_good[f])];
+    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
+      const Index m = w.link_market[l];
+      if (w.link_cap[l] <= 0.0) continue;
+      // In the entrant's own (border-exclusive) terms, then back to the consumer price.
+      const double mult = w.link_multiplier[l];
+      const double c = w.firm_cost[f] + w.link_add[l] - subsidy;
+      const double lp = mult * limit_price(c, w.market_b_hat[m] / mult, fixed);
+      entry_limit_price_[m] = std::min(entry_limit_price_[m], lp);
+    }
+  }
+
+  // Capacity investment by incumbents whose capacity binds and whose shadow price beats
+  // the monthly capital cost of a unit of capacity (the pool of the same good and region
+  // prices it).
+  if (b.investment_rate > 0.0) {
+    for (Index f = 0; f < w.firms; ++f) {
+      if (w.firm_status[f] != FirmStatus::active || w.firm_shadow[f] <= 0.0) continue;
+      for (const auto& spec : scenario_.entrant_pools) {
+        if (spec.good != w.firm_good[f] || spec.region != w.firm_region[f]) continue;
+        const double unit_capex = spec.capex / spec.capacity;
+        const double crf = capital_recovery_factor(monthly_rate(spec.hurdle_rate), spec.lifetime);
+        if (w.firm_shadow[f] > unit_capex * crf) {
+          const double added = b.investment_rate * w.firm_capacity[f];
+          w.firm_capacity[f] += added;
+          w.firm_profit[f] -= added * unit_capex;
+        }
+        break;
+      }
+    }
+  }
+}
+
+// ---- Phase 7: aggregation --------------------------------------------------------------
+
+void Simulation::aggregate() {
+  auto& w = world_;
+  const auto& p = policy_;
+  auto& mm = market_metrics_;
+  auto& tm = trade_metrics_;
+  const Index R = w.regions;
+  std::vector<double> by_origin(R);
+  for (Index m = 0; m < w.markets; ++m) {
+    const Index d = w.market_region[m];
+    const double sold = mm.sold[m];
+    std::fill(by_origin.begin(), by_origin.end(), 0.0);
+    double hhi_f = 0.0;
+    std::array<double, kBlocCount> bloc{};
+    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
+      const Index l = w.offer_link[j];
+      const Index f = w.link_firm[l];
+      const double s = offer_sold_[j];
+      by_origin[w.firm_region[f]] += s;
+      bloc[static_cast<int>(w.region_bloc[w.firm_region[f]])] += s;
+      if (sold > 0.0) hhi_f += (100.0 * s / sold) * (100.0 * s / sold);
+    }
+    double hhi_o = 0.0;
+    for (Index r = 0; r < R; ++r)
+      if (sold > 0.0) hhi_o += (100.0 * by_origin[r] / sold) * (100.0 * by_origin[r] / sold);
+    mm.hhi_firms[m] = hhi_f;
+    mm.hhi_origins[m] = hhi_o;
+    for (int k = 0; k < kBlocCount; ++k) mm.share[k][m] = sold > 0.0 ? bloc[k] / sold : 0.0;
+    const int adv = adversary_of(w.region_bloc[d]);
+    mm.dependency_share[m] = adv < 0 ? std::numeric_limits<double>::quiet_NaN()
+                                     : (sold > 0.0 ? bloc[adv] / sold : 0.0);
+    allied_supply_[m] = adv < 0 ? sold : sold - bloc[adv];
+  }
+  std::fill(tm.quantity.begin(), tm.quantity.end(), 0.0);
+  std::fill(tm.value.begin(), tm.value.end(), 0.0);
+  for (Index l = 0; l < w.links; ++l) {
+    const Index t = w.link_trade[l];
+    tm.quantity[t] += w.link_sold[l];
+    tm.value[t] += w.link_sold[l] * w.link_price[l] / w.link_multiplier[l];
+  }
+  for (Index t = 0; t < w.trades; ++t) {
+    const Index g = w.trade_good[t], o = w.trade_origin[t], d = w.trade_destination[t];
+    tm.tariff_rate[t] = o == d ? 0.0 : p.tariff_ad_valorem[p.tariff_at(d, g, o)];
+    tm.controlled[t] = o == d ? 0 : static_cast<std::int32_t>(p.control_kind[p.control_at(o, g, d)]);
+  }
+}
+
+}  // namespace decouple

@@ -1,0 +1,100 @@
+// The period loop (DESIGN §3): policy → offers → exchange → clearing → settlement →
+// dynamics → aggregation. Each phase is a plain function over the world's arrays.
+#pragma once
+
+#include <array>
+#include <vector>
+
+#include "core/scenario.hpp"
+#include "agents/best_response.hpp"
+#include "engine/exchange.hpp"
+#include "engine/world.hpp"
+#include "policy/instruments.hpp"
+
+namespace decouple {
+
+// Per market, this period (after clearing).
+struct MarketMetrics {
+  std::vector<double> supply, sold, unsold, demand, exogenous, hhi_firms, hhi_origins,
+      dependency_share, consumer_surplus, shortage, tariff_revenue, receipts, transport_paid;
+  std::array<std::vector<double>, kBlocCount> share;  // supply share by origin bloc
+  void resize(Index markets);
+};
+
+// Per trade pair (good, origin, destination), this period.
+struct TradeMetrics {
+  std::vector<double> quantity, value, tariff_rate;
+  std::vector<std::int32_t> controlled;  // ControlKind code in force
+  void resize(Index trades);
+};
+
+// Per government (region), this period.
+struct Accounts {
+  std::vector<double> tariff_revenue, subsidy_outlay, floor_outlay, soe_support, equity_outlay,
+      output_lost;
+  void reset(Index regions);
+};
+
+class Simulation {
+ public:
+  explicit Simulation(const Scenario& scenario);
+
+  // Runs one period. Periods run from −burn_in to periods − 1; scheduled events apply
+  // from period 0 on.
+  void step(int period);
+  int first_period() const { return -scenario_.run.burn_in; }
+
+  const Scenario& scenario() const { return scenario_; }
+  World& world() { return world_; }
+  const World& world() const { return world_; }
+  PolicyState& policy() { return policy_; }
+  const PolicyState& policy() const { return policy_; }
+  const MarketMetrics& markets() const { return market_metrics_; }
+  const TradeMetrics& trades() const { return trade_metrics_; }
+  const Accounts& accounts() const { return accounts_; }
+  // Policy records of the last step (cleared at the start of each step).
+  const std::vector<PolicyRecord>& policy_log() const { return policy_log_; }
+  const std::vector<std::string>& causes() const { return causes_; }
+  // Firms' output lost to missing inputs this period (planned − actual).
+  double output_lost(Index firm) const { return world_.firm_planned[firm] - world_.firm_output[firm]; }
+
+ private:
+  void apply_policy(int period);
+  void tabulate_border_terms(int period);
+  void plan_offers();
+  void clear_markets();
+  void settle(int period);
+  void dynamics(int period);
+  void aggregate();
+
+  Scenario scenario_;
+  World world_;
+  PolicyState policy_;
+  Exchange exchange_;
+  MarketMetrics market_metrics_;
+  TradeMetrics trade_metrics_;
+  Accounts accounts_;
+  std::vector<PolicyRecord> policy_log_;
+  std::vector<std::string> causes_;
+  std::vector<Index> event_cause_;
+  std::size_t next_event_ = 0;
+
+  // Per-period tables derived from policy and last period's aggregates.
+  std::vector<double> trade_capacity_;      // active capacity per trade pair (quotas)
+  std::vector<double> adversary_capacity_;  // per market: capacity of adversary-bloc sellers
+  std::vector<double> allied_supply_;       // per market: last period's non-adversary supply
+  std::vector<double> directed_q_;          // per link: directive volume, NaN if none
+  std::vector<double> floor_min_output_;    // per firm: covered volume it commits to
+  std::vector<double> floor_share_;         // per firm: its share of its contract's volume
+  std::vector<Index> floor_of_;             // per firm: covering contract or kNone
+  std::vector<double> entry_limit_price_;   // per market: auto limit price (consumer terms)
+
+  // Market-side buffers the exchange fills (one entry per offer / bid slot).
+  std::vector<double> offer_q_, offer_sold_, bid_q_, bid_r_, bid_served_;
+  // Scratch for one firm / one market.
+  std::vector<LinkTerms> terms_;
+  std::vector<double> target_, adjusted_, scratch_, sorted_q_, sorted_r_, served_;
+  std::vector<Index> order_;
+};
+
+}  // namespace decouple

@@ -1,0 +1,207 @@
+#include "engine/world.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "core/rng.hpp"
+
+namespace decouple {
+
+World build_world(const Scenario& sc) {
+  World w;
+  const auto R = static_cast<Index>(sc.regions.size());
+  const auto G = static_cast<Index>(sc.goods.size());
+  w.regions = R;
+  w.goods = G;
+  for (const auto& r : sc.regions) w.region_bloc.push_back(r.bloc);
+
+  // Goods: Leontief inputs (CSR), inventory cover, learning, transport.
+  w.input_begin.push_back(0);
+  std::set<Index> used_as_input;
+  for (const auto& g : sc.goods) {
+    for (const auto& in : g.inputs) {
+      w.input_good.push_back(in.good);
+      w.input_units.push_back(in.units);
+      used_as_input.insert(in.good);
+    }
+    w.input_begin.push_back(static_cast<int>(w.input_good.size()));
+    w.good_cover.push_back(g.inventory_cover.value_or(sc.behaviour.inventory_cover));
+    w.good_progress.push_back(g.progress_ratio);
+    w.good_learning_floor.push_back(g.learning_floor);
+  }
+  w.input_goods.assign(used_as_input.begin(), used_as_input.end());
+  w.transport.assign(static_cast<std::size_t>(G) * R * R, 0.0);
+  for (Index g = 0; g < G; ++g)
+    for (Index o = 0; o < R; ++o)
+      for (Index d = 0; d < R; ++d)
+        if (o != d) w.transport[(static_cast<std::size_t>(g) * R + o) * R + d] = sc.goods[g].transport_cost;
+  for (const auto& rt : sc.routes)
+    for (Index g = 0; g < G; ++g)
+      if (rt.good == kNone || rt.good == g)
+        w.transport[(static_cast<std::size_t>(g) * R + rt.origin) * R + rt.destination] = rt.cost;
+
+  // Firms: listed firms in file order, then each pool's candidates.
+  struct Proto {
+    std::string name;
+    Index region, good, pool;
+    FirmKind kind;
+    double cost, slope, capacity, fixed, theta, welfare, capex, capex_factor;
+    FirmStatus status;
+    std::vector<Index> sells_to;
+  };
+  std::vector<Proto> protos;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (const auto& f : sc.firms)
+    protos.push_back({f.id, f.region, f.good, kNone, f.kind, f.marginal_cost, f.cost_slope,
+                      f.capacity, f.fixed_cost, f.output_weight.value_or(nan), f.welfare_weight,
+                      0.0, 1.0, FirmStatus::active, f.sells_to});
+  for (std::size_t p = 0; p < sc.entrant_pools.size(); ++p) {
+    const auto& pool = sc.entrant_pools[p];
+    for (int k = 0; k < pool.candidates; ++k) {
+      const auto id = static_cast<std::uint64_t>(protos.size());
+      // Each candidate's cost and capex factor ε are drawn once, keyed by its firm id.
+      const double zc = standard_normal({sc.run.seed, id, 0, Purpose::entry_cost, 0});
+      const double ze = standard_normal({sc.run.seed, id, 0, Purpose::entry_capex, 0});
+      protos.push_back({fmt::format("{}#{}", pool.id, k), pool.region, pool.good,
+                        static_cast<Index>(p), pool.kind,
+                        pool.marginal_cost * std::exp(pool.cost_sigma * zc), 0.0, pool.capacity,
+                        pool.fixed_cost, nan, 0.0, pool.capex, std::exp(pool.capex_sigma * ze),
+                        FirmStatus::candidate, pool.sells_to});
+    }
+  }
+  const auto F = static_cast<Index>(protos.size());
+  w.firms = F;
+
+  // Markets: every (good, region) with exogenous demand, a seller, or a buyer firm,
+  // ordered by (good, region).
+  std::set<std::pair<Index, Index>> needed;
+  for (const auto& m : sc.markets) needed.insert({m.good, m.region});
+  for (const auto& p : protos) {
+    for (Index d : p.sells_to) needed.insert({p.good, d});
+    for (int i = w.input_begin[p.good]; i < w.input_begin[p.good + 1]; ++i)
+      needed.insert({w.input_good[i], p.region});
+  }
+  w.market_of.assign(static_cast<std::size_t>(G) * R, kNone);
+  for (const auto& [g, r] : needed) {
+    w.market_of[static_cast<std::size_t>(g) * R + r] = static_cast<Index>(w.market_good.size());
+    w.market_good.push_back(g);
+    w.market_region.push_back(r);
+  }
+  const auto M = static_cast<Index>(w.market_good.size());
+  w.markets = M;
+  w.market_exogenous.assign(M, LinearDemand{});
+  for (const auto& m : sc.markets)
+    w.market_exogenous[w.market_of[static_cast<std::size_t>(m.good) * R + m.region]] = {true, m.a, m.b};
+
+  // Firm arrays, links (destinations ascending) and input slots.
+  w.link_begin.push_back(0);
+  w.slot_begin.push_back(0);
+  for (Index f = 0; f < F; ++f) {
+    const auto& p = protos[f];
+    w.firm_name.push_back(p.name);
+    w.firm_region.push_back(p.region);
+    w.firm_good.push_back(p.good);
+    w.firm_pool.push_back(p.pool);
+    w.firm_kind.push_back(p.kind);
+    w.firm_status.push_back(p.status);
+    w.firm_cost0.push_back(p.cost);
+    w.firm_cost.push_back(p.cost);
+    w.firm_cost_slope.push_back(p.slope);
+    w.firm_capacity.push_back(p.capacity);
+    w.firm_fixed_cost.push_back(p.fixed);
+    w.firm_theta.push_back(p.theta);
+    w.firm_welfare_weight.push_back(p.welfare);
+    w.firm_capex.push_back(p.capex);
+    w.firm_capex_factor.push_back(p.capex_factor);
+    // Learning is measured from one year of full-capacity output.
+    w.firm_learning_scale.push_back(12.0 * p.capacity);
+    w.firm_cumulative.push_back(12.0 * p.capacity);
+    w.firm_entry_period.push_back(p.status == FirmStatus::active ? -sc.run.burn_in : -1);
+    w.firm_online_period.push_back(p.status == FirmStatus::active ? -sc.run.burn_in : -1);
+    w.firm_loss_months.push_back(0);
+    std::vector<Index> dests = p.sells_to;
+    std::sort(dests.begin(), dests.end());
+    for (Index d : dests) {
+      w.link_firm.push_back(f);
+      w.link_market.push_back(w.market_of[static_cast<std::size_t>(p.good) * R + d]);
+      w.link_destination.push_back(d);
+    }
+    w.link_begin.push_back(static_cast<int>(w.link_market.size()));
+    for (int i = w.input_begin[p.good]; i < w.input_begin[p.good + 1]; ++i) {
+      const Index in = w.input_good[i];
+      w.slot_good.push_back(in);
+      w.slot_market.push_back(w.market_of[static_cast<std::size_t>(in) * R + p.region]);
+      w.slot_units.push_back(w.input_units[i]);
+      // Start with the target stock at full capacity: one month's use plus the cover.
+      w.slot_inventory.push_back(w.input_units[i] * p.capacity * (1.0 + w.good_cover[p.good]));
+    }
+    w.slot_begin.push_back(static_cast<int>(w.slot_good.size()));
+  }
+  const auto L = static_cast<Index>(w.link_market.size());
+  const auto S = static_cast<Index>(w.slot_good.size());
+  w.links = L;
+  w.slots = S;
+  for (auto* v : {&w.firm_planned, &w.firm_output, &w.firm_revenue, &w.firm_profit, &w.firm_subsidy,
+                  &w.firm_floor_payment, &w.firm_unit_cost, &w.firm_price, &w.firm_shadow,
+                  &w.firm_input_outlay})
+    v->assign(F, 0.0);
+  for (auto* v : {&w.link_q, &w.link_sold, &w.link_price, &w.link_net, &w.link_add})
+    v->assign(L, 0.0);
+  w.link_multiplier.assign(L, 1.0);
+  w.link_cap.assign(L, std::numeric_limits<double>::infinity());
+  // The initial stock is an endowment valued at 0 until the first delivery re-prices it.
+  for (auto* v : {&w.slot_bid, &w.slot_reservation, &w.slot_delivered, &w.slot_cost}) v->assign(S, 0.0);
+
+  // Market-side slots, CSR by market; filling in link order keeps firm ids ascending.
+  auto csr = [M](const std::vector<Index>& owner_market, std::vector<int>& begin,
+                 std::vector<Index>& items) {
+    begin.assign(M + 1, 0);
+    for (Index m : owner_market) ++begin[m + 1];
+    for (Index m = 0; m < M; ++m) begin[m + 1] += begin[m];
+    items.assign(owner_market.size(), kNone);
+    std::vector<int> next(begin.begin(), begin.end() - 1);
+    for (std::size_t i = 0; i < owner_market.size(); ++i)
+      items[next[owner_market[i]]++] = static_cast<Index>(i);
+  };
+  csr(w.link_market, w.offer_begin, w.offer_link);
+  csr(w.slot_market, w.bid_begin, w.bid_slot);
+
+  // Trade pairs (good, origin, destination), sorted.
+  std::map<std::tuple<Index, Index, Index>, Index> pair_index;
+  for (Index f = 0; f < F; ++f)
+    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
+      pair_index.emplace(std::make_tuple(w.firm_good[f], w.firm_region[f], w.link_destination[l]), 0);
+  for (auto& [key, idx] : pair_index) {
+    idx = static_cast<Index>(w.trade_good.size());
+    w.trade_good.push_back(std::get<0>(key));
+    w.trade_origin.push_back(std::get<1>(key));
+    w.trade_destination.push_back(std::get<2>(key));
+  }
+  w.trades = static_cast<Index>(w.trade_good.size());
+  w.link_trade.resize(L);
+  for (Index f = 0; f < F; ++f)
+    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
+      w.link_trade[l] =
+          pair_index.at(std::make_tuple(w.firm_good[f], w.firm_region[f], w.link_destination[l]));
+
+  // Published market state before the first clearing: the exogenous schedule itself;
+  // markets with derived demand only start empty and learn from their first clearing.
+  for (Index m = 0; m < M; ++m) {
+    const auto& d = w.market_exogenous[m];
+    w.market_a_hat.push_back(d.present ? d.a : 0.0);
+    w.market_b_hat.push_back(d.present ? d.b : 1.0);
+    w.market_price.push_back(d.present ? d.a : 0.0);
+    w.market_sold.push_back(0.0);
+    w.market_supply.push_back(0.0);
+    w.market_forecast.push_back(std::numeric_limits<double>::quiet_NaN());
+  }
+  return w;
+}
+
+}  // namespace decouple

@@ -1,0 +1,53 @@
+// Clearing one market (DESIGN §3 phase 4): Cournot supply meets demand made of an
+// exogenous linear schedule P = a − b·Q plus derived demand — firms' input bids, served
+// highest reservation price first. Also the local inverse demand (â, b̂) the market
+// publishes for next period's best responses.
+#pragma once
+
+#include <span>
+
+namespace decouple {
+
+struct LinearDemand {
+  bool present = false;  // false: the market has only derived demand
+  double a = 0.0;
+  double b = 0.0;
+  double quantity_at(double price) const {
+    return present && price < a ? (a - price) / b : 0.0;
+  }
+};
+
+struct Clearing {
+  double price = 0.0;         // paid by buyers (tariff-inclusive)
+  double exogenous = 0.0;     // quantity taken by the exogenous schedule
+  double bids_served = 0.0;   // quantity delivered to bidders
+  double unsold = 0.0;        // supply no one wants even at price 0
+};
+
+// Bids must be sorted by reservation price, highest first (ties: ascending firm id, so
+// the order — and the result — does not depend on where the bids came from).
+// `served` receives each bid's delivered quantity.
+Clearing clear_market(double supply, const LinearDemand& demand,
+                      std::span<const double> bid_quantity, std::span<const double> bid_price,
+                      std::span<double> served);
+
+// Demand at price p (exogenous + bids with reservation price ≥ p).
+double demand_at(double price, const LinearDemand& demand, std::span<const double> bid_quantity,
+                 std::span<const double> bid_price);
+
+struct LocalDemand {
+  double a_hat = 0.0;
+  double b_hat = 0.0;
+};
+
+// The inverse demand line through the clearing point (sold, price). Exact (a, b) when the
+// market has no bids; otherwise the slope of total demand over [p − δ, p + δ],
+// δ = window·reference_price, bounded so the local price elasticity stays within
+// [window, 1/window] (a step in derived demand never gives an infinite or zero slope).
+// `previous` is used where the point carries no information (nothing sold, or price 0).
+LocalDemand fit_local_demand(const Clearing& c, double sold, const LinearDemand& demand,
+                             std::span<const double> bid_quantity,
+                             std::span<const double> bid_price, double window,
+                             double reference_price, const LocalDemand& previous);
+
+}  // namespace decouple
