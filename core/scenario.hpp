@@ -59,6 +59,7 @@ struct BehaviourSpec {
   int exit_after = 12;            // months of negative trailing profit before a western firm exits, >= 1
   double uncertainty_premium = 0.0; // ρ in r = r0 + ρ·U, >= 0
   double investment_rate = 0.0;   // share of capacity added per month when λ > capital cost, [0, 1]
+  double bid_spread = 0.5;        // s in [0, 1): input bids fall linearly from full at (1−s)·r to 0 at r
 };
 
 // [[region]]

@@ -1029,6 +1029,7 @@ class Builder {
     if (auto v = f.integer("exit_after", ge(1))) b.exit_after = *v;
     if (auto v = f.num("uncertainty_premium", ge(0))) b.uncertainty_premium = *v;
     if (auto v = f.num("investment_rate", in(0, 1))) b.investment_rate = *v;
+    if (auto v = f.num("bid_spread", in(0, 1, false, true))) b.bid_spread = *v;
     f.finish();
   }
 

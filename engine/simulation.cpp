@@ -272,6 +272,7 @@ void Simulation::plan_offers() {
     const int s0 = w.slot_begin[f], s1 = w.slot_begin[f + 1];
     if (w.firm_status[f] != FirmStatus::active) {
       std::fill(w.link_q.begin() + l0, w.link_q.begin() + l0 + nl, 0.0);
+      std::fill(w.link_plan.begin() + l0, w.link_plan.begin() + l0 + nl, 0.0);
       for (int s = s0; s < s1; ++s) w.slot_bid[s] = 0.0;
       w.firm_planned[f] = w.firm_output[f] = w.firm_shadow[f] = 0.0;
       continue;
@@ -314,7 +315,9 @@ void Simulation::plan_offers() {
     const double free_capacity = capacity - directed_raw * directed_scale;
     const std::span<const LinkTerms> terms(terms_.data(), nl);
     const std::span<double> target(target_.data(), nl), adjusted(adjusted_.data(), nl);
-    const std::span<double> previous(w.link_q.data() + l0, nl);
+    // Partial adjustment starts from last month's plan: a shortage that forced actual
+    // shipments to 0 does not reset what the firm intends to make.
+    const std::span<double> previous(w.link_plan.data() + l0, nl);
     const double committed = std::max(0.0, floor_min_output_[f] - directed_raw * directed_scale);
     const auto plan = best_response(terms, w.firm_cost_slope[f], free_capacity, committed, target,
                                     scratch_);
@@ -331,7 +334,10 @@ void Simulation::plan_offers() {
     for (int s = s0; s < s1; ++s) feasible = std::min(feasible, w.slot_inventory[s] / w.slot_units[s]);
     const double actual = std::min(planned, feasible);
     const double scale = planned > 0.0 ? actual / planned : 0.0;
-    for (int i = 0; i < nl; ++i) w.link_q[l0 + i] = actual < planned ? adjusted[i] * scale : adjusted[i];
+    for (int i = 0; i < nl; ++i) {
+      w.link_plan[l0 + i] = adjusted[i];
+      w.link_q[l0 + i] = actual < planned ? adjusted[i] * scale : adjusted[i];
+    }
     w.firm_planned[f] = planned;
     w.firm_output[f] = actual;
 
@@ -379,7 +385,8 @@ void Simulation::clear_markets() {
       sorted_r_[k] = bid_r_[b0 + order_[k]];
     }
     const std::span<const double> q(sorted_q_.data(), nb), r(sorted_r_.data(), nb);
-    const auto c = clear_market(supply, w.market_exogenous[m], q, r, std::span(served_.data(), nb));
+    const double spread = scenario_.behaviour.bid_spread;
+    const auto c = clear_market(supply, w.market_exogenous[m], q, r, std::span(served_.data(), nb), spread);
     double bid_total = 0.0;
     for (int k = 0; k < nb; ++k) {
       bid_served_[b0 + order_[k]] = served_[k];
@@ -391,16 +398,20 @@ void Simulation::clear_markets() {
 
     const LocalDemand prev{w.market_a_hat[m], w.market_b_hat[m]};
     const double ref = std::isnan(w.market_forecast[m]) ? c.price : w.market_forecast[m];
-    const auto fit = fit_local_demand(c, sold, w.market_exogenous[m], q, r, window, ref, prev);
+    const auto fit = fit_local_demand(c, sold, w.market_exogenous[m], q, r, window, ref, prev, spread);
     w.market_a_hat[m] = fit.a_hat;
     w.market_b_hat[m] = fit.b_hat;
     w.market_price[m] = c.price;
     w.market_sold[m] = sold;
     w.market_supply[m] = supply;
     const double lambda = scenario_.behaviour.price_expectation;
-    w.market_forecast[m] = std::isnan(w.market_forecast[m])
-                               ? c.price
-                               : w.market_forecast[m] + lambda * (c.price - w.market_forecast[m]);
+    // Expectations learn only from trades: with nothing sold the "price" is just the
+    // highest unserved bid, and a cut-off would otherwise feed buyers' own bids back to
+    // them as an expected input cost.
+    if (sold > 0.0)
+      w.market_forecast[m] = std::isnan(w.market_forecast[m])
+                                 ? c.price
+                                 : w.market_forecast[m] + lambda * (c.price - w.market_forecast[m]);
     mm.supply[m] = supply;
     mm.sold[m] = sold;
     mm.unsold[m] = c.unsold;
@@ -510,7 +521,7 @@ void Simulation::dynamics(int period) {
     const bool contract = floor_of_[f] != kNone || p.equity_share[w.region_good(w.firm_region[f], g)] > 0.0;
     if (w.firm_kind[f] == FirmKind::western && !contract && w.firm_loss_months[f] >= b.exit_after) {
       w.firm_status[f] = FirmStatus::exited;
-      for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) w.link_q[l] = 0.0;
+      for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) w.link_q[l] = w.link_plan[l] = 0.0;
     }
   }
 

@@ -76,6 +76,7 @@ struct World {
   std::vector<int> link_begin;           // size F+1
   std::vector<Index> link_firm, link_market, link_destination, link_trade;
   std::vector<double> link_q;            // shipped this period (last period's until offers)
+  std::vector<double> link_plan;         // planned before input shortages (partial adjustment's anchor)
   std::vector<double> link_sold, link_price, link_net;  // settlement
   std::vector<double> link_multiplier, link_add, link_cap;  // border terms, this period
 

@@ -3,18 +3,104 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace decouple {
 
+namespace {
+
+// A bid's quantity at `price` under a linear schedule of relative width `spread`.
+inline double bid_at(double price, double q, double r, double spread) {
+  if (r <= 0.0) return price <= 0.0 ? q : 0.0;
+  if (price >= r) return price == r && spread == 0.0 ? q : 0.0;
+  if (spread == 0.0) return q;
+  return q * std::min(1.0, (r - price) / (spread * r));
+}
+
+// Clearing with linear bid schedules: sweep the price axis downward from the top, where
+// demand is 0, through every kink (each bid's r and (1 − s)·r, the intercept a), keeping
+// demand's value and slope; interpolate where it reaches the supply.
+Clearing clear_smooth(double supply, const LinearDemand& demand, std::span<const double> q,
+                      std::span<const double> r, std::span<double> served, double spread) {
+  struct Kink {
+    double price;
+    double rate;  // change of |dD/dP| when passing this price downward
+  };
+  std::vector<Kink> kinks;
+  kinks.reserve(2 * q.size() + 1);
+  double at_zero = 0.0;  // bids with r ≤ 0 demand only at price 0
+  for (std::size_t j = 0; j < q.size(); ++j) {
+    if (q[j] <= 0.0) continue;
+    if (r[j] <= 0.0) {
+      at_zero += q[j];
+      continue;
+    }
+    const double rate = q[j] / (spread * r[j]);
+    kinks.push_back({r[j], rate});
+    kinks.push_back({(1.0 - spread) * r[j], -rate});
+  }
+  if (demand.present) kinks.push_back({demand.a, 1.0 / demand.b});
+  std::sort(kinks.begin(), kinks.end(), [](const Kink& x, const Kink& y) { return x.price > y.price; });
+  Clearing out;
+  double price = kinks.empty() ? 0.0 : kinks.front().price;
+  double value = 0.0, rate = 0.0;
+  bool found = false;
+  for (const auto& k : kinks) {
+    const double next = std::max(k.price, 0.0);
+    const double reach = value + rate * (price - next);
+    if (reach >= supply && rate > 0.0) {
+      price -= (supply - value) / rate;
+      found = true;
+      break;
+    }
+    value = reach;
+    price = next;
+    rate += k.rate;
+    if (price <= 0.0) break;
+  }
+  if (!found && price > 0.0) {
+    const double reach = value + rate * price;
+    if (reach >= supply && rate > 0.0) {
+      price -= (supply - value) / rate;
+      found = true;
+    } else {
+      value = reach;
+      price = 0.0;
+    }
+  }
+  if (!found) price = 0.0;
+  if (supply <= 0.0) price = kinks.empty() ? 0.0 : std::max(kinks.front().price, 0.0);
+  out.price = std::max(price, 0.0);
+  out.exogenous = demand.quantity_at(out.price);
+  double bids = 0.0;
+  for (std::size_t j = 0; j < q.size(); ++j) {
+    served[j] = bid_at(out.price, q[j], r[j], spread);
+    bids += served[j];
+  }
+  if (out.price <= 0.0) {
+    for (std::size_t j = 0; j < q.size(); ++j) served[j] = q[j];
+    bids = 0.0;
+    for (std::size_t j = 0; j < q.size(); ++j) bids += q[j];
+    out.exogenous = demand.quantity_at(0.0);
+    out.unsold = std::max(supply - bids - out.exogenous, 0.0);
+  }
+  (void)at_zero;
+  out.bids_served = bids;
+  return out;
+}
+
+}  // namespace
+
 double demand_at(double price, const LinearDemand& demand, std::span<const double> q,
-                 std::span<const double> r) {
+                 std::span<const double> r, double spread) {
   double d = demand.quantity_at(price);
-  for (std::size_t j = 0; j < q.size() && r[j] >= price; ++j) d += q[j];
+  for (std::size_t j = 0; j < q.size(); ++j) d += bid_at(price, q[j], r[j], spread);
   return d;
 }
 
 Clearing clear_market(double supply, const LinearDemand& demand, std::span<const double> q,
-                      std::span<const double> r, std::span<double> served) {
+                      std::span<const double> r, std::span<double> served, double spread) {
+  if (spread > 0.0) return clear_smooth(supply, demand, q, r, served, spread);
   Clearing out;
   std::fill(served.begin(), served.end(), 0.0);
   // Walk down the price axis. Above bid k's price, bids 0..k-1 are served in full
@@ -59,7 +145,7 @@ Clearing clear_market(double supply, const LinearDemand& demand, std::span<const
 
 LocalDemand fit_local_demand(const Clearing& c, double sold, const LinearDemand& demand,
                              std::span<const double> q, std::span<const double> r, double window,
-                             double reference_price, const LocalDemand& previous) {
+                             double reference_price, const LocalDemand& previous, double spread) {
   if (q.empty() && demand.present) return {demand.a, demand.b};
   if (c.price <= 0.0 || sold <= 0.0) {
     // A glut (price 0) or an empty market: keep the slope, move the line through the point.
@@ -69,7 +155,8 @@ LocalDemand fit_local_demand(const Clearing& c, double sold, const LinearDemand&
   const double delta = window * std::max(c.price, reference_price);
   const double lo = std::max(c.price - delta, 0.0);
   const double hi = c.price + delta;
-  const double slope = (demand_at(lo, demand, q, r) - demand_at(hi, demand, q, r)) / (hi - lo);
+  const double slope =
+      (demand_at(lo, demand, q, r, spread) - demand_at(hi, demand, q, r, spread)) / (hi - lo);
   // Elasticity of demand at the point, kept within [window, 1/window].
   double elasticity = slope * c.price / sold;
   elasticity = std::clamp(elasticity, window, 1.0 / window);

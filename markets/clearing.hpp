@@ -27,13 +27,19 @@ struct Clearing {
 // Bids must be sorted by reservation price, highest first (ties: ascending firm id, so
 // the order — and the result — does not depend on where the bids came from).
 // `served` receives each bid's delivered quantity.
+//
+// spread = 0: a bid is a step — its whole quantity at any price up to its reservation
+// price r — and bids are served strictly highest r first.
+// spread = s in (0, 1): a bid is a schedule falling linearly from its whole quantity at
+// (1 − s)·r to 0 at r, so higher reservation prices are still served more fully but
+// demand has no vertical steps for a Cournot seller to sit on.
 Clearing clear_market(double supply, const LinearDemand& demand,
                       std::span<const double> bid_quantity, std::span<const double> bid_price,
-                      std::span<double> served);
+                      std::span<double> served, double spread = 0.0);
 
-// Demand at price p (exogenous + bids with reservation price ≥ p).
+// Demand at price p (exogenous + bids).
 double demand_at(double price, const LinearDemand& demand, std::span<const double> bid_quantity,
-                 std::span<const double> bid_price);
+                 std::span<const double> bid_price, double spread = 0.0);
 
 struct LocalDemand {
   double a_hat = 0.0;
@@ -48,6 +54,7 @@ struct LocalDemand {
 LocalDemand fit_local_demand(const Clearing& c, double sold, const LinearDemand& demand,
                              std::span<const double> bid_quantity,
                              std::span<const double> bid_price, double window,
-                             double reference_price, const LocalDemand& previous);
+                             double reference_price, const LocalDemand& previous,
+                             double spread = 0.0);
 
 }  // namespace decouple

@@ -137,8 +137,9 @@ TEST(PriceFloor, MpMaterialsAnchor) {
 namespace {
 // HOME assembles `autos` from 1 unit of `magnets` each; magnets come only from CN.
 // Inventory cover 2 months. CN bans magnet exports to HOME at period `ban`, lifts at `lift`.
-Builder supply_chain(int ban, int lift, int periods = 160) {
+Builder supply_chain(int ban, int lift, int periods = 160, int burn_in = 300) {
   Builder b(periods);
+  b.s.run.burn_in = burn_in;  // settle before period 0: events start at period 0
   const Index home = b.region("HOME", Bloc::west);
   const Index cn = b.region("CN", Bloc::china);
   const Index magnets = b.good("magnets", {}, 2.0);
@@ -168,6 +169,7 @@ TEST(ExportBan, DownstreamStopsOnlyAfterTheBufferRunsOutAndRecoversAfterTheLift)
   Simulation sim(b.s);
   std::vector<double> autos(b.s.run.periods), magnets_in(b.s.run.periods), lost(b.s.run.periods);
   run(sim, [&](Simulation& s, int t) {
+    if (t < 0) return;
     autos[t] = s.world().firm_output[1];
     magnets_in[t] = s.world().link_sold[0];
     lost[t] = s.accounts().output_lost[0];
@@ -187,10 +189,12 @@ TEST(ExportBan, DownstreamStopsOnlyAfterTheBufferRunsOutAndRecoversAfterTheLift)
   EXPECT_GT(magnets_in[lift + 1], 0.0);
   EXPECT_GT(autos[lift + 6], 0.9 * before);
   EXPECT_NEAR(autos[b.s.run.periods - 1], before, 1e-3 * before);
+  // Before the ban the world was at rest (the burn-in settled it).
+  EXPECT_NEAR(autos[0], before, 1e-3 * before);
 }
 
 TEST(ExportControl, QuotaCapsTheFlow) {
-  auto b = supply_chain(60, 1000, 100);
+  auto b = supply_chain(60, 1000, 100, 0);
   b.s.events[0].kind = ControlKind::quota;
   b.s.events[0].quantity = 5.0;
   Simulation sim(b.s);
@@ -277,7 +281,7 @@ TEST(Accounting, IdentitiesHoldEveryPeriod) {
   // A busy world: tariffs (both kinds), transport, a chain with shortages, subsidies, a
   // floor, an SOE, entry. Every period: shipped = sold + unsold; buyers' payments =
   // sellers' receipts + tariffs + transport; government outlays = what firms record.
-  auto b = supply_chain(40, 70, 120);
+  auto b = supply_chain(40, 70, 120, 0);
   const Index home = 0, cn = 1, magnets = 0, autos = 1;
   b.s.routes.push_back({cn, home, kNone, 1.5});
   b.gov(home).tariffs.push_back({magnets, cn, 0.25, 2.0});
@@ -291,6 +295,7 @@ TEST(Accounting, IdentitiesHoldEveryPeriod) {
   run(sim, [&](Simulation& s, int) {
     const auto& w = s.world();
     const auto& mm = s.markets();
+    ASSERT_GE(w.firms, 3);
     for (Index m = 0; m < w.markets; ++m) {
       double shipped = 0.0, sold = 0.0;
       for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
