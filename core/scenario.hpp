@@ -81,7 +81,7 @@ struct GoodSpec {
   double transport_cost = 0.0;      // per unit shipped across regions, >= 0
   double progress_ratio = 1.0;      // learning: cost factor per doubling of cumulative output, (0, 1]
   double learning_floor = 0.5;      // lowest multiple of c0 learning can reach, (0, 1]
-  std::optional<double> inventory_cover;  // months; unset → behaviour.inventory_cover
+  std::optional<double> inventory_cover;  // months of this good buyers keep as input stock; unset → behaviour's
 };
 
 // [[market]] — the exogenous linear part P = a − b·Q of demand for (good, region)

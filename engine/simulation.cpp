@@ -352,8 +352,8 @@ void Simulation::plan_offers() {
         value = std::max(value, w.market_price[m] / w.link_multiplier[l] - w.link_add[l]);
       }
       value += subsidy + theta;
-      const double cover = w.good_cover[g];
       for (int s = s0; s < s1; ++s) {
+        const double cover = w.good_cover[w.slot_good[s]];  // months of this input kept
         w.slot_inventory[s] -= w.slot_units[s] * actual;
         if (w.slot_inventory[s] < 0.0) w.slot_inventory[s] = 0.0;  // rounding only
         const double want = w.slot_units[s] * planned * (1.0 + cover);

@@ -139,7 +139,7 @@ World build_world(const Scenario& sc) {
       w.slot_market.push_back(w.market_of[static_cast<std::size_t>(in) * R + p.region]);
       w.slot_units.push_back(w.input_units[i]);
       // Start with the target stock at full capacity: one month's use plus the cover.
-      w.slot_inventory.push_back(w.input_units[i] * p.capacity * (1.0 + w.good_cover[p.good]));
+      w.slot_inventory.push_back(w.input_units[i] * p.capacity * (1.0 + w.good_cover[in]));
     }
     w.slot_begin.push_back(static_cast<int>(w.slot_good.size()));
   }

@@ -36,7 +36,7 @@ struct World {
   std::vector<int> input_begin;          // [good] CSR into input_good/input_units, size G+1
   std::vector<Index> input_good;
   std::vector<double> input_units;
-  std::vector<double> good_cover;        // months of inventory cover
+  std::vector<double> good_cover;        // months of this good that buying firms keep in stock
   std::vector<double> good_progress;     // progress ratio
   std::vector<double> good_learning_floor;
   std::vector<double> transport;         // [(good·R + origin)·R + destination]
