@@ -870,7 +870,9 @@ std::string write_csv(const fs::path& dir, const std::string& name,
         const auto& col = cols[c];
         if (const auto* iv = std::get_if<std::vector<std::int64_t>>(&col.block)) {
           const std::int64_t v = (*iv)[r];
-          if (col.codes != nullptr) {
+          if (col.codes != nullptr && v == -1) {
+            // -1 is "none" (e.g. a truce names no good): an empty field, missing in R/Stata.
+          } else if (col.codes != nullptr) {
             if (v < 0 || static_cast<std::uint64_t>(v) >= col.codes->size())
               throw InternalError(fmt::format(
                   "{} row {}: code {} outside {} ({} names)", col.data.path, off + r, v,

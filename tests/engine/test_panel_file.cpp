@@ -814,6 +814,32 @@ TEST_F(PanelFileTest, ExportCsvDecodesQuotesAndRoundTripsDoubles) {
   EXPECT_EQ(open_hdf5_objects(), 0) << "export_csv leaked HDF5 handles";
 }
 
+TEST_F(PanelFileTest, ExportCsvWritesMinusOneCodeAsAnEmptyField) {
+  // The policy panel uses -1 for "no good / no partner" (a truce, an output-weight change).
+  const std::string path = file("nonecode.h5");
+  {
+    PanelFile f(path, false);
+    f.set_attributes("/", {{"format", std::string("decouple-panel")}});
+    f.write_strings("/meta/regions", kRegions);
+    f.create_panel("/panel/policy", {{"partner", ColumnType::i32, "", "", "/meta/regions"}});
+    Table t;
+    t.add({"partner", ColumnType::i32, "", "", "/meta/regions"});
+    t.i32(0) = {-1, 0};
+    f.append("/panel/policy", t);
+    f.commit();
+  }
+  const fs::path out = dir_ / "csv";
+  (void)export_csv(path, out.string());
+  std::ifstream in(out / "policy.csv");
+  std::string header, first, second;
+  std::getline(in, header);
+  std::getline(in, first);
+  std::getline(in, second);
+  EXPECT_EQ(header, "partner");
+  EXPECT_EQ(first, "");
+  EXPECT_EQ(second, kRegions[0]);
+}
+
 TEST_F(PanelFileTest, ExportCsvRejectsCodesOutOfRange) {
   const std::string path = file("badcodes.h5");
   {
