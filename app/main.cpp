@@ -1,5 +1,7 @@
 // decouple — command line (DESIGN §8). Exit status: 0 ok, 2 bad input, 1 internal failure.
 // Every user mistake surfaces here as an InputError: one line per problem on stderr.
+#include <charconv>
+#include <cstdint>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -18,13 +20,27 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "decouple 0.1.0");
 
+  // run.seed is a TOML integer: 0 ..= 2^63-1. Checked on the text, before CLI11 converts it
+  // to uint64 (which would wrap "-1" around to 2^64-1).
+  const CLI::Validator toml_seed(
+      [](std::string& s) -> std::string {
+        std::int64_t v = -1;
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec != std::errc{} || end != s.data() + s.size() || v < 0)
+          return fmt::format("must be an integer from 0 to {}, got '{}'", INT64_MAX, s);
+        return {};
+      },
+      "0..2^63-1");
+
   RunOptions run;
   auto* cmd_run = app.add_subcommand("run", "run a scenario and write its panels to HDF5");
   cmd_run->add_option("CONFIG", run.config, "scenario file (TOML)")->required();
   cmd_run->add_option("--out", run.out, "output file (default: <config name>.h5)");
   cmd_run->add_flag("--force", run.force, "replace an existing output file (only on success)");
-  cmd_run->add_option("--set", run.sets, "override a key: dotted.key=value (repeatable)");
-  cmd_run->add_option("--seed", run.seed, "override run.seed");
+  // One value per --set (repeat the flag), so `run --set k=v CONFIG --out X` keeps CONFIG.
+  cmd_run->add_option("--set", run.sets, "override a key: dotted.key=value (repeatable)")
+      ->allow_extra_args(false);
+  cmd_run->add_option("--seed", run.seed, "override run.seed")->check(toml_seed);
   cmd_run->add_option("--replicate", run.replicate, "run replicate I (its seed derives from run.seed and I)");
   auto* progress = cmd_run->add_flag("--progress", run.progress, "show progress even when stderr is not a terminal");
   cmd_run->add_flag("--quiet", run.quiet, "print nothing on success")->excludes(progress);
@@ -33,7 +49,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> validate_sets;
   auto* cmd_validate = app.add_subcommand("validate", "check a scenario file and exit");
   cmd_validate->add_option("CONFIG", validate_config, "scenario file (TOML)")->required();
-  cmd_validate->add_option("--set", validate_sets, "override a key: dotted.key=value (repeatable)");
+  cmd_validate->add_option("--set", validate_sets, "override a key: dotted.key=value (repeatable)")
+      ->allow_extra_args(false);
 
   std::string info_file;
   auto* cmd_info = app.add_subcommand("info", "describe a panel file");

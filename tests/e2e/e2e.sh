@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# End-to-end tests of the `decouple` command line (DESIGN.md §6, §8).
+# Usage: e2e.sh TEST DECOUPLE_BINARY SOURCE_DIR
+# Each test runs in a fresh temporary folder (also the working directory) that is removed on exit.
+set -euo pipefail
+
+test_name=${1:?test name}
+DECOUPLE=$(realpath "${2:?decouple binary}")
+SRC=$(realpath "${3:?source dir}")
+PY=/usr/bin/python3
+HERE="$SRC/tests/e2e"
+TWO="$SRC/configs/two_firm_check.toml"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/decouple-e2e.XXXXXX")
+bg_pid=""
+cleanup() {
+  if [[ -n "$bg_pid" ]]; then kill -9 "$bg_pid" 2>/dev/null || true; wait "$bg_pid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+cd "$tmp"
+
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+die() { echo "FAIL: $*" >&2; exit 1; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# run_cmd OUT_PREFIX ARGS...: runs decouple, stdout/stderr to OUT_PREFIX.{out,err}, status in $rc.
+run_cmd() {
+  local prefix=$1; shift
+  set +e
+  "$DECOUPLE" "$@" >"$prefix.out" 2>"$prefix.err"
+  rc=$?
+  set -e
+}
+
+# A line of stderr for bad input: file:line:col: key: message
+problem_re='^[^:]+:[0-9]+:[0-9]+: .+: .+$'
+
+need_python() {
+  "$PY" -c 'import h5py, pandas, numpy' 2>/dev/null ||
+    die "$PY lacks h5py/pandas/numpy (run scripts/setup: python3-h5py python3-pandas python3-numpy)"
+}
+
+# ----------------------------------------------------------------------------------------------
+
+t_cli_validate_ok() {
+  run_cmd v validate "$TWO"
+  [[ $rc -eq 0 ]] || fail "validate two_firm_check.toml: exit $rc: $(cat v.err)"
+  grep -q ': ok' v.out || fail "validate prints no 'ok': $(cat v.out)"
+}
+
+t_cli_bad_config() {
+  local n=0 f expect
+  for f in "$SRC"/configs/invalid/*.toml; do
+    n=$((n + 1))
+    local name; name=$(basename "$f")
+    expect=$(head -n 1 "$f" | sed -n 's/^# expect: //p')
+    [[ -n "$expect" ]] || { fail "$name: first line is not '# expect: TEXT'"; continue; }
+    rm -f x.h5 x.h5.partial
+    run_cmd r run "$f" --out "$tmp/x.h5"
+    [[ $rc -eq 2 ]] || fail "$name: run exit $rc, expected 2: $(cat r.err)"
+    [[ -s r.err ]] || fail "$name: nothing on stderr"
+    grep -qF -- "$expect" r.err || fail "$name: stderr lacks '$expect':"$'\n'"$(cat r.err)"
+    if grep -vqE "$problem_re" r.err; then
+      fail "$name: stderr line(s) not 'file:line:col: key: message':"$'\n'"$(grep -vE "$problem_re" r.err)"
+    fi
+    [[ ! -e x.h5 ]] || fail "$name: x.h5 was written"
+    [[ ! -e x.h5.partial ]] || fail "$name: x.h5.partial was left behind"
+    run_cmd v validate "$f"
+    [[ $rc -eq 2 ]] || fail "$name: validate exit $rc, expected 2"
+  done
+  [[ $n -gt 0 ]] || fail "no files in configs/invalid/"
+  echo "checked $n invalid configs"
+}
+
+# expect_bad DESCRIPTION ARGS...: exit status 2, something on stderr, nothing new in the work folder
+# (apart from the fixtures listed in $fixtures).
+expect_bad() {
+  local what=$1; shift
+  local before after
+  before=$(ls -A work)
+  pushd work >/dev/null
+  run_cmd ../b "$@"
+  popd >/dev/null
+  if [[ $rc -ne 2 ]]; then
+    local why="exit $rc"
+    ((rc > 128)) && why="killed by signal $((rc - 128))"
+    fail "$what: $why, expected 2 (stderr: $(cat b.err))"
+  fi
+  [[ -s b.err ]] || fail "$what: nothing on stderr"
+  after=$(ls -A work)
+  [[ "$before" == "$after" ]] || fail "$what: left files behind: $(comm -13 <(echo "$before") <(echo "$after") | tr '\n' ' ')"
+}
+
+t_cli_bad_arguments() {
+  mkdir work
+  echo "not an hdf5 file" >work/text.txt
+  mkdir work/folder.toml
+  expect_bad "unknown subcommand" frobnicate "$TWO"
+  expect_bad "unknown option" run "$TWO" --bogus --out o.h5
+  expect_bad "missing CONFIG" run --out o.h5
+  expect_bad "validate without CONFIG" validate
+  expect_bad "--seed abc" run "$TWO" --seed abc --out o.h5
+  expect_bad "--seed -1" run "$TWO" --seed -1 --out o.h5
+  expect_bad "two values after one --set" run "$TWO" --set run.periods=12 run.seed=3 --out o.h5
+  expect_bad "--set without =" run "$TWO" --set run.periods --out o.h5
+  expect_bad "--set unknown key" run "$TWO" --set run.no_such_key=1 --out o.h5
+  expect_bad "--set bad value" run "$TWO" --set run.periods=0 --out o.h5
+  expect_bad "nonexistent config" run "$tmp/no_such.toml" --out o.h5
+  expect_bad "config is a directory" run folder.toml --out o.h5
+  expect_bad "--replicate -1" run "$TWO" --replicate -1 --out o.h5
+  expect_bad "--out in a missing folder" run "$TWO" --out no_such_dir/o.h5
+  expect_bad "info on a missing file" info missing.h5
+  expect_bad "info on a text file" info text.txt
+  expect_bad "info without FILE" info
+  expect_bad "export of a missing file" export missing.h5 --csv csvdir
+  expect_bad "export of a text file" export text.txt --csv csvdir
+  expect_bad "export without --csv" export missing.h5
+}
+
+t_cli_no_overwrite() {
+  run_cmd r1 run "$TWO" --out x.h5 --quiet
+  [[ $rc -eq 0 ]] || die "first run: exit $rc: $(cat r1.err)"
+  [[ -f x.h5 ]] || die "first run wrote no x.h5"
+  local h1; h1=$(sha x.h5)
+
+  run_cmd r2 run "$TWO" --out x.h5 --set run.periods=12 --quiet
+  [[ $rc -eq 2 ]] || fail "second run without --force: exit $rc, expected 2"
+  grep -qF "x.h5" r2.err || fail "message does not name the file: $(cat r2.err)"
+  grep -qE "$problem_re" r2.err || fail "message is not 'file:line:col: key: message': $(cat r2.err)"
+  [[ "$(sha x.h5)" == "$h1" ]] || fail "x.h5 changed without --force"
+  [[ ! -e x.h5.partial ]] || fail "x.h5.partial left behind"
+
+  # --set before CONFIG takes one value only: CONFIG stays the positional argument.
+  run_cmd r3 run --set run.periods=12 "$TWO" --out x.h5 --force --quiet
+  [[ $rc -eq 0 ]] || fail "run with --force: exit $rc: $(cat r3.err)"
+  [[ "$(sha x.h5)" != "$h1" ]] || fail "x.h5 not replaced with --force"
+  [[ ! -e x.h5.partial ]] || fail "x.h5.partial left behind after --force"
+  run_cmd i info x.h5
+  [[ $rc -eq 0 ]] || fail "info on the replaced file: exit $rc"
+  grep -qE '^ *periods *= *12$' i.out || fail "replaced file does not hold the 12-period run:"$'\n'"$(cat i.out)"
+}
+
+t_cli_kill_safety() {
+  run_cmd r1 run "$TWO" --out y.h5 --set run.periods=24 --quiet
+  [[ $rc -eq 0 ]] || die "short run: exit $rc: $(cat r1.err)"
+  local h1; h1=$(sha y.h5)
+
+  # At about 3e5 periods/s here, 2e7 periods take about a minute: still running when killed.
+  "$DECOUPLE" run "$TWO" --out y.h5 --set run.periods=20000000 --force --quiet >long.out 2>long.err &
+  bg_pid=$!
+  local i
+  for ((i = 0; i < 100; i++)); do   # up to 10 s for the run to start writing y.h5.partial
+    [[ -e y.h5.partial ]] && break
+    kill -0 "$bg_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -e y.h5.partial ]] || fail "long run never created y.h5.partial"
+  sleep 1
+  kill -0 "$bg_pid" 2>/dev/null || die "long run ended before it was killed (stderr: $(cat long.err))"
+  kill -9 "$bg_pid"
+  set +e; wait "$bg_pid"; local status=$?; set -e
+  bg_pid=""
+  [[ $status -eq 137 ]] || fail "killed run: wait status $status, expected 137"
+
+  [[ "$(sha y.h5)" == "$h1" ]] || fail "y.h5 changed by a killed run"
+  run_cmd i info y.h5
+  [[ $rc -eq 0 ]] || fail "info on y.h5 after the kill: exit $rc: $(cat i.err)"
+  grep -qE '^ *periods *= *24$' i.out || fail "y.h5 no longer holds the short run"
+
+  # A stale y.h5.partial from the killed run must not block the next run.
+  run_cmd r2 run "$TWO" --out y.h5 --set run.periods=12 --force --quiet
+  [[ $rc -eq 0 ]] || fail "run after the kill: exit $rc: $(cat r2.err)"
+  [[ ! -e y.h5.partial ]] || fail "y.h5.partial left after a successful run"
+}
+
+t_panel_layout_python() {
+  need_python
+  run_cmd r run "$TWO" --out p.h5 --quiet
+  [[ $rc -eq 0 ]] || die "run: exit $rc: $(cat r.err)"
+  "$PY" "$HERE/check_panel.py" p.h5 --config-out config.toml || fail "check_panel.py"
+  [[ -s config.toml ]] || die "no /config text extracted"
+  run_cmd v validate config.toml
+  [[ $rc -eq 0 ]] || fail "/config does not validate: exit $rc: $(cat v.err)"
+}
+
+t_cli_export_csv() {
+  need_python
+  run_cmd r run "$TWO" --out p.h5 --quiet
+  [[ $rc -eq 0 ]] || die "run: exit $rc: $(cat r.err)"
+  run_cmd e export p.h5 --csv csv
+  [[ $rc -eq 0 ]] || die "export: exit $rc: $(cat e.err)"
+  local p
+  for p in market trade firm government policy; do
+    [[ -f csv/$p.csv ]] || fail "export wrote no csv/$p.csv"
+  done
+  local partials=(csv/*.partial)
+  [[ ! -e "${partials[0]}" ]] || fail "partial CSV files left behind: ${partials[*]}"
+  "$PY" "$HERE/check_csv.py" p.h5 csv || fail "check_csv.py"
+}
+
+# ----------------------------------------------------------------------------------------------
+
+[[ -x "$DECOUPLE" ]] || die "not executable: $DECOUPLE"
+declare -F "t_$test_name" >/dev/null || die "unknown test $test_name"
+"t_$test_name"
+if ((failures > 0)); then
+  echo "$test_name: $failures failure(s)" >&2
+  exit 1
+fi
+echo "$test_name: ok"
