@@ -3,8 +3,9 @@
 // In market m the firm faces the published local inverse demand P = â − b̂·Q and its
 // rivals' last shipments Q₋ᵢ, so A = â − b̂·Q₋ᵢ. With ad-valorem multiplier (1+t),
 // per-unit base cost c − s − θ + τ + t_s, a shared marginal-cost increment μ (capacity
-// shadow price λ plus k·Q_total for rising marginal cost) and a weight w on home
-// consumer surplus (SOE welfare weight; 0 elsewhere), the first-order condition gives
+// shadow price λ plus k·Q_total for rising marginal cost) and an SOE's welfare weight w
+// (it maximises w·W + (1−w)·π in its home market, W = total surplus; 0 elsewhere), the
+// first-order condition gives
 //   q_m(μ) = clamp((A − (1+t)·(base + μ)) / ((2 − w)·b̂), 0, cap_m).
 // μ solves μ = λ + k·Σq(μ) with λ ≥ 0, Σq ≤ capacity, λ·(capacity − Σq) = 0 — the
 // water-filling of DESIGN §3 — found exactly from the breakpoints of the piecewise-linear

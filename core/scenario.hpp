@@ -112,7 +112,7 @@ struct FirmSpec {
   double capacity = 0.0;        // >= 0, units per month
   double fixed_cost = 0.0;      // >= 0, per month
   std::optional<double> output_weight;  // θ >= 0, soe only; unset → owner government's
-  double welfare_weight = 0.0;  // soe only, [0, 1]: weight on home consumer surplus
+  double welfare_weight = 0.0;  // soe only, λ in [0, 1]: in its home market it maximises λ·W + (1−λ)·π (W: total surplus)
   std::vector<Index> sells_to;  // non-empty, no duplicates
 };
 

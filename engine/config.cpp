@@ -1417,11 +1417,11 @@ class Builder {
         {Instrument::production_subsidy, {"good", "rate", "lift"}},
         {Instrument::investment_subsidy, {"good", "rate"}},
         {Instrument::equity_stake, {"good", "rate"}},
-        {Instrument::output_weight, {"good", "rate"}},
+        {Instrument::output_weight, {"rate"}},
         {Instrument::price_floor, {"good", "floor", "volume", "months", "lift"}},
         {Instrument::underpricing, {"good", "partner", "limit_price", "margin", "lift"}},
         {Instrument::sourcing_mandate, {"good", "share", "ban_adversary", "lift"}},
-        {Instrument::truce, {"good", "partner", "ad_valorem"}},
+        {Instrument::truce, {"partner", "ad_valorem"}},
     };
     std::vector<std::pair<std::size_t, EventSpec>> out;
     each_entry(top, "event", [&](std::size_t i, const toml::table* t) {

@@ -43,7 +43,7 @@ Recorder::Recorder(const Simulation& sim, PanelFile& file) : sim_(sim), file_(fi
   for (auto c : {period_col(), good_col(), region_col("origin", "exporting region"),
                  region_col("destination", "importing region"),
                  col("quantity", T::f64, "units/month", "quantity sold"),
-                 col("value", T::f64, "USD/month", "value at the border, before tariffs"),
+                 col("value", T::f64, "USD/month", "quantity × price/(1 + ad-valorem tariff): the ad-valorem base (includes specific tariff and transport)"),
                  col("tariff_rate", T::f64, "1", "ad-valorem tariff in force"),
                  col("controlled", T::i32, "code", "export control in force", "/meta/controls")})
     trade_.add(c);
@@ -51,7 +51,7 @@ Recorder::Recorder(const Simulation& sim, PanelFile& file) : sim_(sim), file_(fi
                  col("output", T::f64, "units/month", "output produced"),
                  col("planned_output", T::f64, "units/month", "output planned before input shortages"),
                  col("price", T::f64, "USD/unit", "average net receipt per unit sold"),
-                 col("unit_cost", T::f64, "USD/unit", "marginal cost including inputs at market prices"),
+                 col("unit_cost", T::f64, "USD/unit", "marginal cost including inputs at their expected (forecast) prices"),
                  col("capacity", T::f64, "units/month", "capacity"),
                  col("profit", T::f64, "USD/month", "profit after subsidies and floor payments"),
                  col("subsidy", T::f64, "USD/month", "production subsidy received"),

@@ -30,6 +30,13 @@ double input_price(const World& w, int slot) {
   return std::isnan(f) ? w.slot_cost[slot] : f;
 }
 
+// What a candidate's inputs would cost per unit of output at expected prices.
+double candidate_input_cost(const World& w, Index f) {
+  double c = 0.0;
+  for (int s = w.slot_begin[f]; s < w.slot_begin[f + 1]; ++s) c += w.slot_units[s] * input_price(w, s);
+  return c;
+}
+
 }  // namespace
 
 void MarketMetrics::resize(Index m) {
@@ -537,6 +544,7 @@ void Simulation::dynamics(int period) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
     const double subsidy = p.production_subsidy[w.region_good(o, g)];
     const double theta = w.firm_kind[f] == FirmKind::soe ? p.output_weight[o] : 0.0;
+    const double cost = w.firm_cost[f] + candidate_input_cost(w, f);
     const int l0 = w.link_begin[f], nl = w.link_begin[f + 1] - l0;
     for (int i = 0; i < nl; ++i) {
       const int l = l0 + i;
@@ -545,7 +553,7 @@ void Simulation::dynamics(int period) {
       auto& t = terms_[i];
       t.intercept = price;  // rivals' output held fixed: residual demand through today's point
       t.multiplier = w.link_multiplier[l];
-      t.base_cost = w.firm_cost[f] - subsidy - theta + w.link_add[l];
+      t.base_cost = cost - subsidy - theta + w.link_add[l];
       t.slope = 2.0 * w.market_b_hat[m];
       t.cap = w.link_cap[l];
     }
@@ -562,7 +570,7 @@ void Simulation::dynamics(int period) {
     for (const auto& fl : p.floors)
       if (fl.good == g && fl.government == o && fl.firms.empty() && fl.active_at(period))
         profit = std::max(profit, std::min(w.firm_capacity[f], fl.volume) *
-                                      (fl.floor - w.firm_cost[f] + subsidy) - w.firm_fixed_cost[f]);
+                                      (fl.floor - cost + subsidy) - w.firm_fixed_cost[f]);
     const double rate = spec.hurdle_rate;  // + ρ·U once policy uncertainty is measured
     const double npv = project_npv(profit, rate, spec.lifetime, spec.build_lag);
     const auto rg = w.region_good(o, g);
@@ -584,17 +592,26 @@ void Simulation::dynamics(int period) {
   std::fill(entry_limit_price_.begin(), entry_limit_price_.end(), kInf);
   for (Index f = 0; f < w.firms; ++f) {
     if (w.firm_status[f] != FirmStatus::candidate) continue;
+    // Pools not yet open count too: deterrence works through entrants' expected price,
+    // so a directive must hold the price down before they review.
     const auto& spec = scenario_.entrant_pools[w.firm_pool[f]];
-    const double crf = capital_recovery_factor(monthly_rate(spec.hurdle_rate), spec.lifetime);
-    const double fixed = w.firm_fixed_cost[f] + w.firm_capex[f] * w.firm_capex_factor[f] * crf;
-    const double subsidy = p.production_subsidy[w.region_good(w.firm_region[f], w.firm_good[f])];
+    const Index o = w.firm_region[f], g = w.firm_good[f];
+    const auto rg = w.region_good(o, g);
+    // The monthly payment that makes the entry rule's NPV equal its share of capex.
+    const double own_share = std::max(0.0, 1.0 - p.investment_subsidy[rg] - p.equity_share[rg]);
+    const double r = monthly_rate(spec.hurdle_rate);
+    const double capital = own_share * w.firm_capex[f] * w.firm_capex_factor[f] *
+                           capital_recovery_factor(r, spec.lifetime) * std::pow(1.0 + r, spec.build_lag);
+    const double fixed = w.firm_fixed_cost[f] + capital;
+    const double subsidy = p.production_subsidy[rg];
+    const double theta = w.firm_kind[f] == FirmKind::soe ? p.output_weight[o] : 0.0;
+    const double cost = w.firm_cost[f] + candidate_input_cost(w, f) - subsidy - theta;
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
       const Index m = w.link_market[l];
       if (w.link_cap[l] <= 0.0) continue;
       // In the entrant's own (border-exclusive) terms, then back to the consumer price.
       const double mult = w.link_multiplier[l];
-      const double c = w.firm_cost[f] + w.link_add[l] - subsidy;
-      const double lp = mult * limit_price(c, w.market_b_hat[m] / mult, fixed);
+      const double lp = mult * limit_price(cost + w.link_add[l], w.market_b_hat[m] / mult, fixed);
       entry_limit_price_[m] = std::min(entry_limit_price_[m], lp);
     }
   }
@@ -611,8 +628,13 @@ void Simulation::dynamics(int period) {
         const double crf = capital_recovery_factor(monthly_rate(spec.hurdle_rate), spec.lifetime);
         if (w.firm_shadow[f] > unit_capex * crf) {
           const double added = b.investment_rate * w.firm_capacity[f];
+          const double before = w.firm_profit[f];
           w.firm_capacity[f] += added;
           w.firm_profit[f] -= added * unit_capex;
+          // An SOE's soft budget covers the investment as it covers losses.
+          if (w.firm_kind[f] == FirmKind::soe)
+            accounts_.soe_support[w.firm_region[f]] +=
+                std::max(0.0, -w.firm_profit[f]) - std::max(0.0, -before);
         }
         break;
       }

@@ -41,10 +41,12 @@ World build_world(const Scenario& sc) {
     for (Index o = 0; o < R; ++o)
       for (Index d = 0; d < R; ++d)
         if (o != d) w.transport[(static_cast<std::size_t>(g) * R + o) * R + d] = sc.goods[g].transport_cost;
-  for (const auto& rt : sc.routes)
-    for (Index g = 0; g < G; ++g)
-      if (rt.good == kNone || rt.good == g)
-        w.transport[(static_cast<std::size_t>(g) * R + rt.origin) * R + rt.destination] = rt.cost;
+  // Routes for every good first, so a good-specific route wins whatever the file order.
+  for (const bool specific : {false, true})
+    for (const auto& rt : sc.routes)
+      for (Index g = 0; g < G; ++g)
+        if ((specific && rt.good == g) || (!specific && rt.good == kNone))
+          w.transport[(static_cast<std::size_t>(g) * R + rt.origin) * R + rt.destination] = rt.cost;
 
   // Firms: listed firms in file order, then each pool's candidates.
   struct Proto {
@@ -138,8 +140,11 @@ World build_world(const Scenario& sc) {
       w.slot_good.push_back(in);
       w.slot_market.push_back(w.market_of[static_cast<std::size_t>(in) * R + p.region]);
       w.slot_units.push_back(w.input_units[i]);
-      // Start with the target stock at full capacity: one month's use plus the cover.
-      w.slot_inventory.push_back(w.input_units[i] * p.capacity * (1.0 + w.good_cover[in]));
+      // Listed plants start with the target stock at full capacity (one month's use plus
+      // the cover); an entrant's new plant buys its first stock.
+      w.slot_inventory.push_back(p.status == FirmStatus::active
+                                     ? w.input_units[i] * p.capacity * (1.0 + w.good_cover[in])
+                                     : 0.0);
     }
     w.slot_begin.push_back(static_cast<int>(w.slot_good.size()));
   }

@@ -28,13 +28,9 @@ Clearing clear_smooth(double supply, const LinearDemand& demand, std::span<const
   };
   std::vector<Kink> kinks;
   kinks.reserve(2 * q.size() + 1);
-  double at_zero = 0.0;  // bids with r ≤ 0 demand only at price 0
   for (std::size_t j = 0; j < q.size(); ++j) {
     if (q[j] <= 0.0) continue;
-    if (r[j] <= 0.0) {
-      at_zero += q[j];
-      continue;
-    }
+    if (r[j] <= 0.0) continue;  // demands only at price 0 (handled below)
     const double rate = q[j] / (spread * r[j]);
     kinks.push_back({r[j], rate});
     kinks.push_back({(1.0 - spread) * r[j], -rate});
@@ -78,13 +74,25 @@ Clearing clear_smooth(double supply, const LinearDemand& demand, std::span<const
     bids += served[j];
   }
   if (out.price <= 0.0) {
-    for (std::size_t j = 0; j < q.size(); ++j) served[j] = q[j];
-    bids = 0.0;
-    for (std::size_t j = 0; j < q.size(); ++j) bids += q[j];
+    // At price 0 every schedule with r > 0 is full and exogenous demand takes a/b (the sweep
+    // only ends here when supply covers them); bids with r ≤ 0 share what is left, in order.
     out.exogenous = demand.quantity_at(0.0);
-    out.unsold = std::max(supply - bids - out.exogenous, 0.0);
+    double left = supply - out.exogenous;
+    bids = 0.0;
+    for (std::size_t j = 0; j < q.size(); ++j)
+      if (r[j] > 0.0) {
+        served[j] = q[j];
+        left -= q[j];
+        bids += q[j];
+      }
+    for (std::size_t j = 0; j < q.size(); ++j)
+      if (r[j] <= 0.0) {
+        served[j] = std::clamp(left, 0.0, q[j]);
+        left -= served[j];
+        bids += served[j];
+      }
+    out.unsold = std::max(left, 0.0);
   }
-  (void)at_zero;
   out.bids_served = bids;
   return out;
 }

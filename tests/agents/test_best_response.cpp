@@ -52,7 +52,9 @@ TEST(BestResponse, KktConditionsHoldOnRandomFirms) {
     if (min_output <= 0.0 || total > min_output + 1e-9) {
       const double lambda = plan.mu - k_slope * total;
       ASSERT_GE(lambda, -1e-7) << k;
-      if (capacity - total > 1e-7) ASSERT_NEAR(lambda, 0.0, 1e-7) << k;
+      if (capacity - total > 1e-7) {
+        ASSERT_NEAR(lambda, 0.0, 1e-7) << k;
+      }
     }
   }
 }

@@ -112,3 +112,20 @@ TEST(LocalDemand, ExactForLinearDemandAndBoundedAtSteps) {
   EXPECT_LE(s.price / (f.b_hat * 50.0), 10.0 + 1e-9);
   EXPECT_NEAR(f.a_hat - f.b_hat * 50.0, s.price, 1e-9);  // the line passes through the point
 }
+
+TEST(Clearing, ZeroReservationBidsShareOnlyWhatIsLeftAtPriceZero) {
+  // A bid with reservation price 0 is served only from supply no one else wants: never
+  // more than was shipped (regression: schedules once served it in full).
+  for (double spread : {0.0, 0.5}) {
+    std::vector<double> q{10}, r{0}, served(1);
+    const auto c = clear_market(5.0, {}, q, r, served, spread);
+    EXPECT_EQ(c.price, 0.0);
+    EXPECT_DOUBLE_EQ(served[0], 5.0) << spread;
+    EXPECT_EQ(c.unsold, 0.0);
+    std::vector<double> q2{10, 4}, r2{50, 0}, served2(2);
+    const auto d = clear_market(12.0, {}, q2, r2, served2, spread);
+    EXPECT_EQ(d.price, 0.0);
+    EXPECT_DOUBLE_EQ(served2[0], 10.0) << spread;
+    EXPECT_DOUBLE_EQ(served2[1], 2.0) << spread;
+  }
+}
