@@ -45,6 +45,7 @@ const char* to_string(Instrument i) {
     case Instrument::underpricing: return "underpricing";
     case Instrument::sourcing_mandate: return "sourcing_mandate";
     case Instrument::truce: return "truce";
+    case Instrument::agreement: return "agreement";
   }
   return "?";
 }

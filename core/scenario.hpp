@@ -30,6 +30,7 @@ enum class Instrument : std::uint8_t {
   underpricing,
   sourcing_mandate,
   truce,
+  agreement,  // status of the reciprocal agreement (rules only: 1 in force, 0 suspended)
 };
 
 const char* to_string(Bloc);
@@ -178,10 +179,66 @@ struct SourcingMandateSpec {
   bool ban_adversary = false;
 };
 
+// [government.reactive] — tit-for-tat across domains (DESIGN §4).
+struct ReactiveSpec {
+  std::vector<Index> rivals;         // regions whose actions it answers; empty: every region of the adversary bloc
+  int lag = 1;                       // months between a rival's action and the answer, >= 0
+  double tariff_ratio = 1.0;         // a rival's tariff rise of x is answered by ratio·x on its goods, >= 0
+  std::vector<Index> leverage_goods; // goods it controls in answer to an export control
+  ControlKind control = ControlKind::license;  // kind of answering control (ban | quota | license)
+  double approval = 0.1;             // licence approval probability of the answer
+  int delay = 1;                     // licence delay of the answer
+  double quota = 0.0;                // quota of the answer (units/month)
+  double pain_threshold = 0.02;      // share of its firms' output value lost to shortages …
+  int pain_months = 2;               // … for this many months in a row triggers a truce offer
+  double truce_tariff = 0.3;         // a truce rolls tariffs between the two back to at most this
+  bool truce_lifts_controls = true;  // and lifts the controls each imposed on the other
+  int truce_months = 12;             // no retaliation for this long after a truce
+  double max_tariff = 1.25;          // answers never raise a tariff above this
+  bool escalate = false;             // also answer the rival's answers (a spiral up to max_tariff)
+};
+
+// [government.diversify] — a unilateral target on the adversary bloc's share of supply.
+struct DiversifySpec {
+  std::vector<Index> goods;          // goods whose supply to its own bloc it diversifies
+  double target = 0.4;               // adversary bloc's share of supply to own bloc, (0, 1]
+  double hhi_target = 0.0;           // optional upper bound on HHI over origins (0: none)
+  int review_every = 6;              // months between reviews, >= 1
+  std::vector<Instrument> ladder{Instrument::investment_subsidy, Instrument::production_subsidy,
+                                 Instrument::price_floor, Instrument::equity_stake,
+                                 Instrument::tariff, Instrument::sourcing_mandate};
+  double investment_subsidy_step = 0.1;  // share of capex per rung, cumulative, capped at 0.9
+  double production_subsidy_step = 0.05; // share of the good's home price per rung
+  double floor_premium = 0.3;        // floor = (1 + premium)·current home price
+  double floor_volume = 0.1;         // covered volume: share of own bloc's supply of the good
+  int floor_months = 120;
+  double equity_step = 0.1;          // share of capex per rung, cumulative, capped at 0.9
+  double tariff_step = 0.25;         // ad-valorem points on the adversary per rung
+  double mandate_step = 0.1;         // minimum allied share per rung, capped at 1 − target
+  bool thwart = false;               // answer the adversary's diversification of goods it dominates
+  double thwart_margin = 0.05;       // underpricing below the entrants' break-even price
+  double thwart_theta_step = 0.0;    // θ added to its SOEs at each thwarting answer (0: the good's price·0.05)
+};
+
+// [agreement] — the reciprocal, Article XXVIII-style agreement (DESIGN §4).
+struct AgreementSpec {
+  bool present = false;
+  Index west = kNone, china = kNone;  // the two parties (regions)
+  std::vector<Index> west_goods;      // the china bloc's share of supply to the west ≤ target
+  std::vector<Index> china_goods;     // the west's share of supply to the china bloc ≤ target
+  double target = 0.4;
+  double hhi_target = 0.0;
+  int start = 0;                      // period the agreement takes effect
+  double sustain_level = 0.5;         // once met, instruments are scaled to this share
+  int breach_months = 3;              // SOE sales below own cost this long = breach
+};
+
 // [[government]] — one per region at most; regions without one get rule = none and no instruments.
 struct GovernmentSpec {
   Index region = kNone;
   Rule rule = Rule::none;
+  ReactiveSpec reactive;
+  DiversifySpec diversify;
   double output_weight = 0.0;   // θ for its SOEs, >= 0
   std::vector<TariffSpec> tariffs;
   std::vector<ExportControlSpec> export_controls;
@@ -237,6 +294,7 @@ struct Scenario {
   std::vector<EntrantPoolSpec> entrant_pools;
   std::vector<GovernmentSpec> governments;
   std::vector<EventSpec> events;        // sorted by period, stable (file order within a period)
+  AgreementSpec agreement;
   OutputSpec output;
   std::string source_path;              // the top-level config file
   std::string resolved_toml;            // the fully resolved TOML text (bases merged, --set applied)

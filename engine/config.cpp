@@ -58,9 +58,9 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // Top-level arrays of tables and the tables that may appear at the top level.
 const std::vector<std::string_view> kTopKeys = {"run",    "behaviour", "output", "region",
                                                 "good",   "market",    "route",  "firm",
-                                                "entrant_pool", "government", "event"};
+                                                "entrant_pool", "government", "event", "agreement"};
 const std::set<std::string_view> kEntryArrays = {"region", "good", "market", "route", "firm",
-                                                 "entrant_pool", "government", "event"};
+                                                 "entrant_pool", "government", "event", "agreement"};
 
 // ---------------------------------------------------------------------------------------
 // Positions and problems
@@ -815,6 +815,7 @@ class Builder {
     pools(top);
     governments(top);
     events(top);
+    agreement(top);
     output(top);
     top.finish();
   }
@@ -931,6 +932,144 @@ class Builder {
     }
     return out;
   }
+  // An array of ids of `what` (goods, regions), no duplicates; may be empty unless required.
+  std::vector<Index> id_list(Fields& f, std::string_view k, const IdMap& ids, std::string_view what,
+                             bool required) {
+    std::vector<Index> out;
+    const toml::node* n = f.node(k, required);
+    if (!n) return out;
+    const toml::array* a = n->as_array();
+    if (!a) {
+      c_.add(*n, f.key(k), fmt::format("expected an array of {} ids, got {}", what, type_name(*n)));
+      return out;
+    }
+    if (required && a->empty()) c_.add(*n, f.key(k), "must not be empty");
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      const toml::node& e = *a->get(i);
+      const std::string key = fmt::format("{}[{}]", f.key(k), i);
+      const Index x = lookup(e, key, ids, what);
+      if (x == kNone) continue;
+      if (std::find(out.begin(), out.end(), x) != out.end()) {
+        c_.add(e, key, fmt::format("duplicate {} '{}'", what, *string_at_node(e)));
+        continue;
+      }
+      out.push_back(x);
+    }
+    return out;
+  }
+
+  void reactive(Fields& g, GovernmentSpec& gov) {
+    const toml::table* t = table_at(g, "reactive", false);
+    if (!t) return;
+    Fields f(c_, *t, g.key("reactive"));
+    // Allowed under any rule (read only by `reactive`), so a rule can be switched with --set.
+    ReactiveSpec& r = gov.reactive;
+    r.rivals = id_list(f, "rivals", region_ids_, "region", false);
+    if (auto v = f.integer("lag", ge(0))) r.lag = *v;
+    if (auto v = f.num("tariff_ratio", ge(0))) r.tariff_ratio = *v;
+    r.leverage_goods = id_list(f, "leverage_goods", good_ids_, "good", false);
+    static const Choices<ControlKind> kAnswer = {{"ban", ControlKind::ban},
+                                                 {"quota", ControlKind::quota},
+                                                 {"license", ControlKind::license}};
+    if (auto v = f.choice("control", kAnswer)) r.control = *v;
+    if (auto v = f.num("approval", in(0, 1))) r.approval = *v;
+    if (auto v = f.integer("delay", ge(0))) r.delay = *v;
+    if (auto v = f.num("quota", ge(0))) r.quota = *v;
+    if (auto v = f.num("pain_threshold", in(0, 1, true, false))) r.pain_threshold = *v;
+    if (auto v = f.integer("pain_months", ge(1))) r.pain_months = *v;
+    if (auto v = f.num("truce_tariff", ge(0))) r.truce_tariff = *v;
+    if (auto v = f.boolean("truce_lifts_controls")) r.truce_lifts_controls = *v;
+    if (auto v = f.integer("truce_months", ge(0))) r.truce_months = *v;
+    if (auto v = f.num("max_tariff", ge(0))) r.max_tariff = *v;
+    if (auto v = f.boolean("escalate")) r.escalate = *v;
+    f.finish();
+  }
+
+  void diversify(Fields& g, GovernmentSpec& gov) {
+    const toml::table* t = table_at(g, "diversify", false);
+    if (!t) {
+      if (gov.rule == Rule::diversify) g.missing("diversify");
+      return;
+    }
+    Fields f(c_, *t, g.key("diversify"));
+    // Read by `diversify` and `reciprocal` (the ladder); allowed under any rule.
+    DiversifySpec& d = gov.diversify;
+    d.goods = id_list(f, "goods", good_ids_, "good", gov.rule == Rule::diversify);
+    if (auto v = f.num("target", in(0, 1, true, false))) d.target = *v;
+    if (auto v = f.num("hhi_target", in(0, 10000))) d.hhi_target = *v;
+    if (auto v = f.integer("review_every", ge(1))) d.review_every = *v;
+    if (const toml::node* n = f.node("ladder")) {
+      static const Choices<Instrument> kRungs = {{"investment_subsidy", Instrument::investment_subsidy},
+                                                 {"production_subsidy", Instrument::production_subsidy},
+                                                 {"price_floor", Instrument::price_floor},
+                                                 {"equity_stake", Instrument::equity_stake},
+                                                 {"tariff", Instrument::tariff},
+                                                 {"sourcing_mandate", Instrument::sourcing_mandate}};
+      const toml::array* a = n->as_array();
+      if (!a || a->empty()) {
+        c_.add(*n, f.key("ladder"), "expected a non-empty array of instrument names");
+      } else {
+        d.ladder.clear();
+        for (std::size_t i = 0; i < a->size(); ++i)
+          if (auto v = read_choice(c_, *a->get(i), fmt::format("{}[{}]", f.key("ladder"), i), kRungs))
+            d.ladder.push_back(*v);
+      }
+    }
+    if (auto v = f.num("investment_subsidy_step", in(0, 1))) d.investment_subsidy_step = *v;
+    if (auto v = f.num("production_subsidy_step", in(0, 1))) d.production_subsidy_step = *v;
+    if (auto v = f.num("floor_premium", ge(0))) d.floor_premium = *v;
+    if (auto v = f.num("floor_volume", in(0, 1))) d.floor_volume = *v;
+    if (auto v = f.integer("floor_months", ge(1))) d.floor_months = *v;
+    if (auto v = f.num("equity_step", in(0, 1))) d.equity_step = *v;
+    if (auto v = f.num("tariff_step", ge(0))) d.tariff_step = *v;
+    if (auto v = f.num("mandate_step", in(0, 1))) d.mandate_step = *v;
+    if (auto v = f.boolean("thwart")) d.thwart = *v;
+    if (auto v = f.num("thwart_margin", in(0, 1, false, true))) d.thwart_margin = *v;
+    if (auto v = f.num("thwart_theta_step", ge(0))) d.thwart_theta_step = *v;
+    f.finish();
+  }
+
+  void agreement(Fields& top) {
+    const toml::table* t = table_at(top, "agreement", false);
+    for (const auto& [region, node] : reciprocal_rules_) {
+      const bool party = t && region != kNone && string_at(*t, "west") && string_at(*t, "china") &&
+                         (*string_at(*t, "west") == s_.regions[region].id ||
+                          *string_at(*t, "china") == s_.regions[region].id);
+      if (!party)
+        c_.add(*node, fmt::format("government.{}.rule", region == kNone ? "?" : s_.regions[region].id),
+               "rule = \"reciprocal\" needs an [agreement] naming this region as `west` or `china`");
+    }
+    if (!t) return;
+    Fields f(c_, *t, "agreement");
+    AgreementSpec& a = s_.agreement;
+    a.present = true;
+    a.west = region_ref(f, "west");
+    a.china = region_ref(f, "china");
+    if (a.west != kNone && s_.regions[a.west].bloc != Bloc::west)
+      c_.add(*t->get("west"), f.key("west"), "must be a region of the west bloc");
+    if (a.china != kNone && s_.regions[a.china].bloc != Bloc::china)
+      c_.add(*t->get("china"), f.key("china"), "must be a region of the china bloc");
+    a.west_goods = id_list(f, "west_goods", good_ids_, "good", true);
+    a.china_goods = id_list(f, "china_goods", good_ids_, "good", true);
+    if (auto v = f.num("target", in(0, 1, true, false))) a.target = *v;
+    if (auto v = f.num("hhi_target", in(0, 10000))) a.hhi_target = *v;
+    if (auto v = period_of(f, "start", false)) a.start = *v;
+    if (auto v = f.num("sustain_level", in(0, 1))) a.sustain_level = *v;
+    if (auto v = f.integer("breach_months", ge(1))) a.breach_months = *v;
+    f.finish();
+    // Both parties must govern by the agreement.
+    for (Index party : {a.west, a.china}) {
+      if (party == kNone) continue;
+      bool reciprocal = false;
+      for (const auto& g : s_.governments) reciprocal |= g.region == party && g.rule == Rule::reciprocal;
+      if (!reciprocal)
+        c_.add(*t, f.key(party == a.west ? "west" : "china"),
+               fmt::format("the government of '{}' must have rule = \"reciprocal\"", s_.regions[party].id));
+    }
+  }
+
+  std::vector<std::pair<Index, const toml::node*>> reciprocal_rules_;
+
   static const std::string* string_at_node(const toml::node& n) {
     auto s = n.as_string();
     return s ? &s->get() : nullptr;
@@ -1289,7 +1428,10 @@ class Builder {
                              it->second.text()));
       }
       if (auto v = f.choice("rule", kRules)) g.rule = *v;
+      if (g.rule == Rule::reciprocal) reciprocal_rules_.push_back({g.region, t->get("rule")});
       if (auto v = f.num("output_weight", ge(0))) g.output_weight = *v;
+      reactive(f, g);
+      diversify(f, g);
 
       each_inline(f, "tariffs", [&](Fields& e) {
         TariffSpec x;
@@ -1506,6 +1648,8 @@ class Builder {
           break;
         case Instrument::truce:
           if (auto v = f.num("ad_valorem", ge(0))) ev.ad_valorem = *v;
+          break;
+        case Instrument::agreement:  // not in kInstruments: rules only
           break;
       }
       std::set<std::string> not_used;

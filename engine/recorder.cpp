@@ -1,5 +1,7 @@
 #include "engine/recorder.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace decouple {
@@ -38,7 +40,8 @@ Recorder::Recorder(const Simulation& sim, PanelFile& file) : sim_(sim), file_(fi
                  col("share_china", T::f64, "1", "share of supply from china-bloc origins"),
                  col("share_third", T::f64, "1", "share of supply from third-bloc origins"),
                  col("consumer_surplus", T::f64, "USD/month", "surplus on the exogenous demand schedule"),
-                 col("tariff_revenue", T::f64, "USD/month", "tariffs collected on this market's imports")})
+                 col("tariff_revenue", T::f64, "USD/month", "tariffs collected on this market's imports"),
+                 col("policy_uncertainty", T::f64, "1", "U of the good: RMS of instrument changes over 24 months (0 under an agreement)")})
     market_.add(c);
   for (auto c : {period_col(), good_col(), region_col("origin", "exporting region"),
                  region_col("destination", "importing region"),
@@ -64,20 +67,35 @@ Recorder::Recorder(const Simulation& sim, PanelFile& file) : sim_(sim), file_(fi
   for (auto c : {period_col(), region_col("region", "government's region"),
                  col("tariff_revenue", T::f64, "USD/month", "tariffs collected"),
                  col("subsidy_outlay", T::f64, "USD/month", "production and investment subsidies paid"),
+                 col("production_subsidy_outlay", T::f64, "USD/month", "production subsidies paid"),
+                 col("investment_subsidy_outlay", T::f64, "USD/month", "investment subsidies paid to entrants"),
                  col("floor_outlay", T::f64, "USD/month", "price-floor top-ups paid"),
                  col("soe_support", T::f64, "USD/month", "losses of its SOEs covered (soft budget)"),
                  col("equity_outlay", T::f64, "USD/month", "equity stakes bought"),
                  col("output_lost", T::f64, "USD/month", "its firms' output lost to missing inputs, at market prices"),
+                 col("consumer_surplus", T::f64, "USD/month", "surplus on the exogenous demand of its markets"),
                  col("rule_state", T::i32, "code", "decision rule in force", "/meta/rules")})
     government_.add(c);
   for (auto c : {period_col(), region_col("government", "government acting"),
                  col("instrument", T::i32, "code", "instrument changed", "/meta/instruments"),
                  col("good", T::i32, "code", "good (-1: all or none)", "/meta/goods"),
                  col("partner", T::i32, "code", "partner region (-1: none)", "/meta/regions"),
-                 col("value", T::f64, "varies", "new setting (rate, floor, quantity, 1 = ban)"),
+                 col("value", T::f64, "varies", "new setting: tariff rate, subsidy rate or share, floor price, mandate share; export controls: severity (ban 1, quota 0.5, licence 1 − approval, none 0)"),
+                 col("previous", T::f64, "varies", "the setting it replaced (same units)"),
                  col("cause", T::i32, "code", "why", "/meta/causes")})
     policy_.add(c);
+  for (auto c : {period_col(), good_col(), col("bloc", T::i32, "code", "bloc supplied", "/meta/blocs"),
+                 col("quantity", T::f64, "units/month", "supply sold to the bloc's regions"),
+                 col("dependency_share", T::f64, "1", "adversary bloc's share of that supply (NaN for the third bloc)"),
+                 col("share_west", T::f64, "1", "share from west-bloc origins"),
+                 col("share_china", T::f64, "1", "share from china-bloc origins"),
+                 col("share_third", T::f64, "1", "share from third-bloc origins"),
+                 col("price", T::f64, "USD/unit", "quantity-weighted price in the bloc's markets"),
+                 col("hhi_origins", T::f64, "0-10000", "Herfindahl index over origin regions"),
+                 col("policy_uncertainty", T::f64, "1", "U of the good")})
+    bloc_.add(c);
   const auto& o = sc.output;
+  if (o.market) file_.create_panel("/panel/bloc", bloc_.specs);
   if (o.market) file_.create_panel("/panel/market", market_.specs);
   if (o.trade) file_.create_panel("/panel/trade", trade_.specs);
   if (o.firm) file_.create_panel("/panel/firm", firm_.specs);
@@ -100,9 +118,23 @@ void Recorder::record(int period) {
       for (double v : {w.market_price[m], mm.sold[m], mm.supply[m], mm.demand[m], mm.unsold[m],
                        mm.shortage[m], mm.hhi_firms[m], mm.hhi_origins[m], mm.dependency_share[m],
                        mm.share[0][m], mm.share[1][m], mm.share[2][m], mm.consumer_surplus[m],
-                       mm.tariff_revenue[m]})
+                       mm.tariff_revenue[m], sim_.uncertainty()[w.market_good[m]]})
         t.f64(c++).push_back(v);
     }
+    const auto& bm = sim_.blocs();
+    for (Index g = 0; g < w.goods; ++g)
+      for (int b = 0; b < kBlocCount; ++b) {
+        const auto at = static_cast<std::size_t>(b) * w.goods + g;
+        if (bm.quantity[at] <= 0.0 && !std::any_of(w.market_good.begin(), w.market_good.end(), [&](Index x) { return x == g; }))
+          continue;
+        std::size_t c = 0;
+        bloc_.i32(c++).push_back(period);
+        bloc_.i32(c++).push_back(g);
+        bloc_.i32(c++).push_back(b);
+        for (double v : {bm.quantity[at], bm.dependency_share[at], bm.share[0][at], bm.share[1][at],
+                         bm.share[2][at], bm.price[at], bm.hhi_origins[at], sim_.uncertainty()[g]})
+          bloc_.f64(c++).push_back(v);
+      }
   }
   if (o.trade && regular) {
     const auto& tm = sim_.trades();
@@ -144,8 +176,9 @@ void Recorder::record(int period) {
       std::size_t c = 0;
       t.i32(c++).push_back(period);
       t.i32(c++).push_back(r);
-      for (double v : {a.tariff_revenue[r], a.subsidy_outlay[r], a.floor_outlay[r], a.soe_support[r],
-                       a.equity_outlay[r], a.output_lost[r]})
+      for (double v : {a.tariff_revenue[r], a.subsidy_outlay[r], a.production_subsidy_outlay[r],
+                       a.investment_subsidy_outlay[r], a.floor_outlay[r], a.soe_support[r],
+                       a.equity_outlay[r], a.output_lost[r], a.consumer_surplus[r]})
         t.f64(c++).push_back(v);
       t.i32(c++).push_back(static_cast<std::int32_t>(sim_.policy().rule[r]));
     }
@@ -159,7 +192,8 @@ void Recorder::record(int period) {
       t.i32(3).push_back(e.good);
       t.i32(4).push_back(e.partner);
       t.f64(5).push_back(e.value);
-      t.i32(6).push_back(e.cause);
+      t.f64(6).push_back(e.previous);
+      t.i32(7).push_back(e.cause);
     }
   }
   flush(false);
@@ -169,9 +203,9 @@ void Recorder::flush(bool all) {
   const auto& o = sim_.scenario().output;
   const std::pair<Table*, const char*> panels[] = {{&market_, "/panel/market"}, {&trade_, "/panel/trade"},
                                                     {&firm_, "/panel/firm"}, {&government_, "/panel/government"},
-                                                    {&policy_, "/panel/policy"}};
-  const bool on[] = {o.market, o.trade, o.firm, o.government, o.policy};
-  for (std::size_t i = 0; i < 5; ++i) {
+                                                    {&policy_, "/panel/policy"}, {&bloc_, "/panel/bloc"}};
+  const bool on[] = {o.market, o.trade, o.firm, o.government, o.policy, o.market};
+  for (std::size_t i = 0; i < 6; ++i) {
     auto& [table, path] = panels[i];
     if (!on[i] || table->rows() == 0 || (!all && table->rows() < kFlushRows)) continue;
     file_.append(path, *table);
@@ -194,7 +228,7 @@ void Recorder::finish() {
   file_.write_strings("/meta/controls", {"none", "ban", "quota", "license"});
   file_.write_strings("/meta/rules", {"none", "reactive", "diversify", "reciprocal"});
   std::vector<std::string> instruments;
-  for (int i = 0; i <= static_cast<int>(Instrument::truce); ++i)
+  for (int i = 0; i <= static_cast<int>(Instrument::agreement); ++i)
     instruments.push_back(to_string(static_cast<Instrument>(i)));
   file_.write_strings("/meta/instruments", instruments);
   file_.write_strings("/meta/causes", causes);

@@ -21,7 +21,7 @@ class Recorder {
   void flush(bool all);
   const Simulation& sim_;
   PanelFile& file_;
-  Table market_, trade_, firm_, government_, policy_;
+  Table market_, trade_, firm_, government_, policy_, bloc_;
 };
 
 // The code tables written to /meta for enum columns.

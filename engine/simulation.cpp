@@ -55,9 +55,15 @@ void TradeMetrics::resize(Index t) {
 }
 
 void Accounts::reset(Index r) {
-  for (auto* v : {&tariff_revenue, &subsidy_outlay, &floor_outlay, &soe_support, &equity_outlay,
-                  &output_lost})
+  for (auto* v : {&tariff_revenue, &subsidy_outlay, &production_subsidy_outlay,
+                  &investment_subsidy_outlay, &floor_outlay, &soe_support, &equity_outlay,
+                  &output_lost, &output_value, &consumer_surplus})
     v->assign(r, 0.0);
+}
+
+void BlocMetrics::resize(std::size_t n) {
+  for (auto* v : {&quantity, &dependency_share, &price, &hhi_origins}) v->assign(n, 0.0);
+  for (auto& x : share) x.assign(n, 0.0);
 }
 
 Simulation::Simulation(const Scenario& scenario)
@@ -77,6 +83,18 @@ Simulation::Simulation(const Scenario& scenario)
     event_cause_.push_back(static_cast<Index>(it - causes_.begin()));
     if (it == causes_.end()) causes_.push_back(e.cause);
   }
+  bloc_metrics_.resize(static_cast<std::size_t>(kBlocCount) * w.goods);
+  rule_state_ = initial_rule_state(scenario_);
+  uncertainty_.assign(w.goods, 0.0);
+  soe_below_cost_.assign(static_cast<std::size_t>(w.regions) * w.goods, 0);
+  view_.regions = w.regions;
+  view_.goods = w.goods;
+  view_.region_bloc = w.region_bloc;
+  view_.dependency.assign(static_cast<std::size_t>(kBlocCount) * w.goods, 0.0);
+  view_.hhi_origins = view_.bloc_price = view_.bloc_quantity = view_.dependency;
+  view_.output_lost_share.assign(w.regions, 0.0);
+  view_.home_price.assign(static_cast<std::size_t>(w.regions) * w.goods, std::numeric_limits<double>::quiet_NaN());
+  view_.soe_below_cost.assign(static_cast<std::size_t>(w.regions) * w.goods, 0);
   trade_capacity_.assign(w.trades, 0.0);
   adversary_capacity_.assign(w.markets, 0.0);
   allied_supply_.assign(w.markets, 0.0);
@@ -140,6 +158,24 @@ void Simulation::apply_policy(int period) {
       apply_event(policy_, events[next_event_], period, event_cause_[next_event_], policy_log_);
     ++next_event_;
   }
+  // Decision rules, from period 0 on (policy is frozen during the burn-in), on last
+  // period's published aggregates. History holds earlier periods plus today's events.
+  if (period >= 0) {
+    history_.insert(history_.end(), policy_log_.begin(), policy_log_.end());
+    const std::size_t before = policy_log_.size();
+    view_.period = period;
+    CauseTable table(causes_);
+    run_rules(scenario_, view_, history_, policy_, rule_state_, table, policy_log_, causes_);
+    history_.insert(history_.end(), policy_log_.begin() + static_cast<long>(before), policy_log_.end());
+  }
+  // Policy uncertainty per good over the last 24 months; none where an agreement announces
+  // the path (transparency).
+  std::vector<double> ref(w.goods, 0.0);
+  for (Index g = 0; g < w.goods; ++g)
+    ref[g] = std::max(view_.bloc_price[view_.bg(Bloc::west, g)], view_.bloc_price[view_.bg(Bloc::china, g)]);
+  uncertainty_ = policy_uncertainty(history_, period, w.goods, ref);
+  for (Index g = 0; g < w.goods; ++g)
+    if (agreement_covers(scenario_, rule_state_, g)) uncertainty_[g] = 0.0;
 }
 
 // Border terms per link and the aggregates instruments need, tabulated once per period
@@ -485,6 +521,7 @@ void Simulation::settle(int period) {
       acc.floor_outlay[fl.government] += floor_payment;
     }
     acc.subsidy_outlay[o] += subsidy;
+    acc.production_subsidy_outlay[o] += subsidy;
     const double cost = w.firm_cost[f] * q + 0.5 * w.firm_cost_slope[f] * q * q +
                         (w.firm_status[f] == FirmStatus::active ? w.firm_fixed_cost[f] : 0.0) +
                         input_outlay;
@@ -497,14 +534,14 @@ void Simulation::settle(int period) {
     w.firm_price[f] = sold_total > 0.0 ? revenue / sold_total : 0.0;
     // Soft budget: the owner government covers an SOE's losses.
     if (w.firm_kind[f] == FirmKind::soe && profit < 0.0) acc.soe_support[o] += -profit;
-    // Output lost to missing inputs, valued at the firm's home-market price of its good.
+    // Output lost to missing inputs, valued at the firm's home-market price of its good
+    // (output made is valued the same way, for the pain share the rules watch).
     const double lost = w.firm_planned[f] - w.firm_output[f];
-    if (lost > 0.0) {
-      const Index home = w.market_of[static_cast<std::size_t>(g) * R + o];
-      const double value = home != kNone && w.market_price[home] > 0.0 ? w.market_price[home]
-                                                                       : w.firm_price[f];
-      acc.output_lost[o] += lost * value;
-    }
+    const Index home = w.market_of[static_cast<std::size_t>(g) * R + o];
+    const double value = home != kNone && w.market_price[home] > 0.0 ? w.market_price[home]
+                                                                     : w.firm_price[f];
+    if (lost > 0.0) acc.output_lost[o] += lost * value;
+    acc.output_value[o] += w.firm_output[f] * value;
   }
   (void)period;
 }
@@ -571,7 +608,7 @@ void Simulation::dynamics(int period) {
       if (fl.good == g && fl.government == o && fl.firms.empty() && fl.active_at(period))
         profit = std::max(profit, std::min(w.firm_capacity[f], fl.volume) *
                                       (fl.floor - cost + subsidy) - w.firm_fixed_cost[f]);
-    const double rate = spec.hurdle_rate;  // + ρ·U once policy uncertainty is measured
+    const double rate = spec.hurdle_rate + b.uncertainty_premium * uncertainty_[g];
     const double npv = project_npv(profit, rate, spec.lifetime, spec.build_lag);
     const auto rg = w.region_good(o, g);
     const double capex = w.firm_capex[f] * w.firm_capex_factor[f];
@@ -583,6 +620,7 @@ void Simulation::dynamics(int period) {
       w.firm_entry_period[f] = period;
       w.firm_online_period[f] = period + std::max(1, spec.build_lag);
       accounts_.subsidy_outlay[o] += p.investment_subsidy[rg] * capex;
+      accounts_.investment_subsidy_outlay[o] += p.investment_subsidy[rg] * capex;
       accounts_.equity_outlay[o] += p.equity_share[rg] * capex;
     }
   }
@@ -599,7 +637,7 @@ void Simulation::dynamics(int period) {
     const auto rg = w.region_good(o, g);
     // The monthly payment that makes the entry rule's NPV equal its share of capex.
     const double own_share = std::max(0.0, 1.0 - p.investment_subsidy[rg] - p.equity_share[rg]);
-    const double r = monthly_rate(spec.hurdle_rate);
+    const double r = monthly_rate(spec.hurdle_rate + b.uncertainty_premium * uncertainty_[g]);
     const double capital = own_share * w.firm_capex[f] * w.firm_capex_factor[f] *
                            capital_recovery_factor(r, spec.lifetime) * std::pow(1.0 + r, spec.build_lag);
     const double fixed = w.firm_fixed_cost[f] + capital;
@@ -676,6 +714,69 @@ void Simulation::aggregate() {
                                      : (sold > 0.0 ? bloc[adv] / sold : 0.0);
     allied_supply_[m] = adv < 0 ? sold : sold - bloc[adv];
   }
+  // Consumer surplus by government (its own markets' exogenous demand).
+  for (Index m = 0; m < w.markets; ++m) accounts_.consumer_surplus[w.market_region[m]] += mm.consumer_surplus[m];
+
+  // Supply to each bloc by good: quantity, shares by origin bloc, dependency, HHI over
+  // origins and the quantity-weighted price. Also what the rules see next period.
+  const Index G = w.goods;
+  auto& bm = bloc_metrics_;
+  bm.resize(static_cast<std::size_t>(kBlocCount) * G);
+  std::vector<double> origin(static_cast<std::size_t>(kBlocCount) * G * R, 0.0);
+  std::vector<double> value(static_cast<std::size_t>(kBlocCount) * G, 0.0);
+  for (Index m = 0; m < w.markets; ++m) {
+    const auto at = static_cast<std::size_t>(w.region_bloc[w.market_region[m]]) * G + w.market_good[m];
+    bm.quantity[at] += mm.sold[m];
+    value[at] += mm.sold[m] * w.market_price[m];
+    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
+      const Index f = w.link_firm[w.offer_link[j]];
+      origin[at * R + w.firm_region[f]] += offer_sold_[j];
+    }
+  }
+  for (int b = 0; b < kBlocCount; ++b)
+    for (Index g = 0; g < G; ++g) {
+      const auto at = static_cast<std::size_t>(b) * G + g;
+      const double q = bm.quantity[at];
+      double hhi = 0.0;
+      std::array<double, kBlocCount> by{};
+      for (Index r = 0; r < R; ++r) {
+        const double x = origin[at * R + r];
+        by[static_cast<int>(w.region_bloc[r])] += x;
+        if (q > 0.0) hhi += (100.0 * x / q) * (100.0 * x / q);
+      }
+      for (int k = 0; k < kBlocCount; ++k) bm.share[k][at] = q > 0.0 ? by[k] / q : 0.0;
+      const int adv = adversary_of(static_cast<Bloc>(b));
+      bm.dependency_share[at] = adv < 0 ? std::numeric_limits<double>::quiet_NaN()
+                                        : (q > 0.0 ? by[adv] / q : 0.0);
+      bm.hhi_origins[at] = hhi;
+      bm.price[at] = q > 0.0 ? value[at] / q : std::numeric_limits<double>::quiet_NaN();
+      view_.dependency[at] = adv < 0 ? 0.0 : bm.dependency_share[at];
+      view_.hhi_origins[at] = hhi;
+      view_.bloc_quantity[at] = q;
+      if (q > 0.0) view_.bloc_price[at] = bm.price[at];  // keep the last known price otherwise
+    }
+  for (Index r = 0; r < R; ++r) {
+    const double planned = accounts_.output_value[r] + accounts_.output_lost[r];
+    view_.output_lost_share[r] = planned > 0.0 ? accounts_.output_lost[r] / planned : 0.0;
+    for (Index g = 0; g < G; ++g) {
+      const Index m = w.market_of[static_cast<std::size_t>(g) * R + r];
+      view_.home_price[view_.rg(r, g)] = m == kNone ? std::numeric_limits<double>::quiet_NaN() : w.market_price[m];
+    }
+  }
+  // SOEs selling to the other bloc below their own unit cost (the agreement's monitoring).
+  std::vector<std::uint8_t> below(static_cast<std::size_t>(R) * G, 0);
+  for (Index f = 0; f < w.firms; ++f) {
+    if (w.firm_kind[f] != FirmKind::soe || w.firm_status[f] != FirmStatus::active) continue;
+    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
+      if (w.link_sold[l] > 0.0 && w.link_net[l] < w.firm_unit_cost[f] &&
+          adversary_of(w.region_bloc[w.link_destination[l]]) == static_cast<int>(w.region_bloc[w.firm_region[f]]))
+        below[view_.rg(w.firm_region[f], w.firm_good[f])] = 1;
+  }
+  for (std::size_t i = 0; i < below.size(); ++i) {
+    soe_below_cost_[i] = below[i] ? soe_below_cost_[i] + 1 : 0;
+    view_.soe_below_cost[i] = soe_below_cost_[i];
+  }
+
   std::fill(tm.quantity.begin(), tm.quantity.end(), 0.0);
   std::fill(tm.value.begin(), tm.value.end(), 0.0);
   for (Index l = 0; l < w.links; ++l) {

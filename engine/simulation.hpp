@@ -10,6 +10,7 @@
 #include "engine/exchange.hpp"
 #include "engine/world.hpp"
 #include "policy/instruments.hpp"
+#include "policy/rules.hpp"
 
 namespace decouple {
 
@@ -28,11 +29,19 @@ struct TradeMetrics {
   void resize(Index trades);
 };
 
-// Per government (region), this period.
+// Per government (region), this period. subsidy_outlay = production + investment subsidies.
 struct Accounts {
-  std::vector<double> tariff_revenue, subsidy_outlay, floor_outlay, soe_support, equity_outlay,
-      output_lost;
+  std::vector<double> tariff_revenue, subsidy_outlay, production_subsidy_outlay,
+      investment_subsidy_outlay, floor_outlay, soe_support, equity_outlay, output_lost,
+      output_value, consumer_surplus;
   void reset(Index regions);
+};
+
+// Per (bloc, good), this period: supply delivered to the bloc's regions.
+struct BlocMetrics {
+  std::vector<double> quantity, dependency_share, price, hhi_origins;
+  std::array<std::vector<double>, kBlocCount> share;  // by origin bloc
+  void resize(std::size_t n);
 };
 
 class Simulation {
@@ -52,8 +61,14 @@ class Simulation {
   const MarketMetrics& markets() const { return market_metrics_; }
   const TradeMetrics& trades() const { return trade_metrics_; }
   const Accounts& accounts() const { return accounts_; }
+  const BlocMetrics& blocs() const { return bloc_metrics_; }
+  // Policy uncertainty U per good in force this period.
+  const std::vector<double>& uncertainty() const { return uncertainty_; }
+  const RuleState& rule_state() const { return rule_state_; }
   // Policy records of the last step (cleared at the start of each step).
   const std::vector<PolicyRecord>& policy_log() const { return policy_log_; }
+  // Every policy record so far.
+  const std::vector<PolicyRecord>& policy_history() const { return history_; }
   const std::vector<std::string>& causes() const { return causes_; }
   // Firms' output lost to missing inputs this period (planned − actual).
   double output_lost(Index firm) const { return world_.firm_planned[firm] - world_.firm_output[firm]; }
@@ -74,8 +89,13 @@ class Simulation {
   MarketMetrics market_metrics_;
   TradeMetrics trade_metrics_;
   Accounts accounts_;
-  std::vector<PolicyRecord> policy_log_;
+  BlocMetrics bloc_metrics_;
+  std::vector<PolicyRecord> policy_log_, history_;
   std::vector<std::string> causes_;
+  RuleState rule_state_;
+  PolicyView view_;                         // last period's aggregates, what rules see
+  std::vector<double> uncertainty_;         // U per good
+  std::vector<int> soe_below_cost_;         // [region·G + good] consecutive months
   std::vector<Index> event_cause_;
   std::size_t next_event_ = 0;
 

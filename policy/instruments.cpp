@@ -67,73 +67,101 @@ PolicyState initial_policy(const Scenario& sc) {
   return s;
 }
 
+double control_severity(ControlKind kind, double approval) {
+  switch (kind) {
+    case ControlKind::none: return 0.0;
+    case ControlKind::ban: return 1.0;
+    case ControlKind::quota: return 0.5;
+    case ControlKind::license: return 1.0 - approval;
+  }
+  return 0.0;
+}
+
 void apply_event(PolicyState& s, const EventSpec& e, int period, Index cause,
                  std::vector<PolicyRecord>& log) {
   const Index gov = e.government;
-  auto record = [&](Index good, Index partner, double value) {
-    log.push_back({period, gov, e.instrument, good, partner, value, cause});
+  auto record = [&](Index good, Index partner, double value, double previous) {
+    log.push_back({period, gov, e.instrument, good, partner, value, previous, cause});
   };
   switch (e.instrument) {
     case Instrument::tariff: {
       const auto at = s.tariff_at(gov, e.good, e.partner);
+      const double before = s.tariff_ad_valorem[at];
       if (!std::isnan(e.ad_valorem)) s.tariff_ad_valorem[at] = e.ad_valorem;
       if (!std::isnan(e.specific)) s.tariff_specific[at] = e.specific;
-      record(e.good, e.partner, s.tariff_ad_valorem[at]);
+      record(e.good, e.partner, s.tariff_ad_valorem[at], before);
       break;
     }
-    case Instrument::export_control:
+    case Instrument::export_control: {
+      const auto at = s.control_at(gov, e.good, e.partner);
+      const double before = control_severity(s.control_kind[at], s.control_approval[at]);
       set_control(s, gov, e.good, e.partner, e.kind, e.quantity, e.approval, e.delay, period);
-      record(e.good, e.partner,
-             e.kind == ControlKind::quota ? e.quantity
-             : e.kind == ControlKind::license ? e.approval
-             : e.kind == ControlKind::ban ? 1.0 : 0.0);
+      record(e.good, e.partner, control_severity(e.kind, e.approval), before);
       break;
-    case Instrument::production_subsidy:
-      s.production_subsidy[s.region_good(gov, e.good)] = e.lift ? 0.0 : e.rate;
-      record(e.good, kNone, e.lift ? 0.0 : e.rate);
+    }
+    case Instrument::production_subsidy: {
+      double& x = s.production_subsidy[s.region_good(gov, e.good)];
+      const double before = x;
+      x = e.lift ? 0.0 : e.rate;
+      record(e.good, kNone, x, before);
       break;
-    case Instrument::investment_subsidy:
-      s.investment_subsidy[s.region_good(gov, e.good)] = e.rate;
-      record(e.good, kNone, e.rate);
+    }
+    case Instrument::investment_subsidy: {
+      double& x = s.investment_subsidy[s.region_good(gov, e.good)];
+      const double before = x;
+      x = e.rate;
+      record(e.good, kNone, x, before);
       break;
-    case Instrument::equity_stake:
-      s.equity_share[s.region_good(gov, e.good)] = e.rate;
-      record(e.good, kNone, e.rate);
+    }
+    case Instrument::equity_stake: {
+      double& x = s.equity_share[s.region_good(gov, e.good)];
+      const double before = x;
+      x = e.rate;
+      record(e.good, kNone, x, before);
       break;
-    case Instrument::output_weight:
+    }
+    case Instrument::output_weight: {
+      const double before = s.output_weight[gov];
       s.output_weight[gov] = e.rate;
-      record(kNone, kNone, e.rate);
+      record(kNone, kNone, e.rate, before);
       break;
+    }
     case Instrument::price_floor: {
       auto& fl = s.floors;
+      double before = 0.0;
+      for (const auto& c : fl)
+        if (c.government == gov && c.good == e.good && c.active_at(period)) before = c.floor;
       fl.erase(std::remove_if(fl.begin(), fl.end(),
                               [&](const PriceFloorContract& c) {
                                 return c.government == gov && c.good == e.good;
                               }),
                fl.end());
       if (!e.lift) fl.push_back({gov, e.good, e.floor, e.volume, period, e.months, {}});
-      record(e.good, kNone, e.lift ? 0.0 : e.floor);
+      record(e.good, kNone, e.lift ? 0.0 : e.floor, before);
       break;
     }
     case Instrument::underpricing: {
       auto& d = s.directives;
-      d.erase(std::remove_if(d.begin(), d.end(),
-                             [&](const UnderpricingDirective& x) {
-                               return x.government == gov && x.good == e.good &&
-                                      x.market_region == e.partner;
-                             }),
-              d.end());
+      const auto same = [&](const UnderpricingDirective& x) {
+        return x.government == gov && x.good == e.good && x.market_region == e.partner;
+      };
+      const bool had = std::any_of(d.begin(), d.end(), same);
+      d.erase(std::remove_if(d.begin(), d.end(), same), d.end());
       if (!e.lift)
         d.push_back({gov, e.good, e.partner, !e.limit_price.has_value(),
                      e.limit_price.value_or(0.0), e.margin});
-      record(e.good, e.partner, e.lift ? 0.0 : e.limit_price.value_or(-1.0));
+      // value: the limit price, −1 for `auto`, 0 when lifted; previous: 1 if one was in force.
+      record(e.good, e.partner, e.lift ? 0.0 : e.limit_price.value_or(-1.0), had ? 1.0 : 0.0);
       break;
     }
-    case Instrument::sourcing_mandate:
-      s.mandate_share[s.region_good(gov, e.good)] = e.lift ? 0.0 : e.share;
-      s.mandate_ban[s.region_good(gov, e.good)] = (!e.lift && e.ban_adversary) ? 1 : 0;
-      record(e.good, kNone, e.lift ? 0.0 : (e.ban_adversary ? 1.0 : e.share));
+    case Instrument::sourcing_mandate: {
+      const auto rg = s.region_good(gov, e.good);
+      const double before = s.mandate_ban[rg] ? 1.0 : s.mandate_share[rg];
+      s.mandate_share[rg] = e.lift ? 0.0 : e.share;
+      s.mandate_ban[rg] = (!e.lift && e.ban_adversary) ? 1 : 0;
+      record(e.good, kNone, e.lift ? 0.0 : (e.ban_adversary ? 1.0 : e.share), before);
       break;
+    }
     case Instrument::truce: {
       // Both sides roll their tariffs on each other back to `ad_valorem` (if given) on every
       // good; controls are lifted only by their own events (the 2025 truces kept some).
@@ -145,9 +173,12 @@ void apply_event(PolicyState& s, const EventSpec& e, int period, Index cause,
           b = std::min(b, e.ad_valorem);
         }
       }
-      record(kNone, e.partner, std::isnan(e.ad_valorem) ? 0.0 : e.ad_valorem);
+      record(kNone, e.partner, std::isnan(e.ad_valorem) ? 0.0 : e.ad_valorem, 0.0);
       break;
     }
+    case Instrument::agreement:
+      record(kNone, e.partner, e.rate, e.rate > 0.0 ? 0.0 : 1.0);
+      break;
   }
 }
 

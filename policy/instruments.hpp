@@ -37,9 +37,13 @@ struct PolicyRecord {
   Instrument instrument = Instrument::tariff;
   Index good = kNone;
   Index partner = kNone;
-  double value = 0.0;
+  double value = 0.0;         // the new setting (export controls: severity, see below)
+  double previous = 0.0;      // the setting it replaced
   Index cause = kNone;       // index into the cause strings
 };
+
+// An export control's severity in [0, 1]: ban 1, quota 0.5, licence 1 − approval, none 0.
+double control_severity(ControlKind kind, double approval);
 
 struct PolicyState {
   Index regions = 0, goods = 0;
