@@ -202,8 +202,12 @@ void climb(Context& c, Index r, Index good, const DiversifySpec& d, const std::s
       return;
     }
     case Instrument::sourcing_mandate: {
+      // Mandate a step above the allied share that already exists, never more: a mandate
+      // with no allied supply to buy would simply ban the adversary's goods.
+      const double allied = 1.0 - v.dependency[v.bg(v.region_bloc[r], good)];
+      if (allied <= 0.0) return;
       const double x = c.p.mandate_share[rg];
-      const double next = std::min(1.0 - d.target, x + d.mandate_step);
+      const double next = std::min({1.0 - d.target, std::max(x, allied) + d.mandate_step, 1.0});
       if (next <= x || c.p.mandate_ban[rg]) return;
       auto e = event(r, rung, good);
       e.share = next;
@@ -308,12 +312,14 @@ void reciprocal(Context& c, const GovernmentSpec& g) {
   c.st.next_review[r] = v.period + g.diversify.review_every;
   for (Index good : own_goods) {
     if (target_missed(v, r, good, a.target, a.hhi_target)) {
+      if (c.st.met[v.rg(r, good)] < 2) c.st.met[v.rg(r, good)] = 0;
       climb(c, r, good, g.diversify, "reciprocal: announced ladder step");
       continue;
     }
+    // Met at two reviews in a row before sunsetting (a one-month dip is not success).
     auto& met = c.st.met[v.rg(r, good)];
-    if (met) continue;
-    met = 1;
+    if (met >= 2) continue;
+    if (++met < 2) continue;
     const auto rg = c.p.region_good(r, good);
     const std::string cause = "reciprocal: target met, sunset to the sustain level";
     for (Instrument i : {Instrument::investment_subsidy, Instrument::equity_stake, Instrument::production_subsidy}) {
