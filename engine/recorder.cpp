@@ -35,7 +35,7 @@ Recorder::Recorder(const Simulation& sim, PanelFile& file) : sim_(sim), file_(fi
                  col("shortage", T::f64, "units/month", "input bids not served"),
                  col("hhi_firms", T::f64, "0-10000", "Herfindahl index over selling firms"),
                  col("hhi_origins", T::f64, "0-10000", "Herfindahl index over origin regions"),
-                 col("dependency_share", T::f64, "1", "adversary bloc's share of supply (NaN for third-bloc markets)"),
+                 col("dependency_share", T::f64, "1", "adversary bloc's share of supply (NaN for third-bloc markets and when nothing is sold)"),
                  col("share_west", T::f64, "1", "share of supply from west-bloc origins"),
                  col("share_china", T::f64, "1", "share of supply from china-bloc origins"),
                  col("share_third", T::f64, "1", "share of supply from third-bloc origins"),
@@ -86,7 +86,7 @@ Recorder::Recorder(const Simulation& sim, PanelFile& file) : sim_(sim), file_(fi
     policy_.add(c);
   for (auto c : {period_col(), good_col(), col("bloc", T::i32, "code", "bloc supplied", "/meta/blocs"),
                  col("quantity", T::f64, "units/month", "supply sold to the bloc's regions"),
-                 col("dependency_share", T::f64, "1", "adversary bloc's share of that supply (NaN for the third bloc)"),
+                 col("dependency_share", T::f64, "1", "adversary bloc's share of that supply (NaN for the third bloc and when nothing is supplied)"),
                  col("share_west", T::f64, "1", "share from west-bloc origins"),
                  col("share_china", T::f64, "1", "share from china-bloc origins"),
                  col("share_third", T::f64, "1", "share from third-bloc origins"),

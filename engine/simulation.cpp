@@ -706,12 +706,12 @@ void Simulation::aggregate() {
     double hhi_o = 0.0;
     for (Index r = 0; r < R; ++r)
       if (sold > 0.0) hhi_o += (100.0 * by_origin[r] / sold) * (100.0 * by_origin[r] / sold);
-    mm.hhi_firms[m] = hhi_f;
-    mm.hhi_origins[m] = hhi_o;
-    for (int k = 0; k < kBlocCount; ++k) mm.share[k][m] = sold > 0.0 ? bloc[k] / sold : 0.0;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    mm.hhi_firms[m] = sold > 0.0 ? hhi_f : nan;
+    mm.hhi_origins[m] = sold > 0.0 ? hhi_o : nan;
+    for (int k = 0; k < kBlocCount; ++k) mm.share[k][m] = sold > 0.0 ? bloc[k] / sold : nan;
     const int adv = adversary_of(w.region_bloc[d]);
-    mm.dependency_share[m] = adv < 0 ? std::numeric_limits<double>::quiet_NaN()
-                                     : (sold > 0.0 ? bloc[adv] / sold : 0.0);
+    mm.dependency_share[m] = adv < 0 || sold <= 0.0 ? nan : bloc[adv] / sold;
     allied_supply_[m] = adv < 0 ? sold : sold - bloc[adv];
   }
   // Consumer surplus by government (its own markets' exogenous demand).
@@ -746,14 +746,18 @@ void Simulation::aggregate() {
       }
       for (int k = 0; k < kBlocCount; ++k) bm.share[k][at] = q > 0.0 ? by[k] / q : 0.0;
       const int adv = adversary_of(static_cast<Bloc>(b));
-      bm.dependency_share[at] = adv < 0 ? std::numeric_limits<double>::quiet_NaN()
-                                        : (q > 0.0 ? by[adv] / q : 0.0);
-      bm.hhi_origins[at] = hhi;
-      bm.price[at] = q > 0.0 ? value[at] / q : std::numeric_limits<double>::quiet_NaN();
-      view_.dependency[at] = adv < 0 ? 0.0 : bm.dependency_share[at];
-      view_.hhi_origins[at] = hhi;
+      // Nothing supplied: shares are undefined (NaN), not 0 — a cut-off is not success. The
+      // rules keep the last observed value.
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      bm.dependency_share[at] = adv < 0 || q <= 0.0 ? nan : by[adv] / q;
+      bm.hhi_origins[at] = q > 0.0 ? hhi : nan;
+      bm.price[at] = q > 0.0 ? value[at] / q : nan;
       view_.bloc_quantity[at] = q;
-      if (q > 0.0) view_.bloc_price[at] = bm.price[at];  // keep the last known price otherwise
+      if (q > 0.0) {
+        view_.dependency[at] = adv < 0 ? 0.0 : bm.dependency_share[at];
+        view_.hhi_origins[at] = hhi;
+        view_.bloc_price[at] = bm.price[at];
+      }
     }
   for (Index r = 0; r < R; ++r) {
     const double planned = accounts_.output_value[r] + accounts_.output_lost[r];

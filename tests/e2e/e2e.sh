@@ -215,6 +215,56 @@ t_determinism() {
   "$PY" "$HERE/compare_panels.py" a.h5 c.h5 --expect different || fail "another seed, same panels"
 }
 
+# scripts/report on two short runs of the default scenario (two seeds): every figure is a real
+# PNG, summary.md names both runs and holds the comparison table; a missing file exits 2.
+t_report_figures() {
+  need_python
+  "$PY" -c 'import matplotlib' 2>/dev/null || die "$PY lacks matplotlib (python3-matplotlib)"
+  local cfg="$SRC/configs/default.toml" report="$SRC/scripts/report"
+  [[ -x "$report" ]] || die "not executable: $report"
+  run_cmd a run "$cfg" --out a.h5 --quiet --seed 5 --set run.periods=24
+  [[ $rc -eq 0 ]] || die "run a: exit $rc: $(cat a.err)"
+  run_cmd b run "$cfg" --out b.h5 --quiet --seed 6 --set run.periods=24
+  [[ $rc -eq 0 ]] || die "run b: exit $rc: $(cat b.err)"
+  set +e
+  "$report" a.h5 b.h5 --out rep >rep.out 2>rep.err
+  rc=$?
+  set -e
+  [[ $rc -eq 0 ]] || die "report: exit $rc: $(cat rep.err)"
+  [[ -f rep/summary.md ]] || die "report wrote no rep/summary.md"
+  # same scenario name twice: the runs are told apart by seed
+  local s f names=()
+  for s in default_s5 default_s6; do
+    for f in shares hhi prices fiscal output_lost events; do names+=("${f}_$s.png"); done
+  done
+  names+=(comparison.png)
+  for f in "${names[@]}"; do
+    if [[ ! -f rep/$f ]]; then fail "report wrote no rep/$f"; continue; fi
+    [[ "$(head -c 8 "rep/$f" | od -An -tx1 | tr -d ' \n')" == 89504e470d0a1a0a ]] ||
+      fail "rep/$f is not a PNG"
+    (($(stat -c %s "rep/$f") > 5000)) || fail "rep/$f is only $(stat -c %s "rep/$f") bytes"
+    grep -qF "($f)" rep/summary.md || fail "summary.md does not embed $f"
+  done
+  for s in default_s5 default_s6; do
+    grep -qF "$s" rep/summary.md || fail "summary.md does not name $s"
+  done
+  grep -qE '^\| indicator \| default_s5 \| default_s6 \|$' rep/summary.md ||
+    fail "summary.md has no comparison table header"
+  grep -qE '^\| months until west dependency on magnets' rep/summary.md ||
+    fail "comparison table lacks the magnets row"
+  grep -qE '^\| policy events \| [0-9]+ \| [0-9]+ \|$' rep/summary.md ||
+    fail "comparison table lacks the policy events row"
+  mkdir work
+  set +e
+  (cd work && "$report" missing.h5 --out x) >m.out 2>m.err
+  rc=$?
+  set -e
+  [[ $rc -eq 2 ]] || fail "report on a missing file: exit $rc, expected 2"
+  [[ $(wc -l <m.err) -eq 1 ]] || fail "report on a missing file: not one line: $(cat m.err)"
+  ! grep -q Traceback m.err || fail "report on a missing file: traceback"
+  [[ ! -e work/x ]] || fail "report on a missing file created its --out folder"
+}
+
 # ----------------------------------------------------------------------------------------------
 
 [[ -x "$DECOUPLE" ]] || die "not executable: $DECOUPLE"
