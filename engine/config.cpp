@@ -60,7 +60,7 @@ const std::vector<std::string_view> kTopKeys = {"run",    "behaviour", "output",
                                                 "good",   "market",    "route",  "firm",
                                                 "entrant_pool", "government", "event", "agreement"};
 const std::set<std::string_view> kEntryArrays = {"region", "good", "market", "route", "firm",
-                                                 "entrant_pool", "government", "event", "agreement"};
+                                                 "entrant_pool", "government", "event"};
 
 // ---------------------------------------------------------------------------------------
 // Positions and problems

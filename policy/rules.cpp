@@ -123,7 +123,7 @@ void reactive(Context& c, const GovernmentSpec& g) {
       const auto at = c.p.tariff_at(r, m.good, rival);
       const double now = c.p.tariff_ad_valorem[at];
       const double next = m.value > m.previous
-                              ? std::min(spec.max_tariff, now + spec.tariff_ratio * (m.value - m.previous))
+                              ? std::max(now, std::min(spec.max_tariff, now + spec.tariff_ratio * (m.value - m.previous)))
                               : std::max(0.0, now - spec.tariff_ratio * (m.previous - m.value));
       if (next == now) continue;
       auto e = event(r, Instrument::tariff, m.good, rival);
@@ -148,7 +148,8 @@ void reactive(Context& c, const GovernmentSpec& g) {
 // ---- diversify --------------------------------------------------------------------------
 
 // One rung of the ladder on good `good` for government region r.
-void climb(Context& c, Index r, Index good, const DiversifySpec& d, const std::string& cause) {
+void climb(Context& c, Index r, Index good, const DiversifySpec& d, double target,
+           const std::string& cause) {
   const auto& v = c.v;
   const auto rg = c.p.region_good(r, good);
   const int k = c.st.rungs[v.rg(r, good)]++;
@@ -192,6 +193,7 @@ void climb(Context& c, Index r, Index good, const DiversifySpec& d, const std::s
       return;
     }
     case Instrument::tariff: {
+      if (v.region_bloc[r] == Bloc::third) return;  // no adversary bloc to tax
       const Bloc adv = adversary_bloc(v.region_bloc[r]);
       for (Index x = 0; x < v.regions; ++x) {
         if (v.region_bloc[x] != adv) continue;
@@ -207,7 +209,7 @@ void climb(Context& c, Index r, Index good, const DiversifySpec& d, const std::s
       const double allied = 1.0 - v.dependency[v.bg(v.region_bloc[r], good)];
       if (allied <= 0.0) return;
       const double x = c.p.mandate_share[rg];
-      const double next = std::min({1.0 - d.target, std::max(x, allied) + d.mandate_step, 1.0});
+      const double next = std::min({1.0 - target, std::max(x, allied) + d.mandate_step, 1.0});
       if (next <= x || c.p.mandate_ban[rg]) return;
       auto e = event(r, rung, good);
       e.share = next;
@@ -230,7 +232,7 @@ void diversify(Context& c, Index r, const std::vector<Index>& goods, const Diver
   if (c.v.period < c.st.next_review[r]) return;
   c.st.next_review[r] = c.v.period + d.review_every;
   for (Index good : goods)
-    if (target_missed(c.v, r, good, target, hhi_target)) climb(c, r, good, d, cause);
+    if (target_missed(c.v, r, good, target, hhi_target)) climb(c, r, good, d, target, cause);
 }
 
 // A government that dominates a good answers the adversary's moves to diversify away from
@@ -259,12 +261,13 @@ void thwart(Context& c, Index h, const DiversifySpec& d) {
     // Only where its bloc supplies most of the adversary bloc's needs.
     if (v.dependency[v.bg(v.region_bloc[a], good)] <= 0.5) continue;
     const std::string cause = "diversify: thwarting the adversary's diversification";
-    auto& on = c.st.thwarting[v.rg(a, good)];
-    if (!on) {
+    const bool in_force = std::any_of(c.p.directives.begin(), c.p.directives.end(), [&](const UnderpricingDirective& x) {
+      return x.government == h && x.good == good && x.market_region == a;
+    });
+    if (!in_force) {
       auto e = event(h, Instrument::underpricing, good, a);
       e.margin = d.thwart_margin;  // limit_price unset: auto
       c.apply(e, cause);
-      on = 1;
     }
     auto e = event(h, Instrument::output_weight);
     const double step = d.thwart_theta_step > 0.0 ? d.thwart_theta_step : 0.05 * reference_price(v, h, good);
@@ -313,7 +316,7 @@ void reciprocal(Context& c, const GovernmentSpec& g) {
   for (Index good : own_goods) {
     if (target_missed(v, r, good, a.target, a.hhi_target)) {
       if (c.st.met[v.rg(r, good)] < 2) c.st.met[v.rg(r, good)] = 0;
-      climb(c, r, good, g.diversify, "reciprocal: announced ladder step");
+      climb(c, r, good, g.diversify, a.target, "reciprocal: announced ladder step");
       continue;
     }
     // Met at two reviews in a row before sunsetting (a one-month dip is not success).
@@ -371,7 +374,6 @@ RuleState initial_rule_state(const Scenario& sc) {
   s.truce_until.assign(R, 0);
   s.next_review.assign(R, 0);
   s.rungs.assign(R * G, 0);
-  s.thwarting.assign(R * G, 0);
   s.met.assign(R * G, 0);
   s.suspended.assign(R, 0);
   return s;

@@ -39,7 +39,6 @@ struct RuleState {
   std::vector<int> truce_until;       // [region] no retaliation before this period
   std::vector<int> next_review;       // [region] next diversification review
   std::vector<int> rungs;             // [region·G + good] ladder rungs climbed so far
-  std::vector<std::uint8_t> thwarting;  // [region·G + good] an underpricing answer is in force
   std::vector<std::uint8_t> met;      // [region·G + good] reviews in a row at target (2: sunset applied)
   std::vector<std::uint8_t> suspended;  // [region] the agreement is suspended for this party
   bool agreement_started = false;
