@@ -201,6 +201,7 @@ struct ReactiveSpec {
 // [government.diversify] — a unilateral target on the adversary bloc's share of supply.
 struct DiversifySpec {
   std::vector<Index> goods;          // goods whose supply to its own bloc it diversifies
+  int start = 0;                     // first period the rule acts ("YYYY-MM" or index)
   double target = 0.4;               // adversary bloc's share of supply to own bloc, (0, 1]
   double hhi_target = 0.0;           // optional upper bound on HHI over origins (0: none)
   int review_every = 6;              // months between reviews, >= 1

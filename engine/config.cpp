@@ -995,6 +995,7 @@ class Builder {
     // Read by `diversify` and `reciprocal` (the ladder); allowed under any rule.
     DiversifySpec& d = gov.diversify;
     d.goods = id_list(f, "goods", good_ids_, "good", gov.rule == Rule::diversify);
+    if (auto v = period_of(f, "start", false)) d.start = *v;
     if (auto v = f.num("target", in(0, 1, true, false))) d.target = *v;
     if (auto v = f.num("hhi_target", in(0, 10000))) d.hhi_target = *v;
     if (auto v = f.integer("review_every", ge(1))) d.review_every = *v;

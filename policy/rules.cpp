@@ -396,6 +396,7 @@ void run_rules(const Scenario& sc, const PolicyView& v, const std::vector<Policy
         reactive(c, *g);
         break;
       case Rule::diversify:
+        if (v.period < g->diversify.start) break;
         diversify(c, g->region, g->diversify.goods, g->diversify, g->diversify.target,
                   g->diversify.hhi_target, "diversify: ladder step (target missed)");
         if (g->diversify.thwart) thwart(c, g->region, g->diversify);
