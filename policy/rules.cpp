@@ -294,8 +294,15 @@ void reciprocal(Context& c, const GovernmentSpec& g) {
   }
   // Monitoring: the other party's SOEs selling agreed goods to this bloc below their own
   // cost for `breach_months`, or a new export control or underpricing on an agreed good.
+  // Below-cost selling that was already going on when the agreement started is the status
+  // quo the agreement was struck on (SOEs with θ > 0 sell below cost by design): only an
+  // episode that began after the start counts.
   bool breach = false;
-  for (Index good : own_goods) breach |= v.soe_below_cost[v.rg(other, good)] >= a.breach_months;
+  const int since_start = v.period - a.start;
+  for (Index good : own_goods) {
+    const int months = v.soe_below_cost[v.rg(other, good)];
+    breach |= months >= a.breach_months && months <= since_start;
+  }
   c.each_record(v.period - 1, [&](const PolicyRecord& rec) {
     if (rec.government != other || rec.good == kNone) return;
     if (!contains(a.west_goods, rec.good) && !contains(a.china_goods, rec.good)) return;

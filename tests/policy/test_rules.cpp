@@ -331,11 +331,11 @@ TEST(Reciprocal, SoeSalesBelowCostForKMonthsSuspendTheAgreementForTheInjuredSide
   w.ready();
   w.view.dependency[w.view.bg(Bloc::west, MAG)] = 0.9;
   w.step(0);
-  w.view.soe_below_cost[w.view.rg(CN, MAG)] = 2;
-  w.step(1);
+  w.view.soe_below_cost[w.view.rg(CN, MAG)] = 2;  // an episode that began after the start
+  w.step(2);
   EXPECT_FALSE(w.state.suspended[US]);
   w.view.soe_below_cost[w.view.rg(CN, MAG)] = 3;
-  w.step(2);
+  w.step(3);
   EXPECT_TRUE(w.state.suspended[US]);
   EXPECT_FALSE(w.state.suspended[CN]);
   EXPECT_FALSE(agreement_covers(w.sc, w.state, MAG));
@@ -343,6 +343,19 @@ TEST(Reciprocal, SoeSalesBelowCostForKMonthsSuspendTheAgreementForTheInjuredSide
   // Suspended: the US now diversifies alone on its review schedule.
   w.step(6);
   EXPECT_EQ(w.cause(w.log[0]), "reciprocal: suspended, diversifying alone");
+}
+
+TEST(Reciprocal, BelowCostSellingThatPredatesTheAgreementIsNotABreach) {
+  World w;
+  agreement(w);
+  w.sc.agreement.start = 10;
+  w.ready();
+  w.view.soe_below_cost[w.view.rg(CN, MAG)] = 12;  // below cost since before the start
+  for (int t = 10; t < 20; ++t) {
+    w.step(t);
+    ++w.view.soe_below_cost[w.view.rg(CN, MAG)];
+  }
+  EXPECT_FALSE(w.state.suspended[US]);
 }
 
 TEST(Reciprocal, ANewExportControlOnAnAgreedGoodIsABreach) {

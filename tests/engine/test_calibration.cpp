@@ -1,0 +1,135 @@
+// The calibrated scenarios against the facts of CALIBRATION.md (bands as stated there),
+// run in-process from their config files.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "engine/config.hpp"
+#include "engine/simulation.hpp"
+
+using namespace decouple;
+
+namespace {
+const std::string kConfigs = std::string(DECOUPLE_SOURCE_DIR) + "/configs/";
+
+Index good_of(const Scenario& s, const std::string& id) {
+  for (std::size_t g = 0; g < s.goods.size(); ++g)
+    if (s.goods[g].id == id) return static_cast<Index>(g);
+  ADD_FAILURE() << "no good " << id;
+  return 0;
+}
+Index region_of(const Scenario& s, const std::string& id) {
+  for (std::size_t r = 0; r < s.regions.size(); ++r)
+    if (s.regions[r].id == id) return static_cast<Index>(r);
+  ADD_FAILURE() << "no region " << id;
+  return 0;
+}
+
+// World supply share of an origin bloc for a good: Σ over destination blocs.
+double world_share(const Simulation& sim, Index good, Bloc origin) {
+  const auto& bm = sim.blocs();
+  const Index G = sim.world().goods;
+  double q = 0.0, from = 0.0;
+  for (int b = 0; b < kBlocCount; ++b) {
+    const auto at = static_cast<std::size_t>(b) * G + good;
+    if (!(bm.quantity[at] > 0.0)) continue;
+    q += bm.quantity[at];
+    from += bm.quantity[at] * bm.share[static_cast<int>(origin)][at];
+  }
+  return q > 0.0 ? from / q : std::nan("");
+}
+
+double dependency(const Simulation& sim, Index good, Bloc bloc) {
+  return sim.blocs().dependency_share[static_cast<std::size_t>(bloc) * sim.world().goods + good];
+}
+
+// Quantity shipped along one trade pair this period.
+double flow(const Simulation& sim, Index good, Index origin, Index destination) {
+  const auto& w = sim.world();
+  for (Index t = 0; t < w.trades; ++t)
+    if (w.trade_good[t] == good && w.trade_origin[t] == origin && w.trade_destination[t] == destination)
+      return sim.trades().quantity[t];
+  return 0.0;
+}
+
+double output_of(const Simulation& sim, Index good, Index region) {
+  const auto& w = sim.world();
+  double q = 0.0;
+  for (Index f = 0; f < w.firms; ++f)
+    if (w.firm_good[f] == good && w.firm_region[f] == region) q += w.firm_output[f];
+  return q;
+}
+}  // namespace
+
+TEST(Baseline2024, PeriodZeroSharesWithinTheBandsOfTheFacts) {
+  const Scenario sc = load_scenario(kConfigs + "baseline_2024.toml");
+  Simulation sim(sc);
+  for (int t = sim.first_period(); t <= 0; ++t) sim.step(t);
+  // CALIBRATION §1.
+  EXPECT_NEAR(world_share(sim, good_of(sc, "ree_oxide"), Bloc::china), 0.91, 0.03);   // ≈ 91%
+  EXPECT_NEAR(world_share(sim, good_of(sc, "magnets"), Bloc::china), 0.92, 0.03);     // 90–94%
+  EXPECT_NEAR(world_share(sim, good_of(sc, "sme"), Bloc::west), 0.89, 0.03);          // 89%
+  EXPECT_GT(world_share(sim, good_of(sc, "eda"), Bloc::west), 0.95);                  // > 95%
+  EXPECT_NEAR(world_share(sim, good_of(sc, "mature_chips"), Bloc::china), 0.32, 0.04); // 29–33% (2023)
+}
+
+TEST(Baseline2024, SteadyWithoutShocks) {
+  // No month-to-month price change above 2% in any market with sales after period 0.
+  const Scenario sc = load_scenario(kConfigs + "baseline_2024.toml");
+  Simulation sim(sc);
+  std::vector<double> last;
+  double worst = 0.0;
+  for (int t = sim.first_period(); t < sc.run.periods; ++t) {
+    sim.step(t);
+    const auto& w = sim.world();
+    if (t > 0)
+      for (Index m = 0; m < w.markets; ++m)
+        if (sim.markets().sold[m] > 0.0 && last[m] > 0.0)
+          worst = std::max(worst, std::abs(w.market_price[m] / last[m] - 1.0));
+    last = w.market_price;
+  }
+  EXPECT_LT(worst, 0.02);
+}
+
+TEST(Escalation2025, MagnetLicensingCutsFlowsAndAutosThenTheTruceRestoresThem) {
+  const Scenario sc = load_scenario(kConfigs + "escalation_2025.toml");
+  const Index mag = good_of(sc, "magnets"), autos = good_of(sc, "autos");
+  const Index us = region_of(sc, "US"), cn = region_of(sc, "CN");
+  Simulation sim(sc);
+  std::vector<double> cn_us(sc.run.periods), us_autos(sc.run.periods), lost(sc.run.periods);
+  for (int t = sim.first_period(); t < sc.run.periods; ++t) {
+    sim.step(t);
+    if (t < 0) continue;
+    cn_us[t] = flow(sim, mag, cn, us);
+    us_autos[t] = output_of(sim, autos, us);
+    lost[t] = sim.accounts().output_lost[us];
+  }
+  const int april = 15;  // 2025-04 with period 0 = 2024-01
+  const double before = cn_us[april - 1];
+  ASSERT_GT(before, 0.0);
+  // CALIBRATION §3: China→US magnet exports fall ≥ 90% within two months of April 2025 …
+  EXPECT_LE(std::min(cn_us[april], cn_us[april + 1]), 0.1 * before);
+  // … and recover after the truces (by the end of 2025: period 23).
+  EXPECT_GT(*std::max_element(cn_us.begin() + 24, cn_us.begin() + 30), 0.5 * before);
+  // US auto output dips, with output lost recorded.
+  const double autos_before = us_autos[april - 1];
+  EXPECT_LT(*std::min_element(us_autos.begin() + april, us_autos.begin() + april + 6), 0.98 * autos_before);
+  EXPECT_GT(*std::max_element(lost.begin() + april, lost.begin() + april + 6), 0.0);
+}
+
+TEST(Reciprocal40, BothTargetsMetWithoutUnderpricing) {
+  const Scenario sc = load_scenario(kConfigs + "reciprocal_40.toml");
+  Simulation sim(sc);
+  int directive_months = 0;
+  for (int t = sim.first_period(); t < sc.run.periods; ++t) {
+    sim.step(t);
+    if (t >= sc.agreement.start) directive_months += !sim.policy().directives.empty();
+  }
+  EXPECT_EQ(directive_months, 0);
+  for (Index g : sc.agreement.west_goods) EXPECT_LE(dependency(sim, g, Bloc::west), 0.4) << sc.goods[g].id;
+  for (Index g : sc.agreement.china_goods) EXPECT_LE(dependency(sim, g, Bloc::china), 0.4) << sc.goods[g].id;
+  EXPECT_FALSE(sim.rule_state().suspended[sc.agreement.west]);
+  EXPECT_FALSE(sim.rule_state().suspended[sc.agreement.china]);
+}
