@@ -232,6 +232,7 @@ struct AgreementSpec {
   int start = 0;                      // period the agreement takes effect
   double sustain_level = 0.5;         // once met, instruments are scaled to this share
   int breach_months = 3;              // SOE sales below own cost this long = breach
+  double monitor_tolerance = 0.05;    // … by more than this share of the cost θ and subsidies justify
 };
 
 // [[government]] — one per region at most; regions without one get rule = none and no instruments.

@@ -1057,6 +1057,7 @@ class Builder {
     if (auto v = period_of(f, "start", false)) a.start = *v;
     if (auto v = f.num("sustain_level", in(0, 1))) a.sustain_level = *v;
     if (auto v = f.integer("breach_months", ge(1))) a.breach_months = *v;
+    if (auto v = f.num("monitor_tolerance", in(0, 1))) a.monitor_tolerance = *v;
     f.finish();
     // Both parties must govern by the agreement.
     for (Index party : {a.west, a.china}) {

@@ -767,12 +767,19 @@ void Simulation::aggregate() {
       view_.home_price[view_.rg(r, g)] = m == kNone ? std::numeric_limits<double>::quiet_NaN() : w.market_price[m];
     }
   }
-  // SOEs selling to the other bloc below their own unit cost (the agreement's monitoring).
+  // SOEs selling to the other bloc below what their own objective justifies — net price
+  // more than `monitor_tolerance` under unit cost − θ − production subsidy: a directive does
+  // that; adaptive adjustment to falling prices leaves smaller, transient gaps (the
+  // agreement's monitoring; an SOE with θ > 0 sells below cost by design).
+  const double tolerance = scenario_.agreement.monitor_tolerance;
   std::vector<std::uint8_t> below(static_cast<std::size_t>(R) * G, 0);
   for (Index f = 0; f < w.firms; ++f) {
     if (w.firm_kind[f] != FirmKind::soe || w.firm_status[f] != FirmStatus::active) continue;
+    const double theta = std::isnan(w.firm_theta[f]) ? policy_.output_weight[w.firm_region[f]] : w.firm_theta[f];
+    const double subsidy = policy_.production_subsidy[w.region_good(w.firm_region[f], w.firm_good[f])];
+    const double justified = w.firm_unit_cost[f] - theta - subsidy;
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
-      if (w.link_sold[l] > 0.0 && w.link_net[l] < w.firm_unit_cost[f] &&
+      if (w.link_sold[l] > 0.0 && w.link_net[l] < justified - tolerance * std::abs(justified) &&
           adversary_of(w.region_bloc[w.link_destination[l]]) == static_cast<int>(w.region_bloc[w.firm_region[f]]))
         below[view_.rg(w.firm_region[f], w.firm_good[f])] = 1;
   }
