@@ -201,6 +201,7 @@ void Simulation::tabulate_border_terms(int period) {
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
       const Index d = w.link_destination[l];
       double mult = 1.0, add = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d], cap = kInf;
+      bool denied = false;
       if (o != d) {
         const auto t = p.tariff_at(d, g, o);
         mult += p.tariff_ad_valorem[t];
@@ -224,6 +225,7 @@ void Simulation::tabulate_border_terms(int period) {
                 uniform01({scenario_.run.seed, static_cast<std::uint64_t>(f), applied,
                            Purpose::license, static_cast<std::uint32_t>(d)}) < p.control_approval[c];
             cap = approved ? kInf : 0.0;
+            denied = !approved;
             break;
           }
         }
@@ -244,6 +246,7 @@ void Simulation::tabulate_border_terms(int period) {
       w.link_multiplier[l] = mult;
       w.link_add[l] = add;
       w.link_cap[l] = cap;
+      w.link_denied[l] = denied ? 1 : 0;
     }
   }
 
@@ -378,7 +381,8 @@ void Simulation::plan_offers() {
     const double actual = std::min(planned, feasible);
     const double scale = planned > 0.0 ? actual / planned : 0.0;
     for (int i = 0; i < nl; ++i) {
-      w.link_plan[l0 + i] = adjusted[i];
+      // A refused licence stops this month's shipment, not the firm's intention.
+      if (!w.link_denied[l0 + i]) w.link_plan[l0 + i] = adjusted[i];
       w.link_q[l0 + i] = actual < planned ? adjusted[i] * scale : adjusted[i];
     }
     w.firm_planned[f] = planned;

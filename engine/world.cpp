@@ -160,6 +160,7 @@ World build_world(const Scenario& sc) {
     v->assign(L, 0.0);
   w.link_multiplier.assign(L, 1.0);
   w.link_cap.assign(L, std::numeric_limits<double>::infinity());
+  w.link_denied.assign(L, 0);
   // The initial stock is an endowment valued at 0 until the first delivery re-prices it.
   for (auto* v : {&w.slot_bid, &w.slot_reservation, &w.slot_delivered, &w.slot_cost}) v->assign(S, 0.0);
 

@@ -79,6 +79,7 @@ struct World {
   std::vector<double> link_plan;         // planned before input shortages (partial adjustment's anchor)
   std::vector<double> link_sold, link_price, link_net;  // settlement
   std::vector<double> link_multiplier, link_add, link_cap;  // border terms, this period
+  std::vector<std::uint8_t> link_denied;  // a licence was refused this month (the plan is kept)
 
   // ---- input slots: one per (firm, input good), CSR by firm
   std::vector<int> slot_begin;           // size F+1

@@ -9,6 +9,9 @@ namespace {
 void set_control(PolicyState& s, Index exporter, Index good, Index destination, ControlKind kind,
                  double quantity, double approval, int delay, int since) {
   const auto at = s.control_at(exporter, good, destination);
+  // A licence regime whose terms change keeps its start: applications already in the
+  // pipeline are not reset (only a new regime waits `delay` months).
+  if (kind == ControlKind::license && s.control_kind[at] == ControlKind::license) since = s.control_since[at];
   s.control_kind[at] = kind;
   s.control_quantity[at] = quantity;
   s.control_approval[at] = approval;
