@@ -15,12 +15,6 @@ using namespace decouple::testing;
 namespace {
 constexpr double kTol = 1e-6;
 
-double shipped(const Simulation& sim, Index firm) {
-  const auto& w = sim.world();
-  double q = 0.0;
-  for (int l = w.link_begin[firm]; l < w.link_begin[firm + 1]; ++l) q += w.link_q[l];
-  return q;
-}
 }  // namespace
 
 TEST(Cournot, ThreeAsymmetricFirmsAndAPricedOutFourth) {

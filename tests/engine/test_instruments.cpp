@@ -12,12 +12,6 @@ using namespace decouple;
 using namespace decouple::testing;
 
 namespace {
-double shipped(const Simulation& sim, Index firm) {
-  const auto& w = sim.world();
-  double q = 0.0;
-  for (int l = w.link_begin[firm]; l < w.link_begin[firm + 1]; ++l) q += w.link_q[l];
-  return q;
-}
 
 // An SOE incumbent (c = 10) alone in a market a = 100, b = 1, and a pool of one western
 // entrant with c = 10 and a monthly fixed cost F = 100 (no capex), as in CALIBRATION §4:

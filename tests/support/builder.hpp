@@ -51,6 +51,14 @@ struct Builder {
   void event(EventSpec e) { s.events.push_back(std::move(e)); }
 };
 
+// What a firm shipped this period, over all its destinations.
+inline double shipped(const Simulation& sim, Index firm) {
+  const auto& w = sim.world();
+  double q = 0.0;
+  for (int l = w.link_begin[firm]; l < w.link_begin[firm + 1]; ++l) q += w.link_q[l];
+  return q;
+}
+
 // Runs every period and calls `each(sim, period)` after each one.
 template <class F>
 void run(Simulation& sim, F&& each) {
