@@ -30,11 +30,22 @@ double input_price(const World& w, int slot) {
   return std::isnan(f) ? w.slot_cost[slot] : f;
 }
 
-// What a candidate's inputs would cost per unit of output at expected prices.
-double candidate_input_cost(const World& w, Index f) {
+// What a firm's inputs cost per unit of output at their expected replacement prices.
+double input_cost(const World& w, Index f) {
   double c = 0.0;
   for (int s = w.slot_begin[f]; s < w.slot_begin[f + 1]; ++s) c += w.slot_units[s] * input_price(w, s);
   return c;
+}
+
+// An SOE's output weight θ: its own, else its government's; 0 for western firms.
+double soe_theta(const World& w, const PolicyState& p, Index f) {
+  if (w.firm_kind[f] != FirmKind::soe) return 0.0;
+  return std::isnan(w.firm_theta[f]) ? p.output_weight[w.firm_region[f]] : w.firm_theta[f];
+}
+
+// The share of an entrant's capex its owners pay (the rest: investment subsidy, equity).
+double own_capex_share(const PolicyState& p, std::size_t region_good) {
+  return std::max(0.0, 1.0 - p.investment_subsidy[region_good] - p.equity_share[region_good]);
 }
 
 }  // namespace
@@ -327,13 +338,9 @@ void Simulation::plan_offers() {
     // Full marginal cost: own cost plus inputs at their expected replacement price (the
     // input market's adaptive forecast): a cut-off raises it gradually, so a plant runs
     // on its buffer, and it falls back once supply returns (no sunk-cost trap).
-    double input_cost = 0.0;
-    for (int s = s0; s < s1; ++s) input_cost += w.slot_units[s] * input_price(w, s);
-    const double cost = w.firm_cost[f] + input_cost;
+    const double cost = w.firm_cost[f] + input_cost(w, f);
     const double subsidy = p.production_subsidy[w.region_good(o, g)];
-    const double theta = w.firm_kind[f] == FirmKind::soe
-                             ? (std::isnan(w.firm_theta[f]) ? p.output_weight[o] : w.firm_theta[f])
-                             : 0.0;
+    const double theta = soe_theta(w, p, f);
     w.firm_unit_cost[f] = cost;
 
     // Directed links ship the directive volume (scaled down if it exceeds capacity); the
@@ -584,8 +591,8 @@ void Simulation::dynamics(int period) {
     if (period < spec.first_period) continue;
     const Index o = w.firm_region[f], g = w.firm_good[f];
     const double subsidy = p.production_subsidy[w.region_good(o, g)];
-    const double theta = w.firm_kind[f] == FirmKind::soe ? p.output_weight[o] : 0.0;
-    const double cost = w.firm_cost[f] + candidate_input_cost(w, f);
+    const double theta = soe_theta(w, p, f);
+    const double cost = w.firm_cost[f] + input_cost(w, f);
     const int l0 = w.link_begin[f], nl = w.link_begin[f + 1] - l0;
     for (int i = 0; i < nl; ++i) {
       const int l = l0 + i;
@@ -616,8 +623,7 @@ void Simulation::dynamics(int period) {
     const double npv = project_npv(profit, rate, spec.lifetime, spec.build_lag);
     const auto rg = w.region_good(o, g);
     const double capex = w.firm_capex[f] * w.firm_capex_factor[f];
-    const double own_share = std::max(0.0, 1.0 - p.investment_subsidy[rg] - p.equity_share[rg]);
-    if (npv > own_share * capex) {
+    if (npv > own_capex_share(p, rg) * capex) {
       pool_entered[pool] = 1;
       // Producing from the month after the build lag (at the earliest next month).
       w.firm_status[f] = FirmStatus::building;
@@ -640,14 +646,14 @@ void Simulation::dynamics(int period) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
     const auto rg = w.region_good(o, g);
     // The monthly payment that makes the entry rule's NPV equal its share of capex.
-    const double own_share = std::max(0.0, 1.0 - p.investment_subsidy[rg] - p.equity_share[rg]);
+    const double own_share = own_capex_share(p, rg);
     const double r = monthly_rate(spec.hurdle_rate + b.uncertainty_premium * uncertainty_[g]);
     const double capital = own_share * w.firm_capex[f] * w.firm_capex_factor[f] *
                            capital_recovery_factor(r, spec.lifetime) * std::pow(1.0 + r, spec.build_lag);
     const double fixed = w.firm_fixed_cost[f] + capital;
     const double subsidy = p.production_subsidy[rg];
-    const double theta = w.firm_kind[f] == FirmKind::soe ? p.output_weight[o] : 0.0;
-    const double cost = w.firm_cost[f] + candidate_input_cost(w, f) - subsidy - theta;
+    const double theta = soe_theta(w, p, f);
+    const double cost = w.firm_cost[f] + input_cost(w, f) - subsidy - theta;
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
       const Index m = w.link_market[l];
       if (w.link_cap[l] <= 0.0) continue;
@@ -779,7 +785,7 @@ void Simulation::aggregate() {
   std::vector<std::uint8_t> below(static_cast<std::size_t>(R) * G, 0);
   for (Index f = 0; f < w.firms; ++f) {
     if (w.firm_kind[f] != FirmKind::soe || w.firm_status[f] != FirmStatus::active) continue;
-    const double theta = std::isnan(w.firm_theta[f]) ? policy_.output_weight[w.firm_region[f]] : w.firm_theta[f];
+    const double theta = soe_theta(w, policy_, f);
     const double subsidy = policy_.production_subsidy[w.region_good(w.firm_region[f], w.firm_good[f])];
     const double justified = w.firm_unit_cost[f] - theta - subsidy;
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)

@@ -102,24 +102,15 @@ void apply_event(PolicyState& s, const EventSpec& e, int period, Index cause,
       record(e.good, e.partner, control_severity(e.kind, e.approval), before);
       break;
     }
-    case Instrument::production_subsidy: {
-      double& x = s.production_subsidy[s.region_good(gov, e.good)];
-      const double before = x;
-      x = e.lift ? 0.0 : e.rate;
-      record(e.good, kNone, x, before);
-      break;
-    }
-    case Instrument::investment_subsidy: {
-      double& x = s.investment_subsidy[s.region_good(gov, e.good)];
-      const double before = x;
-      x = e.rate;
-      record(e.good, kNone, x, before);
-      break;
-    }
+    case Instrument::production_subsidy:
+    case Instrument::investment_subsidy:
     case Instrument::equity_stake: {
-      double& x = s.equity_share[s.region_good(gov, e.good)];
+      auto& table = e.instrument == Instrument::production_subsidy   ? s.production_subsidy
+                    : e.instrument == Instrument::investment_subsidy ? s.investment_subsidy
+                                                                     : s.equity_share;
+      double& x = table[s.region_good(gov, e.good)];
       const double before = x;
-      x = e.rate;
+      x = e.lift ? 0.0 : e.rate;  // only production subsidies accept `lift` (config)
       record(e.good, kNone, x, before);
       break;
     }

@@ -157,18 +157,14 @@ void climb(Context& c, Index r, Index good, const DiversifySpec& d, double targe
   const Instrument rung = d.ladder[k < n ? k : (k - n) % n];
   const double price = reference_price(v, r, good);
   switch (rung) {
-    case Instrument::investment_subsidy: {
-      const double x = c.p.investment_subsidy[rg];
-      const double next = std::min({0.9, x + d.investment_subsidy_step, 0.95 - c.p.equity_share[rg]});
-      if (next <= x) return;
-      auto e = event(r, rung, good);
-      e.rate = next;
-      c.apply(e, cause);
-      return;
-    }
+    case Instrument::investment_subsidy:
     case Instrument::equity_stake: {
-      const double x = c.p.equity_share[rg];
-      const double next = std::min({0.9, x + d.equity_step, 0.95 - c.p.investment_subsidy[rg]});
+      // Capex shares: each at most 0.9, together at most 0.95.
+      const bool subsidy = rung == Instrument::investment_subsidy;
+      const double x = subsidy ? c.p.investment_subsidy[rg] : c.p.equity_share[rg];
+      const double other = subsidy ? c.p.equity_share[rg] : c.p.investment_subsidy[rg];
+      const double step = subsidy ? d.investment_subsidy_step : d.equity_step;
+      const double next = std::min({0.9, x + step, 0.95 - other});
       if (next <= x) return;
       auto e = event(r, rung, good);
       e.rate = next;
