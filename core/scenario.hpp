@@ -278,6 +278,52 @@ struct EventSpec {
   std::string cause;            // free text carried into /panel/policy
 };
 
+// ---- Synthetic worlds (DESIGN §7): groups of regions and firms given by counts and
+// distributions, generated from counter-based draws by engine/synthetic. Regions and their
+// markets are few and are materialised into Scenario::regions / ::markets at load; group
+// firms never become FirmSpecs (a million of them): they are drawn when the world is built.
+
+// A value drawn per entity: a number (constant), uniform [low, high] or lognormal.
+struct Distribution {
+  enum class Kind : std::uint8_t { constant = 0, uniform = 1, lognormal = 2 };
+  Kind kind = Kind::constant;
+  double p1 = 0.0;  // constant: value; uniform: low; lognormal: median (> 0)
+  double p2 = 0.0;  // uniform: high (>= low); lognormal: sigma (>= 0)
+};
+
+// One good's exogenous demand P = a − b·Q in every region of a region group.
+struct GroupMarketSpec {
+  Index good = kNone;
+  Distribution a, b;  // values > 0
+};
+
+// [[region_group]]
+struct RegionGroupSpec {
+  std::string id;
+  std::string prefix;                 // region k is "<prefix><k zero-padded to >= 4 digits>"
+  int count = 0;                      // >= 1
+  std::uint64_t seed = 0;             // default run.seed
+  double bloc_share[kBlocCount] = {0.0, 0.0, 0.0};  // by Bloc, sum 1: exact counts by largest remainder
+  std::vector<GroupMarketSpec> markets;
+  Index first_region = 0;             // Scenario::regions index of its region 0 (after the listed ones)
+  std::int64_t first_ordinal = 0;     // ordinal of its region 0 among all group regions (draw key)
+  std::size_t first_market = 0;       // Scenario::markets index of its first market
+};
+
+// [[firm_group]]
+struct FirmGroupSpec {
+  std::string id;                     // firm i is named "<id>-<i zero-padded to >= 4 digits>"
+  Index good = kNone;
+  std::int64_t count = 0;             // >= 1
+  std::uint64_t seed = 0;             // default run.seed
+  std::vector<Index> homes;           // possible home regions, ascending (after the bloc filter)
+  double soe_share = 0.0;             // share of SOEs among firms whose home is in the china bloc
+  Distribution marginal_cost, cost_slope, capacity, fixed_cost;
+  std::optional<Distribution> output_weight;  // θ of its SOEs; unset → owner government's
+  int destinations_min = 1, destinations_max = 1;  // destinations per firm, home included
+  std::int64_t first_ordinal = 0;     // ordinal of its firm 0 among all group firms (draw key)
+};
+
 // [output]
 struct OutputSpec {
   bool market = true, trade = true, firm = true, government = true, policy = true;
@@ -298,6 +344,8 @@ struct Scenario {
   std::vector<EventSpec> events;        // sorted by period, stable (file order within a period)
   AgreementSpec agreement;
   OutputSpec output;
+  std::vector<RegionGroupSpec> region_groups;  // their regions and markets are in regions/markets
+  std::vector<FirmGroupSpec> firm_groups;      // their firms follow the listed firms and candidates
   std::string source_path;              // the top-level config file
   std::string resolved_toml;            // the fully resolved TOML text (bases merged, --set applied)
 };

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "engine/synthetic.hpp"
 
 namespace decouple {
 
@@ -58,9 +59,11 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // Top-level arrays of tables and the tables that may appear at the top level.
 const std::vector<std::string_view> kTopKeys = {"run",    "behaviour", "output", "region",
                                                 "good",   "market",    "route",  "firm",
-                                                "entrant_pool", "government", "event", "agreement"};
+                                                "entrant_pool", "government", "event", "agreement",
+                                                "region_group", "firm_group"};
 const std::set<std::string_view> kEntryArrays = {"region", "good", "market", "route", "firm",
-                                                 "entrant_pool", "government", "event"};
+                                                 "entrant_pool", "government", "event",
+                                                 "region_group", "firm_group"};
 
 // ---------------------------------------------------------------------------------------
 // Positions and problems
@@ -416,7 +419,8 @@ bool valid_utf8(std::string_view s) {
 // The key an [[array]] entry is merged on, or nullopt when it has none.
 std::optional<std::string> merge_key(std::string_view array, const toml::table& t) {
   auto get = [&](std::string_view k) { return string_at(t, k); };
-  if (array == "region" || array == "good" || array == "firm" || array == "entrant_pool") {
+  if (array == "region" || array == "good" || array == "firm" || array == "entrant_pool" ||
+      array == "region_group" || array == "firm_group") {
     if (auto id = get("id")) return *id;
     return std::nullopt;
   }
@@ -662,7 +666,7 @@ class Overrides {
       return;
     }
     static const std::set<std::string_view> by_id = {"region", "good", "firm", "entrant_pool", "market",
-                                                     "government"};
+                                                     "government", "region_group", "firm_group"};
     if (kEntryArrays.count(head)) {
       if (segs.size() == 1) {
         c_.add(here, key_, fmt::format("cannot replace all [[{}]] entries with --set; address one entry", head));
@@ -809,10 +813,13 @@ class Builder {
     behaviour(top);
     regions(top);
     goods(top);
+    region_groups(top);
     markets(top);
+    group_markets();
     routes(top);
     firms(top);
     pools(top);
+    firm_groups(top);
     governments(top);
     events(top);
     agreement(top);
@@ -1384,6 +1391,383 @@ class Builder {
       if (auto v = period_of(f, "first_period", false)) p.first_period = *v;
       p.sells_to = region_list(f, "sells_to", true);
       f.finish();
+    });
+  }
+
+  // ---- synthetic worlds: [[region_group]] and [[firm_group]] (docs/CONFIG.md)
+
+  // A number (constant) or { dist = "constant", value } | { dist = "uniform", low, high } |
+  // { dist = "lognormal", median, sigma }. Every value it can take must lie in `r`.
+  std::optional<Distribution> distribution(const toml::node& n, const std::string& key, Range r) {
+    using K = Distribution::Kind;
+    if (n.is_number()) {
+      auto v = read_number(c_, n, key, r);
+      if (!v) return std::nullopt;
+      return Distribution{K::constant, *v, 0.0};
+    }
+    if (!n.is_table()) {
+      c_.add(n, key, fmt::format("expected a number or a distribution table (dist = \"constant\" | \"uniform\" | "
+                                 "\"lognormal\"), got {}", type_name(n)));
+      return std::nullopt;
+    }
+    static const Choices<K> kDists = {{"constant", K::constant}, {"uniform", K::uniform}, {"lognormal", K::lognormal}};
+    static const std::map<K, std::vector<std::string>> kParams = {
+        {K::constant, {"value"}}, {K::uniform, {"low", "high"}}, {K::lognormal, {"median", "sigma"}}};
+    const toml::table& t = *n.as_table();
+    Fields f(c_, t, key);
+    auto kind = f.choice("dist", kDists, true);
+    if (!kind) {  // cannot tell which parameters belong: accept them all
+      for (const auto& [k, ps] : kParams)
+        for (const auto& p : ps) f.node(p);
+      f.finish();
+      return std::nullopt;
+    }
+    Distribution d;
+    d.kind = *kind;
+    bool ok = true;
+    switch (*kind) {
+      case K::constant:
+        if (auto v = f.num("value", r, true)) d.p1 = *v; else ok = false;
+        break;
+      case K::uniform: {
+        auto lo = f.num("low", r, true);
+        auto hi = f.num("high", r, true);
+        if (lo && hi && *hi < *lo) {
+          c_.add(*t.get("high"), f.key("high"), fmt::format("must be >= low = {} (got {})", fmt_num(*lo), fmt_num(*hi)));
+          ok = false;
+        }
+        if (lo && hi) d.p1 = *lo, d.p2 = *hi; else ok = false;
+        break;
+      }
+      case K::lognormal: {
+        // Lognormal values are > 0: only ranges without an upper bound admit them.
+        auto med = f.num("median", gt(std::max(0.0, r.lo)), true);
+        auto sig = f.num("sigma", ge(0), true);
+        if (med && sig) d.p1 = *med, d.p2 = *sig; else ok = false;
+        if (std::isfinite(r.hi)) {
+          c_.add(t, f.key("dist"), fmt::format("lognormal is not allowed here: values must be {}", r.text()));
+          ok = false;
+        }
+        break;
+      }
+    }
+    std::set<std::string> not_used;
+    for (const auto& [k, ps] : kParams)
+      if (k != *kind)
+        for (const auto& p : ps)
+          if (t.contains(p)) not_used.insert(p), f.node(p);
+    f.finish(not_used, fmt::format("not used by dist = \"{}\"", std::get<0>(*std::find_if(
+        kDists.begin(), kDists.end(), [&](const auto& c) { return c.second == *kind; }))));
+    if (!ok) return std::nullopt;
+    return d;
+  }
+  std::optional<Distribution> distribution_at(Fields& f, std::string_view k, Range r, bool required) {
+    const toml::node* n = f.node(k, required);
+    return n ? distribution(*n, f.key(k), r) : std::nullopt;
+  }
+
+  // `seed` of a group: an integer >= 0, default run.seed.
+  std::uint64_t group_seed(Fields& f, bool& ok) {
+    const toml::node* n = f.node("seed");
+    if (!n) return s_.run.seed;
+    auto v = read_integer(c_, *n, f.key("seed"), ge(0), std::numeric_limits<std::int64_t>::max());
+    if (!v) ok = false;
+    return v ? static_cast<std::uint64_t>(*v) : 0;
+  }
+
+  struct RegionGroupSource {
+    Pos at;                       // the entry, for problems of what it generates
+    const toml::node* markets = nullptr;
+  };
+  std::vector<RegionGroupSource> region_group_src_;
+
+  // [[region_group]]: parsed, then its regions are generated and registered like listed ones
+  // (so every later reference may name them). Its markets are added by group_markets().
+  void region_groups(Fields& top) {
+    std::unordered_map<std::string, Pos> seen;
+    std::int64_t ordinal = 0;
+    each_entry(top, "region_group", [&](std::size_t i, const toml::table* t) {
+      if (!t) return;
+      RegionGroupSpec g;
+      Fields f(c_, *t, entry_prefix("region_group", i, *t, "id"));
+      bool ok = true;
+      if (auto id = entry_id(f, seen, nullptr, static_cast<Index>(i))) g.id = *id; else ok = false;
+      g.prefix = g.id;
+      if (auto v = f.str("prefix")) {
+        if (valid_id(*v)) {
+          g.prefix = *v;
+        } else {
+          c_.add(*t->get("prefix"), f.key("prefix"),
+                 fmt::format("invalid prefix '{}': must be non-empty, without '.', '=' or whitespace", *v));
+          ok = false;
+        }
+      } else if (f.has("prefix")) {
+        ok = false;
+      }
+      if (auto v = f.integer("count", in(1, 100000), true)) g.count = *v; else ok = false;
+      g.seed = group_seed(f, ok);
+      if (const toml::table* b = table_at(f, "blocs", true)) {
+        Fields bf(c_, *b, f.key("blocs"));
+        double sum = 0.0;
+        for (const auto& [name, bloc] : kBlocs) {
+          if (auto v = bf.num(name, in(0, 1))) g.bloc_share[static_cast<int>(bloc)] = *v; else if (bf.has(name)) ok = false;
+          sum += g.bloc_share[static_cast<int>(bloc)];
+        }
+        bf.finish();
+        if (ok && std::abs(sum - 1.0) > 1e-9) {
+          c_.add(*b, f.key("blocs"), fmt::format("shares must sum to 1 (got {})", fmt_num(sum)));
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+      RegionGroupSource src{c_.pos(*t), nullptr};
+      if (const toml::table* m = table_at(f, "markets", false)) {
+        src.markets = t->get("markets");
+        for (const auto& [k, v] : *m) {
+          const std::string ks(k.str());
+          const std::string key = f.key("markets") + "." + ks;
+          auto it = good_ids_.find(ks);
+          if (it == good_ids_.end()) {
+            c_.add(v, key, fmt::format("unknown good '{}'", ks));
+            ok = false;
+            continue;
+          }
+          if (!v.is_table()) {
+            c_.add(v, key, fmt::format("expected a table {{ a = ..., b = ... }}, got {}", type_name(v)));
+            ok = false;
+            continue;
+          }
+          Fields mf(c_, *v.as_table(), key);
+          GroupMarketSpec gm;
+          gm.good = it->second;
+          auto a = distribution_at(mf, "a", gt(0), true);
+          auto bb = distribution_at(mf, "b", gt(0), true);
+          mf.finish();
+          if (!a || !bb) {
+            ok = false;
+            continue;
+          }
+          gm.a = *a;
+          gm.b = *bb;
+          g.markets.push_back(gm);
+        }
+      } else if (f.has("markets")) {
+        ok = false;
+      }
+      f.finish();
+      if (!ok) return;
+      g.first_region = static_cast<Index>(s_.regions.size());
+      g.first_ordinal = ordinal;
+      ordinal += g.count;
+      const toml::node& at = t->contains("prefix") ? *t->get("prefix") : *t->get("id");
+      for (auto& r : generate_regions(g)) {
+        const auto index = static_cast<Index>(s_.regions.size());
+        if (!region_ids_.emplace(r.id, index).second) {
+          c_.add(at, f.key(t->contains("prefix") ? "prefix" : "id"),
+                 fmt::format("generated region id '{}' is already used by another region", r.id));
+          return;
+        }
+        s_.regions.push_back(std::move(r));
+      }
+      s_.region_groups.push_back(std::move(g));
+      region_group_src_.push_back(src);
+    });
+  }
+
+  // The region groups' markets, after the listed ones; a (good, region) may not be both.
+  void group_markets() {
+    std::set<std::pair<Index, Index>> listed;
+    for (const auto& m : s_.markets) listed.insert({m.good, m.region});
+    for (std::size_t i = 0; i < s_.region_groups.size(); ++i) {
+      auto& g = s_.region_groups[i];
+      g.first_market = s_.markets.size();
+      for (const auto& m : generate_markets(g, g.first_region)) {
+        if (listed.count({m.good, m.region})) {
+          const auto& src = region_group_src_[i];
+          c_.add(src.markets ? c_.pos(*src.markets) : src.at, fmt::format("region_group.{}.markets", g.id),
+                 fmt::format("market '{}@{}' is also a listed [[market]]", s_.goods[m.good].id, s_.regions[m.region].id));
+          continue;
+        }
+        s_.markets.push_back(m);
+      }
+    }
+  }
+
+  // [[firm_group]]: parsed and checked; its firms are drawn when the world is built.
+  void firm_groups(Fields& top) {
+    std::unordered_map<std::string, Pos> seen;
+    std::int64_t ordinal = 0, links = 0;
+    std::int64_t firms = static_cast<std::int64_t>(s_.firms.size());
+    for (const auto& p : s_.entrant_pools) firms += p.candidates;
+    std::set<std::pair<Index, Index>> has_market;
+    for (const auto& m : s_.markets) has_market.insert({m.good, m.region});
+    each_entry(top, "firm_group", [&](std::size_t i, const toml::table* t) {
+      if (!t) return;
+      FirmGroupSpec g;
+      Fields f(c_, *t, entry_prefix("firm_group", i, *t, "id"));
+      bool ok = true;
+      if (auto id = entry_id(f, seen, nullptr, static_cast<Index>(i))) {
+        g.id = *id;
+        // Its names "<id>-<digits>" must not be listed firm ids.
+        for (const auto& [fid, pos] : firm_seen_) {
+          const std::string_view rest = std::string_view(fid).substr(std::min(fid.size(), id->size() + 1));
+          if (fid.size() > id->size() + 1 && fid.compare(0, id->size() + 1, *id + "-") == 0 &&
+              std::all_of(rest.begin(), rest.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+            c_.add(*t->get("id"), f.key("id"),
+                   fmt::format("its firm names '{}-N' would clash with firm '{}' (at {})", *id, fid, pos.text()));
+            ok = false;
+          }
+        }
+      } else {
+        ok = false;
+      }
+      g.good = good_ref(f, "good");
+      if (g.good == kNone) ok = false;
+      if (const toml::node* n = f.node("count", true)) {
+        if (auto v = read_integer(c_, *n, f.key("count"), ge(1), INT_MAX)) g.count = *v; else ok = false;
+      } else {
+        ok = false;
+      }
+      g.seed = group_seed(f, ok);
+
+      // Possible homes: a region group (by id) or a list of region ids; default the only group.
+      const toml::node* rn = f.node("regions");
+      if (rn && rn->is_string()) {
+        const std::string& gid = rn->as_string()->get();
+        auto it = std::find_if(s_.region_groups.begin(), s_.region_groups.end(),
+                               [&](const RegionGroupSpec& rg) { return rg.id == gid; });
+        if (it == s_.region_groups.end()) {
+          c_.add(*rn, f.key("regions"), fmt::format("unknown region_group '{}'", gid));
+          ok = false;
+        } else {
+          for (int k = 0; k < it->count; ++k) g.homes.push_back(it->first_region + k);
+        }
+      } else if (rn && rn->is_array()) {
+        g.homes = region_list(f, "regions", true);
+        if (g.homes.empty()) ok = false;
+        std::sort(g.homes.begin(), g.homes.end());
+      } else if (rn) {
+        c_.add(*rn, f.key("regions"),
+               fmt::format("expected a region_group id or an array of region ids, got {}", type_name(*rn)));
+        ok = false;
+      } else if (s_.region_groups.size() == 1) {
+        const auto& rg = s_.region_groups.front();
+        for (int k = 0; k < rg.count; ++k) g.homes.push_back(rg.first_region + k);
+      } else {
+        c_.add(*t, f.key("regions"),
+               fmt::format("required key missing (there are {} region groups, so no default)", s_.region_groups.size()));
+        ok = false;
+      }
+      const toml::node* blocs_node = f.node("blocs");
+      if (blocs_node) {
+        const toml::array* a = blocs_node->as_array();
+        if (!a || a->empty()) {
+          c_.add(*blocs_node, f.key("blocs"), "expected a non-empty array of bloc names");
+          ok = false;
+        } else {
+          bool keep[kBlocCount] = {false, false, false};
+          for (std::size_t j = 0; j < a->size(); ++j) {
+            const std::string key = fmt::format("{}[{}]", f.key("blocs"), j);
+            if (auto b = read_choice(c_, *a->get(j), key, kBlocs)) {
+              if (keep[static_cast<int>(*b)]) {
+                c_.add(*a->get(j), key, fmt::format("duplicate bloc '{}'", to_string(*b)));
+                ok = false;
+              }
+              keep[static_cast<int>(*b)] = true;
+            } else {
+              ok = false;
+            }
+          }
+          std::erase_if(g.homes, [&](Index r) { return !keep[static_cast<int>(s_.regions[r].bloc)]; });
+          if (ok && g.homes.empty()) {
+            c_.add(*blocs_node, f.key("blocs"), "no possible home region is in these blocs");
+            ok = false;
+          }
+        }
+      }
+      if (auto v = f.num("soe_share", in(0, 1))) g.soe_share = *v; else if (f.has("soe_share")) ok = false;
+      auto need = [&](std::optional<Distribution> d, Distribution& into) {
+        if (d) into = *d; else ok = false;
+      };
+      need(distribution_at(f, "marginal_cost", ge(0), true), g.marginal_cost);
+      need(distribution_at(f, "capacity", ge(0), true), g.capacity);
+      if (f.has("cost_slope")) need(distribution_at(f, "cost_slope", ge(0), false), g.cost_slope); else f.node("cost_slope");
+      if (f.has("fixed_cost")) need(distribution_at(f, "fixed_cost", ge(0), false), g.fixed_cost); else f.node("fixed_cost");
+      if (f.has("output_weight")) {
+        if (g.soe_share <= 0.0) {
+          f.node("output_weight");
+          c_.add(*t->get("output_weight"), f.key("output_weight"), "only used with soe_share > 0");
+          ok = false;
+        } else {
+          g.output_weight = distribution_at(f, "output_weight", ge(0), false);
+          if (!g.output_weight) ok = false;
+        }
+      }
+      if (const toml::node* dn = f.node("destinations")) {
+        const std::string key = f.key("destinations");
+        const Range r = in(1, kMaxSyntheticDestinations);
+        if (dn->is_integer()) {
+          if (auto v = read_integer(c_, *dn, key, r)) g.destinations_min = g.destinations_max = static_cast<int>(*v); else ok = false;
+        } else if (const toml::table* dt = dn->as_table()) {
+          Fields df(c_, *dt, key);
+          auto lo = df.integer("min", r, true);
+          auto hi = df.integer("max", r, true);
+          df.finish();
+          if (lo && hi && *hi < *lo) {
+            c_.add(*dt->get("max"), df.key("max"), fmt::format("must be >= min = {} (got {})", *lo, *hi));
+            ok = false;
+          } else if (lo && hi) {
+            g.destinations_min = *lo;
+            g.destinations_max = *hi;
+          } else {
+            ok = false;
+          }
+        } else {
+          c_.add(*dn, key, fmt::format("expected an integer or a table {{ min = ..., max = ... }}, got {}", type_name(*dn)));
+          ok = false;
+        }
+      }
+      f.finish();
+      if (!ok || g.homes.empty()) return;
+
+      // What its firms need where they live: a market for their good (home is always a
+      // destination) and one for each input (they buy inputs in their home region's market).
+      auto check_markets = [&](Index good, const std::string& what) {
+        Index first = kNone;
+        std::size_t missing = 0;
+        for (Index r : g.homes)
+          if (!has_market.count({good, r})) {
+            if (first == kNone) first = r;
+            ++missing;
+          }
+        if (missing)
+          c_.add(*t->get("good"), f.key("good"),
+                 fmt::format("{}, but {} of its {} possible home regions have no market for '{}' (first: '{}')",
+                             what, missing, g.homes.size(), s_.goods[good].id, s_.regions[first].id));
+        return missing == 0;
+      };
+      if (!check_markets(g.good, "its firms sell in their home region")) ok = false;
+      for (const auto& in : s_.goods[g.good].inputs)
+        if (!check_markets(in.good, fmt::format("its firms buy their input '{}' in their home region", s_.goods[in.good].id)))
+          ok = false;
+      if (g.soe_share > 0.0 &&
+          std::none_of(g.homes.begin(), g.homes.end(), [&](Index r) { return s_.regions[r].bloc == Bloc::china; })) {
+        c_.add(*t->get("soe_share"), f.key("soe_share"),
+               "SOEs are drawn only in the china bloc, but none of its possible home regions is in it");
+        ok = false;
+      }
+      firms += g.count;
+      links += g.count * g.destinations_max;
+      if (firms > INT_MAX || links > INT_MAX) {
+        c_.add(*t->get("count"), f.key("count"),
+               fmt::format("too many firms or links in all (at most {} of each)", INT_MAX));
+        ok = false;
+      }
+      if (!ok) return;
+      g.first_ordinal = ordinal;
+      ordinal += g.count;
+      s_.firm_groups.push_back(std::move(g));
     });
   }
 

@@ -10,8 +10,67 @@
 #include <fmt/format.h>
 
 #include "core/rng.hpp"
+#include "engine/synthetic.hpp"
 
 namespace decouple {
+namespace {
+
+// ---- Synthetic firms ([[firm_group]], engine/synthetic): appended after the listed firms and
+// entrant candidates, one drawn firm at a time (no FirmSpec, no per-firm vector). Each is
+// laid out exactly as build_world lays out a listed plant (keep the two in step): active
+// from the start of the burn-in, inputs stocked at full capacity, destinations ascending.
+void append_synthetic(const Scenario& sc, World& w) {
+  const SyntheticFirms gen(sc);
+  if (gen.size() == 0) return;
+  const Index R = w.regions;
+  const auto n = static_cast<std::size_t>(w.firms) + static_cast<std::size_t>(gen.size());
+  for (auto* v : {&w.firm_cost0, &w.firm_cost, &w.firm_cost_slope, &w.firm_capacity, &w.firm_fixed_cost,
+                  &w.firm_theta, &w.firm_welfare_weight, &w.firm_capex, &w.firm_capex_factor,
+                  &w.firm_learning_scale, &w.firm_cumulative})
+    v->reserve(n);
+  w.firm_name.reserve(n);
+  gen.generate(0, gen.size(), [&](std::int64_t i, const SyntheticFirm& s) {
+    const Index f = w.firms + static_cast<Index>(i);
+    w.firm_name.push_back(gen.name(i));
+    w.firm_region.push_back(s.region);
+    w.firm_good.push_back(s.good);
+    w.firm_pool.push_back(kNone);
+    w.firm_kind.push_back(s.kind);
+    w.firm_status.push_back(FirmStatus::active);
+    w.firm_cost0.push_back(s.marginal_cost);
+    w.firm_cost.push_back(s.marginal_cost);
+    w.firm_cost_slope.push_back(s.cost_slope);
+    w.firm_capacity.push_back(s.capacity);
+    w.firm_fixed_cost.push_back(s.fixed_cost);
+    w.firm_theta.push_back(s.output_weight);
+    w.firm_welfare_weight.push_back(0.0);
+    w.firm_capex.push_back(0.0);
+    w.firm_capex_factor.push_back(1.0);
+    w.firm_learning_scale.push_back(12.0 * s.capacity);
+    w.firm_cumulative.push_back(12.0 * s.capacity);
+    w.firm_entry_period.push_back(-sc.run.burn_in);
+    w.firm_online_period.push_back(-sc.run.burn_in);
+    w.firm_loss_months.push_back(0);
+    for (int k = 0; k < s.destination_count; ++k) {
+      const Index d = s.destinations[k];
+      w.link_firm.push_back(f);
+      w.link_market.push_back(w.market_of[static_cast<std::size_t>(s.good) * R + d]);
+      w.link_destination.push_back(d);
+    }
+    w.link_begin.push_back(static_cast<int>(w.link_market.size()));
+    for (int k = w.input_begin[s.good]; k < w.input_begin[s.good + 1]; ++k) {
+      const Index in = w.input_good[k];
+      w.slot_good.push_back(in);
+      w.slot_market.push_back(w.market_of[static_cast<std::size_t>(in) * R + s.region]);
+      w.slot_units.push_back(w.input_units[k]);
+      w.slot_inventory.push_back(w.input_units[k] * s.capacity * (1.0 + w.good_cover[in]));
+    }
+    w.slot_begin.push_back(static_cast<int>(w.slot_good.size()));
+  });
+  w.firms = static_cast<Index>(n);
+}
+
+}  // namespace
 
 World build_world(const Scenario& sc) {
   World w;
@@ -148,6 +207,7 @@ World build_world(const Scenario& sc) {
     }
     w.slot_begin.push_back(static_cast<int>(w.slot_good.size()));
   }
+  append_synthetic(sc, w);  // group firms: their markets are in sc.markets already
   const auto L = static_cast<Index>(w.link_market.size());
   const auto S = static_cast<Index>(w.slot_good.size());
   w.links = L;
@@ -155,7 +215,7 @@ World build_world(const Scenario& sc) {
   for (auto* v : {&w.firm_planned, &w.firm_output, &w.firm_revenue, &w.firm_profit, &w.firm_subsidy,
                   &w.firm_floor_payment, &w.firm_unit_cost, &w.firm_price, &w.firm_shadow,
                   &w.firm_input_outlay})
-    v->assign(F, 0.0);
+    v->assign(w.firms, 0.0);
   for (auto* v : {&w.link_q, &w.link_plan, &w.link_sold, &w.link_price, &w.link_net, &w.link_add})
     v->assign(L, 0.0);
   w.link_multiplier.assign(L, 1.0);
@@ -180,7 +240,7 @@ World build_world(const Scenario& sc) {
 
   // Trade pairs (good, origin, destination), sorted.
   std::map<std::tuple<Index, Index, Index>, Index> pair_index;
-  for (Index f = 0; f < F; ++f)
+  for (Index f = 0; f < w.firms; ++f)
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
       pair_index.emplace(std::make_tuple(w.firm_good[f], w.firm_region[f], w.link_destination[l]), 0);
   for (auto& [key, idx] : pair_index) {
@@ -191,7 +251,7 @@ World build_world(const Scenario& sc) {
   }
   w.trades = static_cast<Index>(w.trade_good.size());
   w.link_trade.resize(L);
-  for (Index f = 0; f < F; ++f)
+  for (Index f = 0; f < w.firms; ++f)
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
       w.link_trade[l] =
           pair_index.at(std::make_tuple(w.firm_good[f], w.firm_region[f], w.link_destination[l]));

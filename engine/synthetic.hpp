@@ -1,0 +1,86 @@
+// Synthetic worlds (DESIGN §7): the regions, markets and firms of [[region_group]] and
+// [[firm_group]] entries, as pure functions of the validated Scenario.
+//
+// Every value is a counter-based draw (core/rng) keyed by (group seed, ordinal, purpose =
+// generator, field): the ordinal of a region among all group regions, or of a firm among all
+// group firms (groups in file order). Nothing depends on visiting order, so any contiguous
+// range [begin, end) of group firms is generated alone, in O(end − begin), with the same
+// result as generating all of them — what a rank owning a slice of the firms needs.
+// Keying by ordinal rather than by World id means adding a listed firm or an entrant pool
+// does not change the synthetic world.
+//
+// World ids: listed regions, then group regions (file order); listed firms, entrant
+// candidates, then group firms (file order). Regions and markets are few and the config loader
+// materialises them into Scenario::regions/markets; group firms are appended to the World by
+// build_world without ever becoming FirmSpecs.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/rng.hpp"
+#include "core/scenario.hpp"
+
+namespace decouple {
+
+inline constexpr int kMaxSyntheticDestinations = 64;
+
+// The value of `d` for the draw `key` (uniform01 for uniform, standard_normal for lognormal).
+double sample(const Distribution& d, const Draw& key);
+// Closed-form mean and median (tests and docs).
+double distribution_mean(const Distribution& d);
+double distribution_median(const Distribution& d);
+
+// "<prefix><k>" with k zero-padded to max(4, digits of count − 1); `sep` between them if not 0.
+std::string synthetic_name(std::string_view prefix, char sep, std::int64_t k, std::int64_t count);
+
+// Every region of a region group (ids and blocs). Bloc counts are exact: largest-remainder
+// apportionment of count·share, assigned to the regions in the order of one uniform draw each.
+std::vector<RegionSpec> generate_regions(const RegionGroupSpec& g);
+// Its markets: for each region k (ascending), one per good of g.markets (file order), with a
+// and b drawn per (region, good). `first_region`: Scenario index of its region 0.
+std::vector<MarketSpec> generate_markets(const RegionGroupSpec& g, Index first_region);
+
+// One group firm, as drawn.
+struct SyntheticFirm {
+  Index group = kNone;          // Scenario::firm_groups index
+  Index region = kNone, good = kNone;
+  FirmKind kind = FirmKind::western;
+  double marginal_cost = 0.0, cost_slope = 0.0, capacity = 0.0, fixed_cost = 0.0;
+  double output_weight = 0.0;   // NaN: the owner government's θ
+  int destination_count = 0;
+  std::array<Index, kMaxSyntheticDestinations> destinations{};  // ascending, home included
+};
+
+// The group firms of a Scenario. Construction is O(regions + markets + groups): it copies
+// the groups and region blocs (no reference to the Scenario is kept) and tabulates each group's
+// possible destinations (regions with a market for its good); firm(i) is O(log groups +
+// destinations²).
+class SyntheticFirms {
+ public:
+  explicit SyntheticFirms(const Scenario& sc);
+
+  std::int64_t size() const { return total_; }
+  Index group_of(std::int64_t i) const;
+  SyntheticFirm firm(std::int64_t i) const;
+  // "<group id>-<index in group>", e.g. "autos-000123".
+  std::string name(std::int64_t i) const;
+
+  // fn(i, firm) for i in [begin, end), ascending.
+  template <class Fn>
+  void generate(std::int64_t begin, std::int64_t end, Fn&& fn) const {
+    for (std::int64_t i = begin; i < end; ++i) fn(i, firm(i));
+  }
+
+ private:
+  std::vector<FirmGroupSpec> groups_;
+  std::vector<Bloc> region_bloc_;
+  std::int64_t total_ = 0;
+  std::vector<std::int64_t> group_begin_;        // size groups + 1
+  std::vector<std::vector<Index>> destinations_;  // per group: regions with a market for its good
+};
+
+}  // namespace decouple
