@@ -1,26 +1,168 @@
-// The single firm↔market hand-off of each phase (DESIGN §3 phases 3 and 5).
+// The firm↔market hand-off of each phase (DESIGN §3 phases 3 and 5) and the few collectives
+// the distributed run needs. This is the only module that talks MPI (Boost.MPI inside
+// exchange.cpp; no Boost or MPI type crosses this header).
 //
 // Offers and bids travel from firm-side arrays (by link / input slot) to market-side slots
 // (by market, then firm id); settlements travel back. The slot layout is fixed when the
-// world is built, so only values move. On one rank this is a local copy; the distributed
-// build replaces the body with one Boost.MPI all-to-all per call using the same layout —
-// nothing that calls it changes.
+// world is built, so a RoutingPlan computed once lists, for every peer rank, which values to
+// send and where received values go; each call then moves only values, packed in contiguous
+// buffers, in one all-to-all. Arrays stay in global index space on every rank (full size
+// everywhere, each rank fills the entries it owns), so results never depend on who owns what.
+// With one rank every call is a plain local copy and sends no message.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <span>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/scenario.hpp"
 
 namespace decouple {
 
+// A handle to the ranks taking part (an opaque Boost.MPI communicator). The default one is a
+// single rank without MPI, so serial runs and tests need no MPI_Init.
+class Communicator {
+ public:
+  Communicator();
+  // MPI_COMM_WORLD, attached (not duplicated, not freed). MPI must be initialised by the
+  // caller (MPI_Init or a boost::mpi::environment); throws InternalError otherwise.
+  static Communicator world();
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+ private:
+  friend class Exchange;
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;  // null for the serial communicator
+  int rank_ = 0, size_ = 1;
+};
+
+// Who sends what to whom for one slot layout: slot j on the market side takes source element
+// index[j] (offer slot → link, bid slot → input slot). Built from replicated arrays, so every
+// rank computes its own part without messages. Throws InternalError on inconsistent input.
+class RoutingPlan {
+ public:
+  RoutingPlan() = default;
+  RoutingPlan(std::span<const Index> index, std::span<const int> source_rank,
+              std::span<const int> slot_rank, int rank, int ranks);
+  RoutingPlan(std::span<const Index> index, std::span<const int> source_rank,
+              std::span<const int> slot_rank, const Communicator& comm)
+      : RoutingPlan(index, source_rank, slot_rank, comm.rank(), comm.size()) {}
+
+  std::size_t slots() const { return slots_; }
+  std::size_t sources() const { return sources_; }
+  int rank() const { return rank_; }
+  int ranks() const { return ranks_; }
+  // This rank's share of to_markets: slots filled from its own sources, values it sends to
+  // and receives from other ranks.
+  std::size_t local_count() const { return forward_.local_slot.size(); }
+  std::size_t send_count() const { return forward_.send_source.size(); }
+  std::size_t receive_count() const { return forward_.recv_slot.size(); }
+
+ private:
+  friend class Exchange;
+  // One direction's lists, all in slot order (so both ends of a pair enumerate the same
+  // slots in the same order and only values need to travel).
+  struct Route {
+    std::vector<Index> local_slot, local_source;  // slot and source both owned here
+    std::vector<Index> send_source;               // sources owned here feeding other ranks' slots, by peer
+    std::vector<Index> recv_slot;                 // slots owned here fed by other ranks' sources, by peer
+    std::vector<int> send_count, send_offset, recv_count, recv_offset;  // per peer rank
+  };
+  static Route build(std::span<const Index> index, std::span<const int> source_rank,
+                     std::span<const int> slot_rank, int rank, int ranks,
+                     const std::vector<std::uint8_t>* keep);
+  const Route& backward() const { return has_backward_ ? backward_ : forward_; }
+
+  std::size_t slots_ = 0, sources_ = 0;
+  int rank_ = 0, ranks_ = 1;
+  Route forward_;
+  // When a source feeds several slots, to_firms keeps the serial semantics (the last slot in
+  // slot order wins) by routing back only from each source's last slot.
+  Route backward_;
+  bool has_backward_ = false;
+};
+
+// Everything this rank sent to / received from other ranks since the last reset (its own
+// local copies are not counted).
+struct ExchangeStats {
+  std::uint64_t routed_calls = 0;  // to_markets / to_firms calls (a batched call counts once)
+  std::uint64_t routed_bytes_sent = 0, routed_bytes_received = 0;
+  std::uint64_t collective_calls = 0;  // allgather_owned, ordered_sum, agree_error, broadcast, ...
+  std::uint64_t collective_bytes_sent = 0, collective_bytes_received = 0;
+};
+
+// agree_error's verdict: the same on every rank.
+struct ErrorAgreement {
+  bool failed = false;
+  int rank = -1;        // lowest failing rank, −1 if none
+  std::string message;  // that rank's message
+};
+
 class Exchange {
  public:
+  Exchange() = default;  // one rank, no MPI
+  explicit Exchange(Communicator comm) : comm_(std::move(comm)) {}
+  const Communicator& communicator() const { return comm_; }
+  int rank() const { return comm_.rank(); }
+  int ranks() const { return comm_.size(); }
+
+  // ---- local copies without a plan (one rank)
   // to_market[j] = from_firm[index[j]] for every market-side slot j.
   void to_markets(std::span<const Index> index, std::span<const double> from_firm,
                   std::span<double> to_market) const;
   // to_firm[index[j]] = from_market[j].
   void to_firms(std::span<const Index> index, std::span<const double> from_market,
                 std::span<double> to_firm) const;
+
+  // ---- routed (collective: every rank calls with the same plan; arrays are global-size)
+  // to_slot[j] = from_source[index[j]] for every slot j this rank owns; other entries untouched.
+  void to_markets(const RoutingPlan& plan, std::span<const double> from_source, std::span<double> to_slot);
+  // to_source[index[j]] = from_slot[j] for every source this rank owns (if several slots share
+  // a source, the last in slot order wins, as in the serial loop); other entries untouched.
+  void to_firms(const RoutingPlan& plan, std::span<const double> from_slot, std::span<double> to_source);
+  // Several arrays through the same plan in one message: from[a] → to[a].
+  void to_markets(const RoutingPlan& plan, std::span<const std::span<const double>> from,
+                  std::span<const std::span<double>> to);
+  void to_firms(const RoutingPlan& plan, std::span<const std::span<const double>> from,
+                std::span<const std::span<double>> to);
+  // Collective check that the ranks built matching plans (what each sends to a peer is what
+  // the peer expects to receive). Throws InternalError on every rank if not.
+  void verify(const RoutingPlan& plan);
+
+  // ---- collectives (deterministic, same result on every rank)
+  // values[e] (global size) was computed by owner[e]; afterwards every rank holds the owners'
+  // values everywhere. The batched form moves all arrays in one message.
+  void allgather_owned(std::span<double> values, std::span<const int> owner);
+  void allgather_owned(std::span<const std::span<double>> arrays, std::span<const int> owner);
+  // Σ values[e] over e = 0, 1, …, n−1 in global id order, each entry taken from its owner,
+  // added one by one from 0.0 like the serial loop: bit-identical for every rank count (the
+  // values are gathered first; the sum is never split into per-rank partials).
+  double ordered_sum(std::span<const double> values, std::span<const int> owner);
+  std::vector<double> ordered_sums(std::span<const std::span<const double>> arrays, std::span<const int> owner);
+  // Whether any rank failed, with the lowest failing rank's message: lets every rank reach
+  // the same verdict and report it once (no rank left waiting in a collective).
+  ErrorAgreement agree_error(bool failed_here, const std::string& message);
+  // text from `root` to every rank.
+  void broadcast(std::string& text, int root = 0);
+  // Integer sums are exact, so their order does not matter (counters, sizes).
+  std::int64_t sum_over_ranks(std::int64_t value);
+  void barrier();
+
+  const ExchangeStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+
+ private:
+  void route(const RoutingPlan& plan, bool forward, std::span<const std::span<const double>> from,
+             std::span<const std::span<double>> to);
+
+  Communicator comm_;
+  ExchangeStats stats_;
+  std::vector<double> send_buffer_, recv_buffer_;  // reused, grown on demand
+  std::vector<int> counts_;                        // scratch: 4 × ranks
 };
 
 }  // namespace decouple

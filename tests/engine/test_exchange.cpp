@@ -1,0 +1,381 @@
+// The exchange under real mpiexec at 1, 2 and 3 ranks: routed copies against a serial
+// reference computed on every rank, ranks that own nothing, the collectives, and sums that
+// must be bit-identical whatever the rank count.
+//
+// Every rank draws the same layouts (same seeds): the arrays are replicated, as the world is.
+// Entries a rank does not own are filled with poison, so a value that arrives correctly can
+// only have come from its owner.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/errors.hpp"
+#include "engine/decomposition.hpp"
+#include "engine/exchange.hpp"
+#include "engine/world.hpp"
+#include "support/builder.hpp"
+
+using namespace decouple;
+
+namespace {
+
+constexpr double kPoison = -777.0;     // non-owned inputs: must never be read
+constexpr double kUntouched = -555.0;  // non-owned outputs: must never be written
+
+struct Layout {
+  std::vector<Index> index;
+  std::vector<int> source_rank, slot_rank;
+};
+
+// `owners`: ranks allowed to own anything (so some ranks may own nothing); `repeats`: whether
+// a source may feed several slots.
+Layout random_layout(unsigned seed, std::size_t sources, std::size_t slots, const std::vector<int>& owners, bool repeats) {
+  std::mt19937 rng(seed);
+  Layout L;
+  std::uniform_int_distribution<std::size_t> pick(0, owners.size() - 1);
+  for (std::size_t i = 0; i < sources; ++i) L.source_rank.push_back(owners[pick(rng)]);
+  for (std::size_t j = 0; j < slots; ++j) L.slot_rank.push_back(owners[pick(rng)]);
+  if (repeats) {
+    std::uniform_int_distribution<Index> src(0, static_cast<Index>(sources) - 1);
+    for (std::size_t j = 0; j < slots; ++j) L.index.push_back(src(rng));
+  } else {  // a random injection of slots into sources
+    std::vector<Index> all(sources);
+    for (std::size_t i = 0; i < sources; ++i) all[i] = static_cast<Index>(i);
+    std::shuffle(all.begin(), all.end(), rng);
+    L.index.assign(all.begin(), all.begin() + static_cast<long>(slots));
+  }
+  return L;
+}
+
+double source_value(std::size_t i, int a) { return 1000.0 * (a + 1) + 0.25 * static_cast<double>(i); }
+double slot_value(std::size_t j, int a) { return -1000.0 * (a + 1) - 0.5 * static_cast<double>(j); }
+
+// Runs to_markets then to_firms (single or batched with `arrays` arrays) and checks every
+// owned entry against the serial loops and every other entry untouched.
+void check_round_trip(Exchange& ex, const Layout& L, int arrays, bool batched) {
+  const int me = ex.rank();
+  const std::size_t n_src = L.source_rank.size(), n_slot = L.index.size();
+  const RoutingPlan plan(L.index, L.source_rank, L.slot_rank, ex.communicator());
+  ex.verify(plan);
+
+  std::vector<std::vector<double>> from_src(arrays), to_slot(arrays), from_slot(arrays), to_src(arrays);
+  for (int a = 0; a < arrays; ++a) {
+    from_src[a].resize(n_src);
+    for (std::size_t i = 0; i < n_src; ++i) from_src[a][i] = L.source_rank[i] == me ? source_value(i, a) : kPoison;
+    to_slot[a].assign(n_slot, kUntouched);
+    from_slot[a].resize(n_slot);
+    for (std::size_t j = 0; j < n_slot; ++j) from_slot[a][j] = L.slot_rank[j] == me ? slot_value(j, a) : kPoison;
+    to_src[a].assign(n_src, kUntouched);
+  }
+  if (batched) {
+    std::vector<std::span<const double>> in(from_src.begin(), from_src.end());
+    std::vector<std::span<double>> out(to_slot.begin(), to_slot.end());
+    ex.to_markets(plan, in, out);
+    std::vector<std::span<const double>> back_in(from_slot.begin(), from_slot.end());
+    std::vector<std::span<double>> back_out(to_src.begin(), to_src.end());
+    ex.to_firms(plan, back_in, back_out);
+  } else {
+    for (int a = 0; a < arrays; ++a) {
+      ex.to_markets(plan, from_src[a], to_slot[a]);
+      ex.to_firms(plan, from_slot[a], to_src[a]);
+    }
+  }
+  for (int a = 0; a < arrays; ++a) {
+    // Serial reference on full arrays.
+    std::vector<double> ref_slot(n_slot), ref_src(n_src, kUntouched), full_slot(n_slot);
+    for (std::size_t j = 0; j < n_slot; ++j) ref_slot[j] = source_value(L.index[j], a);
+    for (std::size_t j = 0; j < n_slot; ++j) full_slot[j] = slot_value(j, a);
+    Exchange().to_firms(L.index, full_slot, ref_src);  // the local loop: the last slot wins
+    for (std::size_t j = 0; j < n_slot; ++j)
+      ASSERT_EQ(to_slot[a][j], L.slot_rank[j] == me ? ref_slot[j] : kUntouched) << "slot " << j << " array " << a;
+    for (std::size_t i = 0; i < n_src; ++i)
+      ASSERT_EQ(to_src[a][i], L.source_rank[i] == me ? ref_src[i] : kUntouched) << "source " << i << " array " << a;
+  }
+}
+
+std::vector<int> all_ranks(int P) {
+  std::vector<int> r(P);
+  for (int q = 0; q < P; ++q) r[q] = q;
+  return r;
+}
+
+}  // namespace
+
+TEST(Exchange, CommunicatorSeesTheWorld) {
+  const Communicator c = Communicator::world();
+  int rank = -1, size = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  EXPECT_EQ(c.rank(), rank);
+  EXPECT_EQ(c.size(), size);
+  const Communicator serial;
+  EXPECT_EQ(serial.rank(), 0);
+  EXPECT_EQ(serial.size(), 1);
+}
+
+TEST(Exchange, RandomLayoutsMatchTheSerialReference) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks();
+  for (unsigned seed = 0; seed < 12; ++seed)
+    for (bool repeats : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "seed " << seed << " repeats " << repeats);
+      const std::size_t sources = 50 + 97 * seed, slots = repeats ? 3 * sources : sources - seed % 7;
+      check_round_trip(ex, random_layout(seed, sources, slots, all_ranks(P), repeats), 1, false);
+    }
+}
+
+TEST(Exchange, BatchedArraysMatchSingleCalls) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks();
+  for (unsigned seed = 20; seed < 26; ++seed)
+    for (bool batched : {false, true}) check_round_trip(ex, random_layout(seed, 400, 350, all_ranks(P), seed % 2 == 1), 2, batched);
+}
+
+TEST(Exchange, RanksOwningNothing) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks();
+  // Only the last rank owns anything; then only rank 0; then sources all on one rank and
+  // slots all on another.
+  check_round_trip(ex, random_layout(40, 300, 300, {P - 1}, false), 1, false);
+  check_round_trip(ex, random_layout(41, 300, 600, {0}, true), 2, true);
+  Layout L = random_layout(42, 200, 150, {0}, false);
+  for (int& r : L.slot_rank) r = P - 1;
+  check_round_trip(ex, L, 2, true);
+  // Empty layouts.
+  check_round_trip(ex, Layout{}, 1, false);
+}
+
+TEST(Exchange, OneRankIsALocalCopyWithoutMessages) {
+  Exchange ex;  // serial communicator: no MPI call is made
+  check_round_trip(ex, random_layout(50, 500, 500, {0}, false), 2, true);
+  EXPECT_EQ(ex.stats().routed_bytes_sent, 0u);
+  EXPECT_EQ(ex.stats().routed_bytes_received, 0u);
+  EXPECT_EQ(ex.stats().routed_calls, 2u);
+}
+
+TEST(Exchange, CountsTheBytesItMoves) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks();
+  const Layout L = random_layout(60, 1000, 1000, all_ranks(P), false);
+  const RoutingPlan plan(L.index, L.source_rank, L.slot_rank, ex.communicator());
+  std::vector<double> a(1000, 1.0), b(1000, 2.0), sa(1000), sb(1000);
+  ex.reset_stats();
+  const std::array<std::span<const double>, 2> from{a, b};
+  const std::array<std::span<double>, 2> to{sa, sb};
+  ex.to_markets(plan, from, to);
+  const std::uint64_t sent = P > 1 ? 2 * plan.send_count() * sizeof(double) : 0;
+  const std::uint64_t received = P > 1 ? 2 * plan.receive_count() * sizeof(double) : 0;
+  EXPECT_EQ(ex.stats().routed_calls, 1u);
+  EXPECT_EQ(ex.stats().routed_bytes_sent, sent);
+  EXPECT_EQ(ex.stats().routed_bytes_received, received);
+  // What all ranks sent is what all ranks received; every slot is counted once somewhere.
+  EXPECT_EQ(ex.sum_over_ranks(static_cast<std::int64_t>(sent)), ex.sum_over_ranks(static_cast<std::int64_t>(received)));
+  const auto counted = ex.sum_over_ranks(static_cast<std::int64_t>(plan.local_count() + plan.receive_count()));
+  EXPECT_EQ(counted, 1000);
+  const auto total_sent = ex.sum_over_ranks(static_cast<std::int64_t>(sent));
+  if (P > 1) {
+    EXPECT_GT(total_sent, 0);
+  }
+}
+
+TEST(Exchange, VerifyCatchesPlansThatDisagree) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks();
+  Layout L = random_layout(70, 100, 100, all_ranks(P), false);
+  EXPECT_NO_THROW(ex.verify(RoutingPlan(L.index, L.source_rank, L.slot_rank, ex.communicator())));
+  if (P == 1) return;
+  if (ex.rank() == 0)  // rank 0 alone believes slot ownership moved: counts no longer match
+    for (int& r : L.slot_rank) r = (r + 1) % P;
+  const RoutingPlan bad(L.index, L.source_rank, L.slot_rank, ex.communicator());
+  EXPECT_THROW(ex.verify(bad), InternalError);  // on every rank
+}
+
+TEST(Exchange, RejectsInconsistentPlans) {
+  const std::vector<Index> index{0, 1, 2};
+  const std::vector<int> ok{0, 0, 0}, bad_rank{0, 5, 0}, short_ranks{0, 0};
+  EXPECT_THROW(RoutingPlan(index, bad_rank, ok, 0, 2), InternalError);
+  EXPECT_THROW(RoutingPlan(index, ok, short_ranks, 0, 1), InternalError);
+  EXPECT_THROW(RoutingPlan(std::vector<Index>{0, 3, 1}, ok, ok, 0, 1), InternalError);
+  Exchange ex;
+  const RoutingPlan plan(index, ok, ok, 0, 1);
+  std::vector<double> small(2), out(3);
+  EXPECT_THROW(ex.to_markets(plan, small, out), InternalError);
+}
+
+TEST(Exchange, AllgatherOwnedReplicatesOwnersValues) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks(), me = ex.rank();
+  for (unsigned seed = 0; seed < 5; ++seed) {
+    std::mt19937 rng(seed);
+    const std::size_t n = 10 + 301 * seed;
+    std::vector<int> owner(n);
+    const int allowed = seed == 3 ? 1 : P;  // one case where only rank 0 owns anything
+    std::uniform_int_distribution<int> pick(0, allowed - 1);
+    for (auto& o : owner) o = pick(rng);
+    std::vector<double> x(n), y(n);
+    for (std::size_t e = 0; e < n; ++e) {
+      x[e] = owner[e] == me ? std::sqrt(static_cast<double>(e) + 0.5) : kPoison;
+      y[e] = owner[e] == me ? -static_cast<double>(e) : kPoison;
+    }
+    std::vector<double> single = x;
+    ex.allgather_owned(single, owner);
+    const std::array<std::span<double>, 2> both{x, y};
+    ex.allgather_owned(both, owner);
+    for (std::size_t e = 0; e < n; ++e) {
+      ASSERT_EQ(single[e], std::sqrt(static_cast<double>(e) + 0.5));
+      ASSERT_EQ(x[e], single[e]);
+      ASSERT_EQ(y[e], -static_cast<double>(e));
+    }
+  }
+}
+
+TEST(Exchange, OrderedSumIsBitIdenticalForAnyRankCount) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks(), me = ex.rank();
+  // Rounding-sensitive: 1e16 + 1 == 1e16 in doubles, so any regrouping changes the sum.
+  const std::size_t n = 3001;
+  std::vector<double> full(n);
+  for (std::size_t e = 0; e < n; ++e) {
+    switch (e % 5) {
+      case 0: full[e] = 1e16; break;
+      case 1: full[e] = 1.0; break;
+      case 2: full[e] = -1e16; break;
+      case 3: full[e] = 1.0 + 1e-3 * static_cast<double>(e); break;
+      default: full[e] = 0.1 * static_cast<double>(e % 7); break;
+    }
+  }
+  double serial = 0.0;
+  for (double v : full) serial += v;
+  // The test means something: a two-way split regroups the sum and changes it.
+  double left = 0.0, right = 0.0;
+  for (std::size_t e = 0; e < n; ++e) (e < n / 2 + 1 ? left : right) += full[e];
+  ASSERT_NE(left + right, serial);
+
+  std::mt19937 rng(77);
+  std::uniform_int_distribution<int> pick(0, P - 1);
+  std::vector<int> owner(n), contiguous(n);
+  for (std::size_t e = 0; e < n; ++e) {
+    owner[e] = pick(rng);
+    contiguous[e] = static_cast<int>(e * P / n);
+  }
+  for (const auto* own : {&owner, &contiguous}) {
+    std::vector<double> mine(n, kPoison), other(n, kPoison);
+    for (std::size_t e = 0; e < n; ++e)
+      if ((*own)[e] == me) {
+        mine[e] = full[e];
+        other[e] = -full[e];
+      }
+    const double s = ex.ordered_sum(mine, *own);
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(s), std::bit_cast<std::uint64_t>(serial)) << s << " vs " << serial;
+    const std::array<std::span<const double>, 2> arrays{mine, other};
+    const std::vector<double> sums = ex.ordered_sums(arrays, *own);
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(sums[0]), std::bit_cast<std::uint64_t>(serial));
+    EXPECT_EQ(sums[1], -serial);
+  }
+}
+
+TEST(Exchange, AgreeErrorReportsTheLowestFailingRankOnEveryRank) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks(), me = ex.rank();
+  const ErrorAgreement none = ex.agree_error(false, "unused");
+  EXPECT_FALSE(none.failed);
+  EXPECT_EQ(none.rank, -1);
+  EXPECT_EQ(none.message, "");
+  // A failure on the last rank only: every rank learns it (and nobody waits forever).
+  const ErrorAgreement one = ex.agree_error(me == P - 1, "bad input on rank " + std::to_string(me));
+  EXPECT_TRUE(one.failed);
+  EXPECT_EQ(one.rank, P - 1);
+  EXPECT_EQ(one.message, "bad input on rank " + std::to_string(P - 1));
+  // Failures on every rank but 0 (or rank 0 alone with one rank): the lowest one speaks.
+  const bool fails = P == 1 || me > 0;
+  const ErrorAgreement many = ex.agree_error(fails, std::string(1000 + me, 'x'));
+  EXPECT_TRUE(many.failed);
+  EXPECT_EQ(many.rank, P == 1 ? 0 : 1);
+  EXPECT_EQ(many.message.size(), 1000u + many.rank);
+}
+
+TEST(Exchange, BroadcastsAndSums) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks(), me = ex.rank();
+  std::string text = me == 0 ? std::string("[run]\nname = \"x\"\n") : std::string("garbage");
+  ex.broadcast(text);
+  EXPECT_EQ(text, "[run]\nname = \"x\"\n");
+  std::string from_last = me == P - 1 ? "last" : "";
+  ex.broadcast(from_last, P - 1);
+  EXPECT_EQ(from_last, "last");
+  std::string empty = me == 0 ? "" : "not empty";
+  ex.broadcast(empty);
+  EXPECT_EQ(empty, "");
+  EXPECT_EQ(ex.sum_over_ranks(me + 1), static_cast<std::int64_t>(P) * (P + 1) / 2);
+  EXPECT_THROW(ex.broadcast(text, P), InternalError);
+  ex.barrier();
+}
+
+TEST(Exchange, WorldOffersAndBidsThroughTheDecomposition) {
+  // The real slot layout: offers (slot → link) and bids (slot → input slot), owned by the
+  // decomposition; results equal the local loops the simulation uses today.
+  using decouple::testing::Builder;
+  Builder b;
+  const Index us = b.region("US", Bloc::west), cn = b.region("CN", Bloc::china), row = b.region("ROW", Bloc::third);
+  const Index ore = b.good("ore");
+  const Index metal = b.good("metal", {{ore, 1.0}});
+  for (Index r : {us, cn, row}) {
+    b.market(ore, r, 100.0, 1.0);
+    b.market(metal, r, 200.0, 1.0);
+  }
+  for (int k = 0; k < 5; ++k)
+    for (Index r : {us, cn, row}) {
+      b.firm("ore" + std::to_string(k) + std::to_string(r), r, ore, FirmKind::western, 10.0 + k, {us, cn, row});
+      b.firm("metal" + std::to_string(k) + std::to_string(r), r, metal, FirmKind::western, 20.0 + k, {r, row});
+    }
+  const World w = build_world(b.s);
+  Exchange ex(Communicator::world());
+  const int me = ex.rank();
+  const Decomposition d = decompose(w, ex.ranks());
+  const std::vector<int> firm_rank = d.firm_rank();
+  const std::vector<int> link_rank = expand_owner(w.link_begin, firm_rank);
+  const std::vector<int> input_rank = expand_owner(w.slot_begin, firm_rank);
+  const std::vector<int> offer_rank = expand_owner(w.offer_begin, d.market_rank);
+  const std::vector<int> bid_rank = expand_owner(w.bid_begin, d.market_rank);
+  const RoutingPlan offers(w.offer_link, link_rank, offer_rank, ex.communicator());
+  const RoutingPlan bids(w.bid_slot, input_rank, bid_rank, ex.communicator());
+  ex.verify(offers);
+  ex.verify(bids);
+
+  const std::size_t L = w.links, S = w.slot_good.size();
+  std::vector<double> link_q(L), slot_bid(S), slot_res(S);
+  for (std::size_t l = 0; l < L; ++l) link_q[l] = link_rank[l] == me ? 1.5 * l : kPoison;
+  for (std::size_t s = 0; s < S; ++s) {
+    slot_bid[s] = input_rank[s] == me ? 2.0 + s : kPoison;
+    slot_res[s] = input_rank[s] == me ? 300.0 - s : kPoison;
+  }
+  std::vector<double> offer_q(w.offer_link.size(), kUntouched), bid_q(w.bid_slot.size(), kUntouched),
+      bid_r(w.bid_slot.size(), kUntouched);
+  ex.to_markets(offers, link_q, offer_q);
+  const std::array<std::span<const double>, 2> bid_in{slot_bid, slot_res};
+  const std::array<std::span<double>, 2> bid_out{bid_q, bid_r};
+  ex.to_markets(bids, bid_in, bid_out);
+  for (std::size_t j = 0; j < w.offer_link.size(); ++j)
+    EXPECT_EQ(offer_q[j], offer_rank[j] == me ? 1.5 * w.offer_link[j] : kUntouched);
+  for (std::size_t j = 0; j < w.bid_slot.size(); ++j) {
+    EXPECT_EQ(bid_q[j], bid_rank[j] == me ? 2.0 + w.bid_slot[j] : kUntouched);
+    EXPECT_EQ(bid_r[j], bid_rank[j] == me ? 300.0 - w.bid_slot[j] : kUntouched);
+  }
+  // Settlement back: each rank fills the slots of its markets.
+  std::vector<double> sold(w.offer_link.size()), link_sold(L, kUntouched);
+  for (std::size_t j = 0; j < sold.size(); ++j) sold[j] = offer_rank[j] == me ? 0.5 * j : kPoison;
+  ex.to_firms(offers, sold, link_sold);
+  for (std::size_t j = 0; j < sold.size(); ++j) {
+    const Index l = w.offer_link[j];
+    EXPECT_EQ(link_sold[l], link_rank[l] == me ? 0.5 * j : kUntouched);
+  }
+}
