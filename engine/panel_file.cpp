@@ -4,10 +4,12 @@
 // check()/make() (a negative return becomes InternalError naming the call and HDF5's
 // innermost error message; HDF5's own error printing is switched off). Panels are 1-D
 // extendible, chunked, shuffled + deflated column datasets; append() extends every column
-// and writes one hyperslab per column at a row offset. Under MPI-IO (later) only three
-// places change: the file access list (H5Pset_fapl_mpio), the transfer list in
-// Impl::xfer (H5FD_MPIO_COLLECTIVE), and the offset/total computed in append()
-// (exclusive prefix sum / sum of the ranks' row counts).
+// and each rank writes its rows as one hyperslab at its offset (exclusive prefix sum of the
+// ranks' row counts), collectively through MPI-IO. Variable-length strings cannot go through
+// MPI-IO in HDF5 1.10, so string datasets are created collectively (keeping creation order)
+// and their data is written by rank 0 in commit(), after the parallel handle is closed.
+// Rank-dependent failures (a rank's own rows) are agreed on before any collective HDF5 call,
+// so every rank throws instead of some ranks waiting forever.
 #include "engine/panel_file.hpp"
 
 #include <fcntl.h>  // AT_FDCWD for renameat2
@@ -17,9 +19,11 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -348,37 +352,47 @@ void write_column_attributes(hid_t dset, const ColumnSpec& spec, const std::stri
 
 // ----- writing rows --------------------------------------------------------------------
 
-// Writes `data` into rows [offset, offset + size) of the 1-D dataset `dset`: one hyperslab.
+// Collective: writes this rank's numeric `data` into rows [offset, offset + size) of the 1-D
+// dataset `dset` (one hyperslab). A rank with no rows selects nothing but still takes part.
 void write_rows(hid_t dset, const ColumnData& data, hsize_t offset, hid_t xfer,
                 const std::string& what) {
   hsize_t n = column_size(data);
-  if (n == 0) return;
   Hid fspace = make(H5Dget_space(dset), H5Sclose, "H5Dget_space", what);
-  check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &offset, nullptr, &n, nullptr),
-        "H5Sselect_hyperslab", what);
-  Hid mspace = simple_space(n, what);
+  Hid mspace = simple_space(std::max<hsize_t>(n, 1), what);
+  if (n > 0) {
+    check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &offset, nullptr, &n, nullptr),
+          "H5Sselect_hyperslab", what);
+  } else {
+    check(H5Sselect_none(fspace.get()), "H5Sselect_none", what);
+    check(H5Sselect_none(mspace.get()), "H5Sselect_none", what);
+  }
   std::visit(
       [&](const auto& v) {
         using V = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<V, std::vector<std::string>>) {
-          Hid type = vlen_utf8(what);
-          std::vector<const char*> ptrs;
-          ptrs.reserve(v.size());
-          for (const auto& s : v) {
-            require_no_nul(s, what);
-            ptrs.push_back(s.c_str());
-          }
-          check(H5Dwrite(dset, type.get(), mspace.get(), fspace.get(), xfer, ptrs.data()),
-                "H5Dwrite", what);
+          throw InternalError(fmt::format("{}: strings cannot be written through MPI-IO", what));
         } else {
           hid_t mtype = H5T_NATIVE_DOUBLE;
           if constexpr (std::is_same_v<V, std::vector<std::int32_t>>) mtype = H5T_NATIVE_INT32;
           if constexpr (std::is_same_v<V, std::vector<std::int64_t>>) mtype = H5T_NATIVE_INT64;
-          check(H5Dwrite(dset, mtype, mspace.get(), fspace.get(), xfer, v.data()), "H5Dwrite",
-                what);
+          const typename V::value_type dummy{};  // H5Dwrite wants a buffer even for 0 rows
+          check(H5Dwrite(dset, mtype, mspace.get(), fspace.get(), xfer,
+                         n > 0 ? v.data() : &dummy),
+                "H5Dwrite", what);
         }
       },
       data);
+}
+
+// Serial: writes every element of a (scalar or 1-D) variable-length string dataset.
+void write_all_strings(hid_t dset, const std::vector<std::string>& v, const std::string& what) {
+  if (v.empty()) return;
+  Hid type = vlen_utf8(what);
+  std::vector<const char*> ptrs;
+  ptrs.reserve(v.size());
+  for (const auto& s : v) ptrs.push_back(s.c_str());
+  check(H5Dwrite(dset, type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "H5Dwrite",
+        what);
 }
 
 // Checks a table's columns against its specs: same count, matching types, equal lengths.
@@ -929,17 +943,178 @@ namespace {
 struct Panel {
   std::vector<ColumnSpec> specs;
   std::vector<Hid> columns;  // open datasets, one per spec
-  hsize_t rows = 0;          // rows written so far (all columns)
+  hsize_t rows = 0;          // rows written so far (all columns, all ranks)
 };
+
+// A string dataset created collectively whose data rank 0 writes in commit().
+struct PendingStrings {
+  std::string dataset;
+  std::vector<std::string> values;  // one value for a scalar dataset
+};
+
+// ----- MPI helpers -----------------------------------------------------------------------
+
+using Count = unsigned long long;  // MPI_UNSIGNED_LONG_LONG
+
+void bcast_string(std::string& s, MPI_Comm comm) {
+  Count n = s.size();
+  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
+  s.resize(n);
+  if (n > 0) MPI_Bcast(s.data(), static_cast<int>(n), MPI_CHAR, 0, comm);
+}
+
+// Collective: rank 0 runs `f` alone; then every rank returns, or every rank throws: rank 0
+// its own exception, the others the same type (InputError stays InputError, so exit 2).
+template <class F>
+void on_rank0(MPI_Comm comm, int rank, F&& f) {
+  int kind = 0;  // 0 ok, 1 InputError, 2 anything else
+  std::string file, key, message;
+  std::exception_ptr err;
+  if (rank == 0) {
+    try {
+      f();
+    } catch (const InputError& e) {
+      err = std::current_exception();
+      kind = 1;
+      if (!e.problems().empty()) {
+        file = e.problems().front().file;
+        key = e.problems().front().key;
+        message = e.problems().front().message;
+      }
+    } catch (const std::exception& e) {
+      err = std::current_exception();
+      kind = 2;
+      message = e.what();
+    }
+  }
+  MPI_Bcast(&kind, 1, MPI_INT, 0, comm);
+  if (kind == 0) return;
+  bcast_string(file, comm);
+  bcast_string(key, comm);
+  bcast_string(message, comm);
+  if (err) std::rethrow_exception(err);
+  if (kind == 1) throw InputError(file, key, message);
+  throw InternalError(message);
+}
+
+// Collective agreement after a step each rank ran on its own data (`err` set if it failed):
+// returns the sum of `n` over the ranks, or throws on every rank — its own error, or
+// InternalError(`elsewhere`) where this rank's part was fine.
+Count agree(Count n, const std::exception_ptr& err, MPI_Comm comm, const std::string& elsewhere) {
+  const std::array<Count, 2> mine{err ? 0 : n, err ? 1u : 0u};
+  std::array<Count, 2> sum{};
+  MPI_Allreduce(mine.data(), sum.data(), 2, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
+  if (err) std::rethrow_exception(err);
+  if (sum[1] > 0) throw InternalError(elsewhere);
+  return sum[0];
+}
+
+// Exclusive prefix sum of `n` in rank order: where this rank's rows start.
+Count offset_of(Count n, MPI_Comm comm, int rank) {
+  Count before = 0;
+  MPI_Exscan(&n, &before, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
+  return rank == 0 ? 0 : before;  // MPI leaves rank 0's result undefined
+}
+
+// Collective: every rank's strings, concatenated in rank order, on rank 0 (empty elsewhere).
+std::vector<std::string> gather_strings(const std::vector<std::string>& mine, MPI_Comm comm,
+                                        int rank, int size, const std::string& what) {
+  std::vector<Count> lengths;
+  lengths.reserve(mine.size());
+  std::string bytes;
+  for (const auto& s : mine) {
+    lengths.push_back(s.size());
+    bytes += s;
+  }
+  const std::array<Count, 2> local{mine.size(), bytes.size()};
+  std::vector<Count> all(2 * static_cast<std::size_t>(size));
+  MPI_Allgather(local.data(), 2, MPI_UNSIGNED_LONG_LONG, all.data(), 2, MPI_UNSIGNED_LONG_LONG,
+                comm);
+  // MPI counts are int; every rank sees the same totals, so all ranks throw together.
+  Count strings = 0, chars = 0;
+  for (int r = 0; r < size; ++r) {
+    strings += all[2 * r];
+    chars += all[2 * r + 1];
+  }
+  if (strings > INT_MAX || chars > INT_MAX)
+    throw InternalError(fmt::format("{}: {} strings of {} bytes in total are too many to gather",
+                                    what, strings, chars));
+  std::vector<int> n_counts(size), n_displs(size), c_counts(size), c_displs(size);
+  for (int r = 0, n = 0, c = 0; r < size; ++r) {
+    n_counts[r] = static_cast<int>(all[2 * r]);
+    c_counts[r] = static_cast<int>(all[2 * r + 1]);
+    n_displs[r] = n;
+    c_displs[r] = c;
+    n += n_counts[r];
+    c += c_counts[r];
+  }
+  const bool root = rank == 0;
+  std::vector<Count> all_lengths(root ? strings : 0);
+  std::string all_bytes(root ? chars : 0, '\0');
+  MPI_Gatherv(lengths.data(), static_cast<int>(lengths.size()), MPI_UNSIGNED_LONG_LONG,
+              all_lengths.data(), n_counts.data(), n_displs.data(), MPI_UNSIGNED_LONG_LONG, 0,
+              comm);
+  MPI_Gatherv(bytes.data(), static_cast<int>(bytes.size()), MPI_CHAR, all_bytes.data(),
+              c_counts.data(), c_displs.data(), MPI_CHAR, 0, comm);
+  std::vector<std::string> out;
+  out.reserve(all_lengths.size());
+  std::size_t at = 0;
+  for (const Count len : all_lengths) {
+    out.push_back(all_bytes.substr(at, len));
+    at += len;
+  }
+  return out;
+}
+
+// Serial (rank 0, after the parallel handle is closed): the string data into its datasets.
+void write_pending_strings(const std::string& file_path, const std::vector<PendingStrings>& all) {
+  Hid fapl = plist(H5P_FILE_ACCESS, file_path);
+  check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_SEMI), "H5Pset_fclose_degree", file_path);
+  Hid file = make(H5Fopen(file_path.c_str(), H5F_ACC_RDWR, fapl.get()), H5Fclose, "H5Fopen",
+                  file_path);
+  for (const auto& p : all) {
+    Hid dset = make(H5Dopen2(file.get(), p.dataset.c_str(), H5P_DEFAULT), H5Dclose, "H5Dopen2",
+                    p.dataset);
+    write_all_strings(dset.get(), p.values, p.dataset);
+  }
+  check(file.close(), "H5Fclose", file_path);
+}
+
+// The checks of PanelFile's constructor on the file system (rank 0 only).
+void check_output_path(const std::string& path, const std::string& partial, bool force) {
+  if (path.empty()) throw InputError("", "--out", "the output path is empty");
+  const fs::path p(path);
+  std::error_code ec;
+  const auto st = fs::status(p, ec);
+  if (fs::exists(st)) {
+    if (!force) throw InputError(path, "--out", "exists; use --force to replace it");
+    if (fs::is_directory(st)) throw InputError(path, "--out", "is a folder");
+  }
+  fs::path parent = p.parent_path();
+  if (parent.empty()) parent = ".";
+  const auto pst = fs::status(parent, ec);
+  if (!fs::exists(pst))
+    throw InputError(path, "--out", fmt::format("folder {} does not exist", parent.string()));
+  if (!fs::is_directory(pst))
+    throw InputError(path, "--out", fmt::format("{} is not a folder", parent.string()));
+  if (::access(parent.c_str(), W_OK | X_OK) != 0)
+    throw InputError(path, "--out", fmt::format("folder {} is not writable", parent.string()));
+  if (fs::is_directory(fs::status(partial, ec)))
+    throw InputError(partial, "--out", "is a folder");
+}
 }  // namespace
 
 struct PanelFile::Impl {
   std::string path;
   std::string partial;
   bool force = false;
+  MPI_Comm comm = MPI_COMM_NULL;  // our duplicate: our collectives never meet the caller's
+  int rank = 0;
+  int size = 1;
   Hid file;
-  Hid xfer;  // dataset transfer list (MPI-IO: H5Pset_dxpl_mpio collective)
+  Hid xfer;  // dataset transfer list: collective MPI-IO
   std::map<std::string, Panel> panels;
+  std::vector<PendingStrings> strings;  // rank 0 only; written in commit()
   bool created = false;     // the partial file is ours (remove it unless committed)
   bool committed = false;   // renamed onto path: inert from now on
   bool keep_partial = false;
@@ -951,11 +1126,14 @@ struct PanelFile::Impl {
   ~Impl() {
     panels.clear();
     xfer.reset();
-    file.reset();
-    if (created && !committed && !keep_partial) {
+    file.reset();  // collective under MPI-IO
+    if (rank == 0 && created && !committed && !keep_partial) {
       std::error_code ec;
       fs::remove(partial, ec);
     }
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (comm != MPI_COMM_NULL && !finalized) MPI_Comm_free(&comm);
   }
 
   void require_writable(std::string_view op) const {
@@ -976,32 +1154,31 @@ struct PanelFile::Impl {
   }
 };
 
-PanelFile::PanelFile(std::string path, bool force) : impl_(std::make_unique<Impl>()) {
+PanelFile::PanelFile(std::string path, bool force)
+    : PanelFile(std::move(path), force, MPI_COMM_WORLD) {}
+
+PanelFile::PanelFile(std::string path, bool force, MPI_Comm comm)
+    : impl_(std::make_unique<Impl>()) {
   silence_hdf5();
   Impl& m = *impl_;
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized)
+    throw InternalError("PanelFile needs MPI: call MPI_Init before and MPI_Finalize after");
+  MPI_Comm_dup(comm, &m.comm);
+  MPI_Comm_rank(m.comm, &m.rank);
+  MPI_Comm_size(m.comm, &m.size);
   m.path = std::move(path);
   m.partial = m.path + ".partial";
   m.force = force;
-  if (m.path.empty()) throw InputError("", "--out", "the output path is empty");
 
-  const fs::path p(m.path);
-  std::error_code ec;
-  const auto st = fs::status(p, ec);
-  if (fs::exists(st)) {
-    if (!force) throw InputError(m.path, "--out", "exists; use --force to replace it");
-    if (fs::is_directory(st)) throw InputError(m.path, "--out", "is a folder");
-  }
-  fs::path parent = p.parent_path();
-  if (parent.empty()) parent = ".";
-  const auto pst = fs::status(parent, ec);
-  if (!fs::exists(pst))
-    throw InputError(m.path, "--out", fmt::format("folder {} does not exist", parent.string()));
-  if (!fs::is_directory(pst))
-    throw InputError(m.path, "--out", fmt::format("{} is not a folder", parent.string()));
-  if (::access(parent.c_str(), W_OK | X_OK) != 0)
-    throw InputError(m.path, "--out", fmt::format("folder {} is not writable", parent.string()));
-  if (fs::is_directory(fs::status(m.partial, ec)))
-    throw InputError(m.partial, "--out", "is a folder");
+  // One process looks at the file system, so every rank reports the same problem.
+  on_rank0(m.comm, m.rank, [&] {
+    check_output_path(m.path, m.partial, force);
+    std::error_code ec;
+    fs::remove(m.partial, ec);  // a stale partial from a crashed run
+  });
 
   Hid fcpl = plist(H5P_FILE_CREATE, m.partial);
   check(H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
@@ -1009,7 +1186,7 @@ PanelFile::PanelFile(std::string path, bool force) : impl_(std::make_unique<Impl
   check(H5Pset_attr_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
         "H5Pset_attr_creation_order", m.partial);
   Hid fapl = plist(H5P_FILE_ACCESS, m.partial);
-  // Default (sec2) driver, one process. MPI-IO: H5Pset_fapl_mpio(fapl, comm, info) here.
+  check(H5Pset_fapl_mpio(fapl.get(), m.comm, MPI_INFO_NULL), "H5Pset_fapl_mpio", m.partial);
   // SEMI: H5Fclose fails if any object is still open, so a leaked handle cannot go unnoticed.
   check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_SEMI), "H5Pset_fclose_degree", m.partial);
   const hid_t f = H5Fcreate(m.partial.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get());
@@ -1018,6 +1195,7 @@ PanelFile::PanelFile(std::string path, bool force) : impl_(std::make_unique<Impl
   m.file = Hid(f, H5Fclose);
   m.created = true;
   m.xfer = plist(H5P_DATASET_XFER, m.partial);
+  check(H5Pset_dxpl_mpio(m.xfer.get(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio", m.partial);
 }
 
 PanelFile::~PanelFile() = default;
@@ -1027,6 +1205,7 @@ std::string PanelFile::partial_path() const { return impl_->partial; }
 
 void PanelFile::set_attributes(const std::string& group, const std::vector<Attribute>& attrs) {
   Impl& m = *impl_;
+  // Variable-length string attributes are fine under MPI-IO (same value on every rank).
   m.guarded("set_attributes", [&] {
     const std::string g = normalize(group);
     if (g != "/" && !link_exists(m.file.get(), g)) ensure_group(m.file.get(), g);
@@ -1045,11 +1224,10 @@ void PanelFile::write_text(const std::string& dataset, const std::string& text) 
     ensure_group(m.file.get(), parent_of(d));
     Hid type = vlen_utf8(d);
     Hid space = scalar_space(d);
-    Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), type.get(), space.get(), H5P_DEFAULT,
-                               H5P_DEFAULT, H5P_DEFAULT),
-                    H5Dclose, "H5Dcreate2", d);
-    const char* p = text.c_str();
-    check(H5Dwrite(dset.get(), type.get(), H5S_ALL, H5S_ALL, m.xfer.get(), &p), "H5Dwrite", d);
+    make(H5Dcreate2(m.file.get(), d.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                    H5P_DEFAULT),
+         H5Dclose, "H5Dcreate2", d);
+    if (m.rank == 0) m.strings.push_back({d, {text}});
   });
 }
 
@@ -1063,10 +1241,10 @@ void PanelFile::write_strings(const std::string& dataset, const std::vector<std:
     ensure_group(m.file.get(), parent_of(d));
     Hid type = vlen_utf8(d);
     Hid space = simple_space(values.size(), d);
-    Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), type.get(), space.get(), H5P_DEFAULT,
-                               H5P_DEFAULT, H5P_DEFAULT),
-                    H5Dclose, "H5Dcreate2", d);
-    write_rows(dset.get(), ColumnData(values), 0, m.xfer.get(), d);
+    make(H5Dcreate2(m.file.get(), d.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                    H5P_DEFAULT),
+         H5Dclose, "H5Dcreate2", d);
+    if (m.rank == 0 && !values.empty()) m.strings.push_back({d, values});
   });
 }
 
@@ -1074,21 +1252,40 @@ void PanelFile::write_table(const std::string& group, const Table& table) {
   Impl& m = *impl_;
   const std::string g = normalize(group);
   m.require_writable("write_table");
-  check_table_shape(table, g);  // before anything is written: a shape error leaves no trace
+  // Each rank checks its own rows before anything is written: a shape error leaves no trace.
+  std::exception_ptr err;
+  try {
+    check_table_shape(table, g);
+    for (std::size_t c = 0; c < table.specs.size(); ++c)
+      if (table.specs[c].type == ColumnType::str)
+        for (const auto& s : std::get<std::vector<std::string>>(table.columns[c]))
+          require_no_nul(s, child_path(g, table.specs[c].name));
+  } catch (...) {
+    err = std::current_exception();
+  }
+  const hsize_t rows = table.rows();
+  const hsize_t total =
+      agree(rows, err, m.comm, fmt::format("write_table {}: another rank's rows were rejected", g));
+  const hsize_t offset = offset_of(rows, m.comm, m.rank);
   m.guarded("write_table", [&] {
     Hid grp = create_group(m.file.get(), g);
-    const hsize_t rows = table.rows();
     for (std::size_t c = 0; c < table.specs.size(); ++c) {
       const auto& spec = table.specs[c];
       const std::string d = child_path(g, spec.name);
-      Hid space = simple_space(rows, d);
+      Hid space = simple_space(total, d);
       Hid type = spec.type == ColumnType::str ? vlen_utf8(d) : Hid();
       const hid_t ftype = spec.type == ColumnType::str ? type.get() : file_type(spec.type);
       Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), ftype, space.get(), H5P_DEFAULT,
                                  H5P_DEFAULT, H5P_DEFAULT),
                       H5Dclose, "H5Dcreate2", d);
       write_column_attributes(dset.get(), spec, d);
-      write_rows(dset.get(), table.columns[c], 0, m.xfer.get(), d);
+      if (spec.type == ColumnType::str) {
+        auto all = gather_strings(std::get<std::vector<std::string>>(table.columns[c]), m.comm,
+                                  m.rank, m.size, d);
+        if (m.rank == 0 && total > 0) m.strings.push_back({d, std::move(all)});
+      } else if (total > 0) {
+        write_rows(dset.get(), table.columns[c], offset, m.xfer.get(), d);
+      }
     }
   });
 }
@@ -1134,76 +1331,98 @@ void PanelFile::create_panel(const std::string& group, const std::vector<ColumnS
 void PanelFile::append(const std::string& group, const Table& rows) {
   Impl& m = *impl_;
   const std::string g = normalize(group);
-  // Shape errors are caught before anything is written, so they leave the file consistent.
   m.require_writable("append");
-  const auto it = m.panels.find(g);
-  if (it == m.panels.end())
-    throw InternalError(fmt::format("append to {}: no such panel (create_panel first)", g));
-  Panel& panel = it->second;
-  if (rows.specs.size() != panel.specs.size())
-    throw InternalError(fmt::format("append to {}: {} columns, the panel has {}", g,
-                                    rows.specs.size(), panel.specs.size()));
-  for (std::size_t c = 0; c < rows.specs.size(); ++c) {
-    const auto& want = panel.specs[c];
-    const auto& got = rows.specs[c];
-    if (got.name != want.name || got.type != want.type)
-      throw InternalError(fmt::format("append to {}: column {} is {} {}, the panel has {} {}", g,
-                                      c, got.name, type_name(got.type), want.name,
-                                      type_name(want.type)));
+  // Each rank checks its own rows; shape errors are agreed on before anything is written, so
+  // they leave the file consistent and no rank waits for the others.
+  std::exception_ptr err;
+  Panel* panel = nullptr;
+  try {
+    const auto it = m.panels.find(g);
+    if (it == m.panels.end())
+      throw InternalError(fmt::format("append to {}: no such panel (create_panel first)", g));
+    panel = &it->second;
+    if (rows.specs.size() != panel->specs.size())
+      throw InternalError(fmt::format("append to {}: {} columns, the panel has {}", g,
+                                      rows.specs.size(), panel->specs.size()));
+    for (std::size_t c = 0; c < rows.specs.size(); ++c) {
+      const auto& want = panel->specs[c];
+      const auto& got = rows.specs[c];
+      if (got.name != want.name || got.type != want.type)
+        throw InternalError(fmt::format("append to {}: column {} is {} {}, the panel has {} {}",
+                                        g, c, got.name, type_name(got.type), want.name,
+                                        type_name(want.type)));
+    }
+    check_table_shape(rows, g);
+  } catch (...) {
+    err = std::current_exception();
   }
-  check_table_shape(rows, g);
   const hsize_t n = rows.rows();
-  if (n == 0) return;
+  const hsize_t total =
+      agree(n, err, m.comm, fmt::format("append to {}: another rank's rows were rejected", g));
+  if (total == 0) return;
+  const hsize_t offset = panel->rows + offset_of(n, m.comm, m.rank);
 
   m.guarded("append", [&] {
-    // This writer's rows go to [offset, offset + n). Under MPI-IO: offset = panel.rows +
-    // exclusive prefix sum of the ranks' n, total = panel.rows + sum of n (both collective).
-    const hsize_t offset = panel.rows;
-    const hsize_t total = panel.rows + n;
-    for (std::size_t c = 0; c < panel.columns.size(); ++c)
-      check(H5Dset_extent(panel.columns[c].get(), &total), "H5Dset_extent",
-            child_path(g, panel.specs[c].name));
-    for (std::size_t c = 0; c < panel.columns.size(); ++c)
-      write_rows(panel.columns[c].get(), rows.columns[c], offset, m.xfer.get(),
-                 child_path(g, panel.specs[c].name));
-    panel.rows = total;
+    const hsize_t extent = panel->rows + total;
+    for (std::size_t c = 0; c < panel->columns.size(); ++c)
+      check(H5Dset_extent(panel->columns[c].get(), &extent), "H5Dset_extent",
+            child_path(g, panel->specs[c].name));
+    for (std::size_t c = 0; c < panel->columns.size(); ++c)
+      write_rows(panel->columns[c].get(), rows.columns[c], offset, m.xfer.get(),
+                 child_path(g, panel->specs[c].name));
+    panel->rows = extent;
   });
 }
 
 void PanelFile::commit() {
   Impl& m = *impl_;
   m.require_writable("commit");
-  if (m.broken)
-    throw InternalError(fmt::format("{}: not committed because an earlier write failed", m.path));
-  for (auto& [name, panel] : m.panels)
-    for (std::size_t c = 0; c < panel.columns.size(); ++c)
-      check(panel.columns[c].close(), "H5Dclose", child_path(name, panel.specs[c].name));
-  m.panels.clear();
-  check(m.xfer.close(), "H5Pclose", "transfer property list");
-  check(m.file.close(), "H5Fclose", m.partial);
-
-  // Without --force, never replace a file that appeared while we were writing.
-  if (!m.force) {
-    if (::renameat2(AT_FDCWD, m.partial.c_str(), AT_FDCWD, m.path.c_str(), RENAME_NOREPLACE) ==
-        0) {
-      m.committed = true;
-      return;
-    }
-    const int err = errno;
-    if (err == EEXIST) {
-      m.keep_partial = true;
-      throw InputError(m.path, "--out",
-                       fmt::format("appeared while this run was writing; not replaced (the "
-                                   "result is in {})",
-                                   m.partial));
-    }
-    if (err != EINVAL && err != ENOSYS)  // else: the file system lacks RENAME_NOREPLACE
-      throw InternalError(fmt::format("cannot rename {} to {}: {}", m.partial, m.path,
-                                      std::strerror(err)));
+  std::exception_ptr err;
+  if (m.broken) {
+    err = std::make_exception_ptr(InternalError(
+        fmt::format("{}: not committed because an earlier write failed", m.path)));
   }
-  if (std::rename(m.partial.c_str(), m.path.c_str()) != 0)
-    throw InternalError(
-        fmt::format("cannot rename {} to {}: {}", m.partial, m.path, std::strerror(errno)));
+  agree(0, err, m.comm,
+        fmt::format("{}: not committed because an earlier write failed on another rank", m.path));
+
+  // Close the parallel handle (collective), so rank 0 can reopen the file alone.
+  try {
+    for (auto& [name, panel] : m.panels)
+      for (std::size_t c = 0; c < panel.columns.size(); ++c)
+        check(panel.columns[c].close(), "H5Dclose", child_path(name, panel.specs[c].name));
+    m.panels.clear();
+    check(m.xfer.close(), "H5Pclose", "transfer property list");
+    check(m.file.close(), "H5Fclose", m.partial);
+  } catch (...) {
+    err = std::current_exception();
+  }
+  agree(0, err, m.comm, fmt::format("{}: closing failed on another rank", m.partial));
+
+  on_rank0(m.comm, m.rank, [&] {
+    if (!m.strings.empty()) write_pending_strings(m.partial, m.strings);
+    m.strings.clear();
+    // Without --force, never replace a file that appeared while we were writing.
+    if (!m.force) {
+      if (::renameat2(AT_FDCWD, m.partial.c_str(), AT_FDCWD, m.path.c_str(), RENAME_NOREPLACE) ==
+          0)
+        return;
+      const int e = errno;
+      if (e == EEXIST) {
+        m.keep_partial = true;
+        throw InputError(m.path, "--out",
+                         fmt::format("appeared while this run was writing; not replaced (the "
+                                     "result is in {})",
+                                     m.partial));
+      }
+      if (e != EINVAL && e != ENOSYS)  // else: the file system lacks RENAME_NOREPLACE
+        throw InternalError(fmt::format("cannot rename {} to {}: {}", m.partial, m.path,
+                                        std::strerror(e)));
+    }
+    if (std::rename(m.partial.c_str(), m.path.c_str()) != 0)
+      throw InternalError(
+          fmt::format("cannot rename {} to {}: {}", m.partial, m.path, std::strerror(errno)));
+  });
+  // on_rank0 returned on every rank: the file is in place.
   m.committed = true;
 }
 

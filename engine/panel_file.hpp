@@ -2,7 +2,15 @@
 // (DESIGN §6) is written to `path + ".partial"` and renamed to `path` only by commit();
 // a PanelFile destroyed without commit() removes its partial file, so a failed run
 // never leaves a half-written result and never touches an existing one.
+//
+// The file is written in parallel (MPI-IO, collective) by every rank of a communicator; one
+// rank is the same code path on a 1-rank communicator. Every PanelFile method is collective:
+// all ranks call it in the same order with the same arguments, except the rows given to
+// append() and write_table(), where each rank passes its own rows and the file holds their
+// concatenation in rank order. MPI must be initialised by the caller.
 #pragma once
+
+#include <mpi.h>
 
 #include <cstdint>
 #include <memory>
@@ -48,27 +56,35 @@ struct Attribute {
 class PanelFile {
  public:
   // Creates `path + ".partial"` (replacing a stale partial). Throws decouple::InputError
-  // (exit 2) if `path` exists and !force, or if the folder is missing or not writable.
+  // (exit 2) on every rank if `path` exists and !force, or if the folder is missing or not
+  // writable (checked on rank 0). `comm` is duplicated; the 2-argument form uses MPI_COMM_WORLD.
+  PanelFile(std::string path, bool force, MPI_Comm comm);
   PanelFile(std::string path, bool force);
-  ~PanelFile();  // without commit(): closes and deletes the partial file
+  ~PanelFile();  // without commit(): closes and (rank 0) deletes the partial file
   PanelFile(const PanelFile&) = delete;
   PanelFile& operator=(const PanelFile&) = delete;
 
   // Scalar attributes on a group ("/" for the root); a later call with the same name replaces.
   void set_attributes(const std::string& group, const std::vector<Attribute>& attrs);
-  // A scalar variable-length UTF-8 string dataset (used for /config).
+  // A scalar variable-length UTF-8 string dataset (used for /config). Rank 0's text is stored.
   void write_text(const std::string& dataset, const std::string& text);
-  // A 1-D variable-length UTF-8 string dataset (used for /meta/regions etc.).
+  // A 1-D variable-length UTF-8 string dataset (used for /meta/regions etc.). Rank 0's values
+  // are stored. (String data is written by rank 0 alone in commit(): HDF5 1.10 cannot write
+  // variable-length data through MPI-IO. The datasets are created here, in call order.)
   void write_strings(const std::string& dataset, const std::vector<std::string>& values);
   // A whole table at once: group with one 1-D dataset per column (used for /meta/firms).
+  // Each rank passes its own rows (any number, 0 included); the file holds them in rank order.
   void write_table(const std::string& group, const Table& table);
 
   // Panels grow period by period: declare the columns once (extendible, chunked,
   // deflate level 4), then append rows. Numeric columns only.
   void create_panel(const std::string& group, const std::vector<ColumnSpec>& columns);
-  void append(const std::string& group, const Table& rows);  // rows.specs must match create_panel
+  // rows.specs must match create_panel. Each rank passes its own rows (0 included); they land
+  // after the panel's existing rows, rank 0's first.
+  void append(const std::string& group, const Table& rows);
 
-  // Flush, close, and atomically rename the partial file onto `path`.
+  // Flush, close, write the string data (rank 0), and atomically rename the partial file onto
+  // `path` (rank 0); every rank returns once the rename is done, or throws the same error type.
   void commit();
 
   const std::string& path() const;
@@ -78,6 +94,8 @@ class PanelFile {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The readers below are serial (one process, no MPI calls); call them on rank 0 only.
 
 // `decouple info FILE`: a human-readable summary (root attributes, groups, datasets
 // with lengths, units). Throws InputError if FILE is missing or not a decouple file.

@@ -62,7 +62,7 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   const Scenario sc = load_for_run(o);
   RunSummary s;
   s.out = o.out.empty() ? std::filesystem::path(o.config).stem().string() + ".h5" : o.out;
-  PanelFile file(s.out, o.force);  // refuses an existing output without --force, before any work
+  PanelFile file(s.out, o.force, MPI_COMM_WORLD);  // refuses an existing output without --force, before any work
   file.set_attributes("/", {{"format", std::string("decouple-panel")},
                             {"format_version", kFormatVersion},
                             {"model_version", std::string(kModelVersion)},
