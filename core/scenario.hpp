@@ -61,6 +61,9 @@ struct BehaviourSpec {
   double uncertainty_premium = 0.0; // ρ in r = r0 + ρ·U, >= 0
   double investment_rate = 0.0;   // share of capacity added per month when λ > capital cost, [0, 1]
   double bid_spread = 0.5;        // s in [0, 1): input bids fall linearly from full at (1−s)·r to 0 at r
+  // Largest rise of a market's price in one month, as a share of last month's price; at the
+  // bound buyers are rationed pro rata (allocation under contracts). Infinite: no bound.
+  double max_price_rise = std::numeric_limits<double>::infinity();
 };
 
 // [[region]]
@@ -115,6 +118,7 @@ struct FirmSpec {
   std::optional<double> output_weight;  // θ >= 0, soe only; unset → owner government's
   double welfare_weight = 0.0;  // soe only, λ in [0, 1]: in its home market it maximises λ·W + (1−λ)·π (W: total surplus)
   std::vector<Index> sells_to;  // non-empty, no duplicates
+  bool price_taking = false;    // western only: sets price = marginal cost (a competitive fringe)
 };
 
 // [[entrant_pool]] — candidate projects that enter when NPV clears the hurdle
@@ -196,6 +200,10 @@ struct ReactiveSpec {
   int truce_months = 12;             // no retaliation for this long after a truce
   double max_tariff = 1.25;          // answers never raise a tariff above this
   bool escalate = false;             // also answer the rival's answers (a spiral up to max_tariff)
+  // Across domains from tariffs: a rival tariff rise to at least this rate is also answered with
+  // controls on the leverage goods, lifted when the rival's tariff falls back under it (China's
+  // April 2025 rare-earth licensing answered the US tariffs). Infinite: never.
+  double control_above_tariff = std::numeric_limits<double>::infinity();
 };
 
 // [government.diversify] — a unilateral target on the adversary bloc's share of supply.

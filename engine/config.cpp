@@ -989,6 +989,7 @@ class Builder {
     if (auto v = f.integer("truce_months", ge(0))) r.truce_months = *v;
     if (auto v = f.num("max_tariff", ge(0))) r.max_tariff = *v;
     if (auto v = f.boolean("escalate")) r.escalate = *v;
+    if (auto v = f.num("control_above_tariff", ge(0))) r.control_above_tariff = *v;
     f.finish();
   }
 
@@ -1178,6 +1179,7 @@ class Builder {
     if (auto v = f.num("uncertainty_premium", ge(0))) b.uncertainty_premium = *v;
     if (auto v = f.num("investment_rate", in(0, 1))) b.investment_rate = *v;
     if (auto v = f.num("bid_spread", in(0, 1, false, true))) b.bid_spread = *v;
+    if (auto v = f.num("max_price_rise", gt(0))) b.max_price_rise = *v;
     f.finish();
   }
 
@@ -1358,6 +1360,12 @@ class Builder {
         }
       }
       fs.sells_to = region_list(f, "sells_to", true);
+      if (auto v = f.boolean("price_taking")) {
+        if (*v && kind && *kind != FirmKind::western)
+          c_.add(*t->get("price_taking"), f.key("price_taking"), "only allowed for kind = \"western\"");
+        else
+          fs.price_taking = *v;
+      }
       f.finish();
     });
   }

@@ -110,6 +110,7 @@ Simulation::Simulation(const Scenario& scenario)
   adversary_capacity_.assign(w.markets, 0.0);
   allied_supply_.assign(w.markets, 0.0);
   directed_q_.assign(w.links, std::numeric_limits<double>::quiet_NaN());
+  traded_price_.assign(w.markets, 0.0);
   floor_min_output_.assign(w.firms, 0.0);
   floor_share_.assign(w.firms, 0.0);
   floor_of_.assign(w.firms, kNone);
@@ -357,7 +358,8 @@ void Simulation::plan_offers() {
       t.intercept = w.market_a_hat[m] - b * (w.market_supply[m] - w.link_q[l]);
       t.multiplier = w.link_multiplier[l];
       t.base_cost = cost - subsidy - theta + w.link_add[l];
-      t.slope = (2.0 - w_home) * b;
+      // A price-taking (fringe) firm sets price = marginal cost: slope b, as λ = 1 does.
+      t.slope = (w.firm_price_taking[f] ? 1.0 : 2.0 - w_home) * b;
       t.cap = w.link_cap[l];
       if (!std::isnan(directed_q_[l])) {
         t.cap = 0.0;  // excluded from the water-filling below
@@ -440,7 +442,11 @@ void Simulation::clear_markets() {
     }
     const std::span<const double> q(sorted_q_.data(), nb), r(sorted_r_.data(), nb);
     const double spread = scenario_.behaviour.bid_spread;
-    const auto c = clear_market(supply, w.market_exogenous[m], q, r, std::span(served_.data(), nb), spread);
+    // The month's price rise is bounded relative to last month's traded price.
+    const double rise = scenario_.behaviour.max_price_rise;
+    const double cap = std::isfinite(rise) && traded_price_[m] > 0.0 ? traded_price_[m] * (1.0 + rise) : kInf;
+    const auto c = clear_market_capped(supply, w.market_exogenous[m], q, r,
+                                       std::span(served_.data(), nb), spread, cap);
     double bid_total = 0.0;
     for (int k = 0; k < nb; ++k) {
       bid_served_[b0 + order_[k]] = served_[k];
@@ -457,6 +463,7 @@ void Simulation::clear_markets() {
     w.market_b_hat[m] = fit.b_hat;
     w.market_price[m] = c.price;
     w.market_sold[m] = sold;
+    if (sold > 0.0) traded_price_[m] = c.price;
     w.market_supply[m] = supply;
     const double lambda = scenario_.behaviour.price_expectation;
     // Expectations learn only from trades: with nothing sold the "price" is just the

@@ -115,6 +115,7 @@ class Simulation {
   std::vector<LinkTerms> terms_;
   std::vector<double> target_, adjusted_, scratch_, sorted_q_, sorted_r_, served_;
   std::vector<Index> order_;
+  std::vector<double> traded_price_;  // per market: the last price at which anything sold (0: none yet)
 };
 
 }  // namespace decouple

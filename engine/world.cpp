@@ -178,6 +178,7 @@ World build_world(const Scenario& sc) {
     w.firm_fixed_cost.push_back(p.fixed);
     w.firm_theta.push_back(p.theta);
     w.firm_welfare_weight.push_back(p.welfare);
+    w.firm_price_taking.push_back(f < static_cast<Index>(sc.firms.size()) && sc.firms[f].price_taking ? 1 : 0);
     w.firm_capex.push_back(p.capex);
     w.firm_capex_factor.push_back(p.capex_factor);
     // Learning is measured from one year of full-capacity output.

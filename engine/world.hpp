@@ -64,6 +64,7 @@ struct World {
   std::vector<double> firm_cost0, firm_cost, firm_cost_slope, firm_capacity, firm_fixed_cost;
   std::vector<double> firm_theta;        // NaN: the owner government's θ
   std::vector<double> firm_welfare_weight;
+  std::vector<std::uint8_t> firm_price_taking;  // 1: a competitive-fringe firm (P = marginal cost)
   std::vector<double> firm_capex;        // candidates: their project's capex; firms: 0
   std::vector<double> firm_capex_factor; // candidates: ε
   std::vector<double> firm_cumulative, firm_learning_scale;

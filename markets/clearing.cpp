@@ -172,4 +172,23 @@ LocalDemand fit_local_demand(const Clearing& c, double sold, const LinearDemand&
   return {c.price + b * sold, b};
 }
 
+Clearing clear_market_capped(double supply, const LinearDemand& demand, std::span<const double> q,
+                             std::span<const double> r, std::span<double> served, double spread,
+                             double cap) {
+  Clearing out = clear_market(supply, demand, q, r, served, spread);
+  if (!(out.price > cap)) return out;
+  const double wanted = demand_at(cap, demand, q, r, spread);
+  // The clearing price is above the cap, so demand at the cap exceeds supply (> 0).
+  const double share = wanted > 0.0 ? std::min(1.0, supply / wanted) : 0.0;
+  out.price = cap;
+  out.exogenous = demand.quantity_at(cap) * share;
+  out.bids_served = 0.0;
+  for (std::size_t j = 0; j < q.size(); ++j) {
+    served[j] = bid_at(cap, q[j], r[j], spread) * share;
+    out.bids_served += served[j];
+  }
+  out.unsold = 0.0;
+  return out;
+}
+
 }  // namespace decouple

@@ -37,6 +37,15 @@ Clearing clear_market(double supply, const LinearDemand& demand,
                       std::span<const double> bid_quantity, std::span<const double> bid_price,
                       std::span<double> served, double spread = 0.0);
 
+// Clearing with the price bounded above by `cap` (a bound on the month's price rise): if the
+// market-clearing price exceeds the cap, the price is the cap and every buyer — the exogenous
+// schedule and each bid — receives the same share supply / demand(cap) of what it demands at
+// the cap (pro-rata allocation, as suppliers allocate under contracts in a shortage).
+// With cap = ∞ (or a clearing price below it) the result equals clear_market's.
+Clearing clear_market_capped(double supply, const LinearDemand& demand,
+                             std::span<const double> bid_quantity, std::span<const double> bid_price,
+                             std::span<double> served, double spread, double cap);
+
 // Demand at price p (exogenous + bids).
 double demand_at(double price, const LinearDemand& demand, std::span<const double> bid_quantity,
                  std::span<const double> bid_price, double spread = 0.0);

@@ -125,6 +125,20 @@ void reactive(Context& c, const GovernmentSpec& g) {
       const double next = m.value > m.previous
                               ? std::max(now, std::min(spec.max_tariff, now + spec.tariff_ratio * (m.value - m.previous)))
                               : std::max(0.0, now - spec.tariff_ratio * (m.previous - m.value));
+      // Crossing the control threshold is answered on the leverage goods as well.
+      const double threshold = spec.control_above_tariff;
+      if (m.value >= threshold && m.previous < threshold) {
+        const double severity = control_severity(spec.control, spec.approval);
+        for (Index lg : spec.leverage_goods) {
+          const auto ctl = c.p.control_at(r, lg, rival);
+          if (control_severity(c.p.control_kind[ctl], c.p.control_approval[ctl]) >= severity) continue;
+          set_control(c, r, lg, rival, spec.control, spec, "reactive: answer to a tariff above the control threshold");
+        }
+      } else if (m.value < threshold && m.previous >= threshold) {
+        for (Index lg : spec.leverage_goods)
+          if (c.p.control_kind[c.p.control_at(r, lg, rival)] != ControlKind::none)
+            set_control(c, r, lg, rival, ControlKind::none, spec, "reactive: rival's tariff back under the control threshold");
+      }
       if (next == now) continue;
       auto e = event(r, Instrument::tariff, m.good, rival);
       e.ad_valorem = next;

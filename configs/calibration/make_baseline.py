@@ -28,6 +28,15 @@ FLOOR_CHIPS = 0.85
 REGIONS = ["US", "CN", "PARTNERS", "ROW"]
 BLOC = {"US": "west", "CN": "china", "PARTNERS": "west", "ROW": "third"}
 TARIFF0 = {("US", "CN"): 0.21, ("CN", "US"): 0.21}   # (importer, exporter) -> ad valorem
+# Competitive fringe on China's export routes: (good, origin) -> (share of each export flow it
+# carries, its supply elasticity at the rest point); the generator writes price-taking firms for
+# it. Off in the calibrated baseline: with (0.5, 10) on ree_oxide and magnets the tariff
+# pass-through rises from 0.52 to 0.71 (configs/calibration/pass_through.py), but the fringe's
+# fast exit drags SOE export prices under cost for months when western supply grows, which the
+# reciprocal agreement's monitoring reads as a breach; higher elasticities cycle. See
+# docs/CALIBRATION_NOTES.md (tariff pass-through).
+FRINGE = {}
+FRINGE_SPARE = 3.0    # fringe capacity / rest-point output
 
 
 # ---------------------------------------------------------------------------------------
@@ -258,7 +267,8 @@ def solve():
                 if d == o:
                     continue
                 M = 1.0 + TARIFF0.get((d, o), 0.0)
-                e[d] = (mk[d]["P"] - mk[d]["b"] * F / n) / M - mb
+                phi, eta = FRINGE.get((g, o), (0.0, 0.0))
+                e[d] = (mk[d]["P"] - mk[d]["b"] * F * (1.0 - phi) / n) / M - mb
                 if e[d] < 0:
                     out["checks"].append(f"NEG route {g} {o}->{d}: {e[d]:.3f}")
                 out["routes"].append((o, d, g, max(0.0, e[d])))
@@ -297,6 +307,31 @@ def solve():
                         out["checks"].append(f"LOW reservation {fid} for {h}: r={r:.2f} p={p:.2f}")
                 out["firms"].append(dict(id=fid, good=g, region=o, kind=kind, theta=theta, c0=c0, c_eff=c_eff,
                                          cap=k, y=y, q=q, sells_to=dests, base=base, lm=lm, markup=mark))
+            # The fringe: one price-taking firm per export route, at P_d/M - e_od = c + k*q (its
+            # marginal cost rises with output; elasticity eta at the rest point).
+            phi, eta = FRINGE.get((g, o), (0.0, 0.0))
+            for d, F in row.items():
+                if d == o or phi <= 0.0:
+                    continue
+                M = 1.0 + TARIFF0.get((d, o), 0.0)
+                p = mk[d]["P"] / M - e[d]
+                qf = phi * F
+                slope = p / (eta * qf)
+                c_full = p - slope * qf
+                inputs_cost = sum(u * MARKETS[h][o][0] for h, u in GOODS[g]["inputs"].items())
+                c_own = c_full - inputs_cost
+                if c_own <= 0:
+                    out["checks"].append(f"NEG cost fringe {g} {o}->{d}: {c_own:.3f}")
+                mark = slope * qf
+                for h, u in GOODS[g]["inputs"].items():
+                    ph = MARKETS[h][o][0]
+                    r = ph + mark / u
+                    if (1 - SPREAD) * r < (1 + WINDOW) * ph:
+                        out["checks"].append(f"LOW reservation fringe {g} {o}->{d} for {h}: r={r:.2f} p={ph:.2f}")
+                out["firms"].append(dict(id=f"{o.lower()}-fringe-{g.replace('_', '-')}-{d.lower()}", good=g, region=o,
+                                         kind="western", theta=0.0, c0=c_own, c_eff=c_own, cap=FRINGE_SPARE * qf,
+                                         y=qf, q={d: qf}, sells_to=[d], base=c_full, lm=1.0, markup=mark,
+                                         price_taking=True, slope=slope))
     return out
 
 
@@ -488,6 +523,9 @@ def emit(res, path):
             w(f"capacity = {fmt(f['cap'])}          # 2024 output ≈ {f['y']:.1f}")
             if f["kind"] == "soe":
                 w(f"output_weight = {fmt(f['theta'])}")
+            if f.get("price_taking"):
+                w(f"cost_slope = {fmt(f['slope'])}   # supply elasticity {FRINGE[(g, f['region'])][1]:g} at the 2024 price")
+                w("price_taking = true")
             w(f"sells_to = {fmt_list(f['sells_to'])}")
     w("")
     w("# ---- Entrant pools: candidates enter when the NPV of their best response at expected")

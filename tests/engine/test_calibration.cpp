@@ -131,6 +131,37 @@ TEST(Escalation2025, MagnetLicensingCutsFlowsAndAutosThenTheTruceRestoresThem) {
   EXPECT_GT(*std::max_element(lost.begin() + april, lost.begin() + april + 6), 0.0);
 }
 
+TEST(Escalation2025Rules, ChinasAnswersComeFromItsRuleAcrossDomains) {
+  // Only US initiatives are scheduled: China's tariffs and rare-earth licences are its rule's.
+  const Scenario sc = load_scenario(kConfigs + "escalation_2025_rules.toml");
+  const Index mag = good_of(sc, "magnets"), autos = good_of(sc, "autos");
+  const Index us = region_of(sc, "US"), cn = region_of(sc, "CN");
+  Simulation sim(sc);
+  const int april = 15;
+  std::vector<double> cn_us(sc.run.periods), us_autos(sc.run.periods);
+  bool licensed_by_rule = false, tariffs_by_rule = false;
+  for (int t = sim.first_period(); t < sc.run.periods; ++t) {
+    sim.step(t);
+    if (t < 0) continue;
+    cn_us[t] = flow(sim, mag, cn, us);
+    us_autos[t] = output_of(sim, autos, us);
+    for (const auto& rec : sim.policy_log()) {
+      if (rec.government != cn || t != april) continue;
+      const std::string& cause = sim.causes()[rec.cause];
+      licensed_by_rule |= rec.instrument == Instrument::export_control && rec.good == mag &&
+                          cause == "reactive: answer to a tariff above the control threshold";
+      tariffs_by_rule |= rec.instrument == Instrument::tariff && cause == "reactive: answer to a tariff rise";
+    }
+  }
+  EXPECT_TRUE(licensed_by_rule) << "April's US tariffs are answered with magnet licences";
+  EXPECT_TRUE(tariffs_by_rule);
+  EXPECT_DOUBLE_EQ(sim.policy().tariff_ad_valorem[sim.policy().tariff_at(cn, mag, us)], 0.47)
+      << "the Busan truce rolls China's answers back with the US tariff";
+  ASSERT_GT(cn_us[april - 1], 0.0);
+  EXPECT_LE(cn_us[april], 0.1 * cn_us[april - 1]);
+  EXPECT_LT(*std::min_element(us_autos.begin() + april, us_autos.begin() + april + 12), 0.98 * us_autos[april - 1]);
+}
+
 TEST(Reciprocal40, BothTargetsMetWithoutUnderpricing) {
   const Scenario sc = load_scenario(kConfigs + "reciprocal_40.toml");
   Simulation sim(sc);

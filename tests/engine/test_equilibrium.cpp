@@ -56,6 +56,32 @@ TEST(Cournot, AdValoremTariffOnImports) {
   EXPECT_NEAR(sim.accounts().tariff_revenue[home], 370.37, 0.01);
 }
 
+TEST(Fringe, PriceTakingFirmSetsPriceToMarginalCostBesideACournotFirm) {
+  // P = 100 − Q; Cournot firm c = 10: P − q_c = 10; price-taking fringe c = 20, k = 1:
+  // P = 20 + q_f. So P = 130/3, q_c = 100/3, q_f = 70/3.
+  for (double tariff : {0.0, 0.5}) {
+    Builder b;
+    const Index home = b.region("HOME", Bloc::west);
+    const Index abroad = b.region("ABROAD", Bloc::china);
+    const Index g = b.good("widget");
+    b.market(g, home, 100.0, 1.0);
+    b.firm("cournot", home, g, FirmKind::western, 10.0, {home});
+    const Index f = b.firm("fringe", abroad, g, FirmKind::western, 20.0, {home});
+    b.firm_spec(f).price_taking = true;
+    b.firm_spec(f).cost_slope = 1.0;
+    if (tariff > 0.0) b.gov(home).tariffs.push_back({g, abroad, tariff, 0.0});
+    Simulation sim(b.s);
+    run(sim);
+    // With an ad-valorem tariff m − 1 on the fringe: P = m·(20 + q_f), so q_c = P − 10,
+    // q_f = P/m − 20 and P = 100 − q_c − q_f = 130 − P − P/m ⇒ P = 130/(2 + 1/m).
+    const double m = 1.0 + tariff;
+    const double p = 130.0 / (2.0 + 1.0 / m);
+    EXPECT_NEAR(sim.world().market_price[0], p, kTol) << "tariff " << tariff;
+    EXPECT_NEAR(shipped(sim, 0), p - 10.0, kTol);
+    EXPECT_NEAR(shipped(sim, f), p / m - 20.0, kTol);
+  }
+}
+
 TEST(Cournot, SpecificTariffAddsToCost) {
   Builder b;
   const Index home = b.region("HOME", Bloc::west);

@@ -129,3 +129,26 @@ TEST(Clearing, ZeroReservationBidsShareOnlyWhatIsLeftAtPriceZero) {
     EXPECT_DOUBLE_EQ(served2[1], 2.0) << spread;
   }
 }
+
+TEST(Clearing, CappedPriceRationsEveryBuyerProRata) {
+  // a = 100, b = 1 plus bids 20 @ 90 and 20 @ 60 (schedules, spread 0.5: a bid falls from full
+  // at r/2 to 0 at r). Supply 10 clears far above 50; with the cap at 50 demand is 50
+  // (exogenous) + 20·(90−50)/45 + 20·(60−50)/30, and every buyer gets supply / demand(50).
+  std::vector<double> q{20, 20}, r{90, 60}, served(2), free(2);
+  const double spread = 0.5, cap = 50.0, supply = 10.0;
+  const auto uncapped = clear_market(supply, {true, 100.0, 1.0}, q, r, free, spread);
+  ASSERT_GT(uncapped.price, cap);
+  const auto c = clear_market_capped(supply, {true, 100.0, 1.0}, q, r, served, spread, cap);
+  EXPECT_EQ(c.price, cap);
+  const double b1 = 20.0 * (90.0 - 50.0) / 45.0, b2 = 20.0 * (60.0 - 50.0) / 30.0;
+  const double share = supply / (50.0 + b1 + b2);
+  EXPECT_NEAR(c.exogenous, 50.0 * share, 1e-12);
+  EXPECT_NEAR(served[0], b1 * share, 1e-12);
+  EXPECT_NEAR(served[1], b2 * share, 1e-12);
+  EXPECT_NEAR(c.exogenous + c.bids_served, supply, 1e-12);
+  EXPECT_EQ(c.unsold, 0.0);
+  // A cap above the clearing price changes nothing.
+  const auto same = clear_market_capped(supply, {true, 100.0, 1.0}, q, r, served, spread, uncapped.price + 1.0);
+  EXPECT_EQ(same.price, uncapped.price);
+  EXPECT_EQ(served, free);
+}

@@ -147,6 +147,40 @@ TEST(Reactive, ExportControlAnsweredAcrossDomains) {
   EXPECT_EQ(w.policy.control_kind[at], ControlKind::none);
 }
 
+TEST(Reactive, TariffAboveTheThresholdAlsoAnsweredWithControls) {
+  // April 2025: US tariffs above 60% are answered with tariffs and with magnet licences; when
+  // the US tariff falls back under the threshold (Geneva), the licences are lifted.
+  World w;
+  auto& cn = w.sc.governments[CN];
+  cn.rule = Rule::reactive;
+  cn.reactive.lag = 0;
+  cn.reactive.leverage_goods = {MAG};
+  cn.reactive.control = ControlKind::license;
+  cn.reactive.approval = 0.05;
+  cn.reactive.delay = 2;
+  cn.reactive.control_above_tariff = 0.6;
+  w.ready();
+  const auto at = w.policy.control_at(CN, MAG, US);
+  w.move(3, tariff(US, SME, CN, 0.4));  // under the threshold: tariffs only
+  w.step(3);
+  EXPECT_EQ(w.policy.control_kind[at], ControlKind::none);
+  EXPECT_DOUBLE_EQ(w.policy.tariff_ad_valorem[w.policy.tariff_at(CN, SME, US)], 0.4);
+  w.move(5, tariff(US, SME, CN, 1.2));  // crosses it
+  w.step(5);
+  EXPECT_EQ(w.policy.control_kind[at], ControlKind::license);
+  EXPECT_DOUBLE_EQ(w.policy.control_approval[at], 0.05);
+  EXPECT_EQ(w.policy.control_since[at], 5);
+  bool cross_domain = false;
+  for (const auto& rec : w.log) cross_domain |= w.cause(rec) == "reactive: answer to a tariff above the control threshold";
+  EXPECT_TRUE(cross_domain);
+  w.move(7, tariff(US, SME, CN, 0.9));  // still above: nothing more
+  w.step(7);
+  EXPECT_EQ(w.policy.control_since[at], 5);
+  w.move(9, tariff(US, SME, CN, 0.5));  // back under it: lifted
+  w.step(9);
+  EXPECT_EQ(w.policy.control_kind[at], ControlKind::none);
+}
+
 TEST(Reactive, AnswersAreNotAnsweredUnlessEscalating) {
   for (bool escalate : {false, true}) {
     World w;
