@@ -44,6 +44,7 @@ void append_synthetic(const Scenario& sc, World& w) {
     w.firm_fixed_cost.push_back(s.fixed_cost);
     w.firm_theta.push_back(s.output_weight);
     w.firm_welfare_weight.push_back(0.0);
+    w.firm_price_taking.push_back(0);  // synthetic firms are Cournot sellers
     w.firm_capex.push_back(0.0);
     w.firm_capex_factor.push_back(1.0);
     w.firm_learning_scale.push_back(12.0 * s.capacity);
