@@ -68,6 +68,22 @@ void set_control(Context& c, Index gov, Index good, Index partner, ControlKind k
 
 // ---- reactive ---------------------------------------------------------------------------
 
+// G's answer on its leverage goods towards `rival`: the configured control where G's control is
+// less severe than it; lifting: every control G holds there, whoever set it.
+void control_leverage(Context& c, Index r, Index rival, const ReactiveSpec& spec, const std::string& cause) {
+  const double severity = control_severity(spec.control, spec.approval);
+  for (Index lg : spec.leverage_goods) {
+    const auto at = c.p.control_at(r, lg, rival);
+    if (control_severity(c.p.control_kind[at], c.p.control_approval[at]) >= severity) continue;
+    set_control(c, r, lg, rival, spec.control, spec, cause);
+  }
+}
+void lift_leverage(Context& c, Index r, Index rival, const ReactiveSpec& spec, const std::string& cause) {
+  for (Index lg : spec.leverage_goods)
+    if (c.p.control_kind[c.p.control_at(r, lg, rival)] != ControlKind::none)
+      set_control(c, r, lg, rival, ControlKind::none, spec, cause);
+}
+
 void reactive(Context& c, const GovernmentSpec& g) {
   const Index r = g.region;
   const auto& spec = g.reactive;
@@ -127,34 +143,19 @@ void reactive(Context& c, const GovernmentSpec& g) {
                               : std::max(0.0, now - spec.tariff_ratio * (m.previous - m.value));
       // Crossing the control threshold is answered on the leverage goods as well.
       const double threshold = spec.control_above_tariff;
-      if (m.value >= threshold && m.previous < threshold) {
-        const double severity = control_severity(spec.control, spec.approval);
-        for (Index lg : spec.leverage_goods) {
-          const auto ctl = c.p.control_at(r, lg, rival);
-          if (control_severity(c.p.control_kind[ctl], c.p.control_approval[ctl]) >= severity) continue;
-          set_control(c, r, lg, rival, spec.control, spec, "reactive: answer to a tariff above the control threshold");
-        }
-      } else if (m.value < threshold && m.previous >= threshold) {
-        for (Index lg : spec.leverage_goods)
-          if (c.p.control_kind[c.p.control_at(r, lg, rival)] != ControlKind::none)
-            set_control(c, r, lg, rival, ControlKind::none, spec, "reactive: rival's tariff back under the control threshold");
-      }
+      if (m.value >= threshold && m.previous < threshold)
+        control_leverage(c, r, rival, spec, "reactive: answer to a tariff above the control threshold");
+      else if (m.value < threshold && m.previous >= threshold)
+        lift_leverage(c, r, rival, spec, "reactive: rival's tariff back under the control threshold");
       if (next == now) continue;
       auto e = event(r, Instrument::tariff, m.good, rival);
       e.ad_valorem = next;
       c.apply(e, m.value > m.previous ? "reactive: answer to a tariff rise" : "reactive: answer to a tariff cut");
     } else if (m.instrument == Instrument::export_control && m.value > m.previous) {
       // Across domains: a control on what it buys is answered on what it sells.
-      const double severity = control_severity(spec.control, spec.approval);
-      for (Index lg : spec.leverage_goods) {
-        const auto at = c.p.control_at(r, lg, rival);
-        if (control_severity(c.p.control_kind[at], c.p.control_approval[at]) >= severity) continue;
-        set_control(c, r, lg, rival, spec.control, spec, "reactive: answer to an export control");
-      }
+      control_leverage(c, r, rival, spec, "reactive: answer to an export control");
     } else if (m.instrument == Instrument::export_control && m.value < m.previous) {
-      for (Index lg : spec.leverage_goods)
-        if (c.p.control_kind[c.p.control_at(r, lg, rival)] != ControlKind::none)
-          set_control(c, r, lg, rival, ControlKind::none, spec, "reactive: answer to a lifted control");
+      lift_leverage(c, r, rival, spec, "reactive: answer to a lifted control");
     }
   }
 }
