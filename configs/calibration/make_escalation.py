@@ -59,6 +59,54 @@ def re_licences(at, approval, delay, cause):
                approval=approval, delay=delay)
 
 
+def timeline(china_scheduled):
+    """The 2025 events in order. Both variants schedule the US initiatives and China's Nexperia
+    stop (an answer to the Netherlands); China's tariffs and rare-earth licences are scheduled
+    only in the historical replay (in the rules variant they come from its reactive rule)."""
+    def licences(at, key, cause):
+        if china_scheduled:
+            re_licences(at, *P[key], cause)
+
+    tariffs("2025-02", "US", "CN", 0.31, "4 Feb 2025: IEEPA fentanyl tariff +10pp (US average on China 21% -> 31%)")
+    tariffs("2025-03", "US", "CN", 0.41, "4 Mar 2025: fentanyl tariff raised by another 10pp (-> 41%)")
+    tariffs("2025-04", "US", "CN", 1.24, "2-10 Apr 2025: reciprocal tariffs, 145% headline, ≈ 124% average")
+    if china_scheduled:
+        tariffs("2025-04", "CN", "US", 1.25, "4-11 Apr 2025: China retaliates to 125%")
+    licences("2025-04", "lic_apr", "4 Apr 2025: MOFCOM Announcement 18, licences for 7 medium/heavy rare earths and magnets")
+    tariffs("2025-05", "US", "CN", 0.51, "12 May 2025: Geneva truce, US 30% headline (≈ 51% average)")
+    if china_scheduled:
+        tariffs("2025-05", "CN", "US", 0.33, "12 May 2025: Geneva truce, China 10% headline (≈ 33% average)")
+    ev("2025-06", "US", "export_control", "late May 2025: US requires licences for EDA exports to China",
+       good="eda", partner="CN", kind="license", approval=0.1, delay=1)
+    licences("2025-06", "lic_jun", "Jun 2025: licence approvals resume after Geneva (magnet exports to the US ≈ 350 t)")
+    ev("2025-07", "US", "export_control", "2-3 Jul 2025: EDA licence requirement lifted for faster rare-earth licences",
+       good="eda", partner="CN", kind="none")
+    licences("2025-07", "lic_jul", "Jul 2025: approvals rise further (magnet exports to the US ≈ 620 t)")
+    ev("2025-07", "US", "price_floor", "Jul 2025: DoD-MP Materials deal, $110/kg NdPr floor for 10 years on ≈ 1,300 t/yr",
+       good="ree_oxide", floor=110.0, volume=108.3, months=120)
+    ev("2025-07", "US", "equity_stake", "Jul 2025: DoD $400M preferred equity in MP Materials (≈ 15%)",
+       good="ree_oxide", rate=0.15)
+    licences("2025-08", "lic_aug", "Aug 2025: licence approvals near normal")
+    ev("2025-10", "US", "export_control", "29 Sep 2025: US affiliates (50%) rule tightens controls on fab tools",
+       good="sme", partner="CN", kind="license", approval=0.02, delay=0)
+    ev("2025-10", "US", "export_control", "29 Sep 2025: US affiliates (50%) rule reaches EDA sales to listed firms' subsidiaries",
+       good="eda", partner="CN", kind="license", approval=0.5, delay=0)
+    for dst in ["PARTNERS", "US"]:
+        ev("2025-10", "CN", "export_control", "4 Oct 2025: China stops Nexperia's chip exports",
+           good="mature_chips", partner=dst, kind="ban")
+    licences("2025-10", "lic_oct", "9 Oct 2025: China widens rare-earth controls (extraterritorial rule); approvals slow")
+    ev("2025-11", "US", "truce", "30 Oct 2025: Busan truce, US average tariff on China ≈ 47%" +
+       (" (China stays ≈ 33%)" if china_scheduled else ""), partner="CN", ad_valorem=0.47)
+    licences("2025-11", "lic_nov", "30 Oct 2025: Busan truce, October controls suspended, general licences (April licensing stays)")
+    for dst in ["PARTNERS", "US"]:
+        ev("2025-11", "CN", "export_control", "Nov 2025: Nexperia chip exports resume after the Busan truce",
+           good="mature_chips", partner=dst, kind="none")
+    ev("2025-11", "US", "export_control", "10 Nov 2025: affiliates rule suspended for a year (back to the 2024 tool licences)",
+       good="sme", partner="CN", kind="license", approval=0.1, delay=0)
+    ev("2025-11", "US", "export_control", "10 Nov 2025: affiliates rule suspended for a year",
+       good="eda", partner="CN", kind="none")
+
+
 
 def rules_variant():
     w("# The 2025 US-China escalation driven by China's reactive rule (CALIBRATION.md §3), on top of")
@@ -91,34 +139,7 @@ def rules_variant():
     w("pain_threshold = 1.0          # truces are scheduled (Geneva, Busan), not offered by the rule")
     w("truce_months = 12")
     w("")
-    tariffs("2025-02", "US", "CN", 0.31, "4 Feb 2025: IEEPA fentanyl tariff +10pp (US average on China 21% -> 31%)")
-    tariffs("2025-03", "US", "CN", 0.41, "4 Mar 2025: fentanyl tariff raised by another 10pp (-> 41%)")
-    tariffs("2025-04", "US", "CN", 1.24, "2-10 Apr 2025: reciprocal tariffs, 145% headline, ≈ 124% average")
-    tariffs("2025-05", "US", "CN", 0.51, "12 May 2025: Geneva truce, US 30% headline (≈ 51% average)")
-    ev("2025-06", "US", "export_control", "late May 2025: US requires licences for EDA exports to China",
-       good="eda", partner="CN", kind="license", approval=0.1, delay=1)
-    ev("2025-07", "US", "export_control", "2-3 Jul 2025: EDA licence requirement lifted for faster rare-earth licences",
-       good="eda", partner="CN", kind="none")
-    ev("2025-07", "US", "price_floor", "Jul 2025: DoD-MP Materials deal, $110/kg NdPr floor for 10 years on ≈ 1,300 t/yr",
-       good="ree_oxide", floor=110.0, volume=108.3, months=120)
-    ev("2025-07", "US", "equity_stake", "Jul 2025: DoD $400M preferred equity in MP Materials (≈ 15%)",
-       good="ree_oxide", rate=0.15)
-    ev("2025-10", "US", "export_control", "29 Sep 2025: US affiliates (50%) rule tightens controls on fab tools",
-       good="sme", partner="CN", kind="license", approval=0.02, delay=0)
-    ev("2025-10", "US", "export_control", "29 Sep 2025: US affiliates (50%) rule reaches EDA sales to listed firms' subsidiaries",
-       good="eda", partner="CN", kind="license", approval=0.5, delay=0)
-    for dst in ["PARTNERS", "US"]:
-        ev("2025-10", "CN", "export_control", "4 Oct 2025: China stops Nexperia's chip exports",
-           good="mature_chips", partner=dst, kind="ban")
-    ev("2025-11", "US", "truce", "30 Oct 2025: Busan truce, US average tariff on China ≈ 47%",
-       partner="CN", ad_valorem=0.47)
-    for dst in ["PARTNERS", "US"]:
-        ev("2025-11", "CN", "export_control", "Nov 2025: Nexperia chip exports resume after the Busan truce",
-           good="mature_chips", partner=dst, kind="none")
-    ev("2025-11", "US", "export_control", "10 Nov 2025: affiliates rule suspended for a year (back to the 2024 tool licences)",
-       good="sme", partner="CN", kind="license", approval=0.1, delay=0)
-    ev("2025-11", "US", "export_control", "10 Nov 2025: affiliates rule suspended for a year",
-       good="eda", partner="CN", kind="none")
+    timeline(china_scheduled=False)
 
 
 def historical():
@@ -138,48 +159,7 @@ def historical():
     w("[run]")
     w('scenario = "escalation_2025"')
     w("")
-    tariffs("2025-02", "US", "CN", 0.31, "4 Feb 2025: IEEPA fentanyl tariff +10pp (US average on China 21% -> 31%)")
-    tariffs("2025-03", "US", "CN", 0.41, "4 Mar 2025: fentanyl tariff raised by another 10pp (-> 41%)")
-    tariffs("2025-04", "US", "CN", 1.24, "2-10 Apr 2025: reciprocal tariffs, 145% headline, ≈ 124% average")
-    tariffs("2025-04", "CN", "US", 1.25, "4-11 Apr 2025: China retaliates to 125%")
-    a, d = P["lic_apr"]
-    re_licences("2025-04", a, d, "4 Apr 2025: MOFCOM Announcement 18, licences for 7 medium/heavy rare earths and magnets")
-    tariffs("2025-05", "US", "CN", 0.51, "12 May 2025: Geneva truce, US 30% headline (≈ 51% average)")
-    tariffs("2025-05", "CN", "US", 0.33, "12 May 2025: Geneva truce, China 10% headline (≈ 33% average)")
-    ev("2025-06", "US", "export_control", "late May 2025: US requires licences for EDA exports to China",
-       good="eda", partner="CN", kind="license", approval=0.1, delay=1)
-    a, d = P["lic_jun"]
-    re_licences("2025-06", a, d, "Jun 2025: licence approvals resume after Geneva (magnet exports to the US ≈ 350 t)")
-    ev("2025-07", "US", "export_control", "2-3 Jul 2025: EDA licence requirement lifted for faster rare-earth licences",
-       good="eda", partner="CN", kind="none")
-    a, d = P["lic_jul"]
-    re_licences("2025-07", a, d, "Jul 2025: approvals rise further (magnet exports to the US ≈ 620 t)")
-    ev("2025-07", "US", "price_floor", "Jul 2025: DoD-MP Materials deal, $110/kg NdPr floor for 10 years on ≈ 1,300 t/yr",
-       good="ree_oxide", floor=110.0, volume=108.3, months=120)
-    ev("2025-07", "US", "equity_stake", "Jul 2025: DoD $400M preferred equity in MP Materials (≈ 15%)",
-       good="ree_oxide", rate=0.15)
-    a, d = P["lic_aug"]
-    re_licences("2025-08", a, d, "Aug 2025: licence approvals near normal")
-    ev("2025-10", "US", "export_control", "29 Sep 2025: US affiliates (50%) rule tightens controls on fab tools",
-       good="sme", partner="CN", kind="license", approval=0.02, delay=0)
-    ev("2025-10", "US", "export_control", "29 Sep 2025: US affiliates (50%) rule reaches EDA sales to listed firms' subsidiaries",
-       good="eda", partner="CN", kind="license", approval=0.5, delay=0)
-    for dst in ["PARTNERS", "US"]:
-        ev("2025-10", "CN", "export_control", "4 Oct 2025: China stops Nexperia's chip exports",
-           good="mature_chips", partner=dst, kind="ban")
-    a, d = P["lic_oct"]
-    re_licences("2025-10", a, d, "9 Oct 2025: China widens rare-earth controls (extraterritorial rule); approvals slow")
-    ev("2025-11", "US", "truce", "30 Oct 2025: Busan truce, US average tariff on China ≈ 47% (China stays ≈ 33%)",
-       partner="CN", ad_valorem=0.47)
-    a, d = P["lic_nov"]
-    re_licences("2025-11", a, d, "30 Oct 2025: Busan truce, October controls suspended, general licences (April licensing stays)")
-    for dst in ["PARTNERS", "US"]:
-        ev("2025-11", "CN", "export_control", "Nov 2025: Nexperia chip exports resume after the Busan truce",
-           good="mature_chips", partner=dst, kind="none")
-    ev("2025-11", "US", "export_control", "10 Nov 2025: affiliates rule suspended for a year (back to the 2024 tool licences)",
-       good="sme", partner="CN", kind="license", approval=0.1, delay=0)
-    ev("2025-11", "US", "export_control", "10 Nov 2025: affiliates rule suspended for a year",
-       good="eda", partner="CN", kind="none")
+    timeline(china_scheduled=True)
 
 
 rules_variant() if RULES else historical()
