@@ -256,20 +256,7 @@ TEST(Decomposition, RejectsInconsistentInput) {
 }
 
 TEST(Decomposition, FromAWorldAndExpandedOwners) {
-  using decouple::testing::Builder;
-  Builder b;
-  const Index us = b.region("US", Bloc::west), cn = b.region("CN", Bloc::china), row = b.region("ROW", Bloc::third);
-  const Index ore = b.good("ore");
-  const Index metal = b.good("metal", {{ore, 1.0}});
-  for (Index r : {us, cn, row}) {
-    b.market(ore, r, 100.0, 1.0);
-    b.market(metal, r, 200.0, 1.0);
-  }
-  for (int k = 0; k < 4; ++k)
-    for (Index r : {us, cn, row}) {
-      b.firm("ore" + std::to_string(k) + std::to_string(r), r, ore, FirmKind::western, 10.0 + k, {us, cn, row});
-      b.firm("metal" + std::to_string(k) + std::to_string(r), r, metal, FirmKind::western, 20.0 + k, {r});
-    }
+  const auto b = decouple::testing::ore_metal_world(4, false);
   const World w = build_world(b.s);
   for (int P : {1, 2, 3, 5}) {
     const Decomposition d = decompose(w, P);

@@ -323,20 +323,7 @@ TEST(Exchange, BroadcastsAndSums) {
 TEST(Exchange, WorldOffersAndBidsThroughTheDecomposition) {
   // The real slot layout: offers (slot → link) and bids (slot → input slot), owned by the
   // decomposition; results equal the local loops the simulation uses today.
-  using decouple::testing::Builder;
-  Builder b;
-  const Index us = b.region("US", Bloc::west), cn = b.region("CN", Bloc::china), row = b.region("ROW", Bloc::third);
-  const Index ore = b.good("ore");
-  const Index metal = b.good("metal", {{ore, 1.0}});
-  for (Index r : {us, cn, row}) {
-    b.market(ore, r, 100.0, 1.0);
-    b.market(metal, r, 200.0, 1.0);
-  }
-  for (int k = 0; k < 5; ++k)
-    for (Index r : {us, cn, row}) {
-      b.firm("ore" + std::to_string(k) + std::to_string(r), r, ore, FirmKind::western, 10.0 + k, {us, cn, row});
-      b.firm("metal" + std::to_string(k) + std::to_string(r), r, metal, FirmKind::western, 20.0 + k, {r, row});
-    }
+  const auto b = decouple::testing::ore_metal_world(5, true);
   const World w = build_world(b.s);
   Exchange ex(Communicator::world());
   const int me = ex.rank();

@@ -51,6 +51,28 @@ struct Builder {
   void event(EventSpec e) { s.events.push_back(std::move(e)); }
 };
 
+// A two-stage world for layout tests: ore and metal (1 ore per metal) markets in US, CN and ROW;
+// per region `per_region` ore firms selling everywhere and as many metal firms selling at home
+// (and to ROW again if `metal_to_row`), so links, offer slots and bid slots cross regions.
+inline Builder ore_metal_world(int per_region, bool metal_to_row) {
+  Builder b;
+  const Index us = b.region("US", Bloc::west), cn = b.region("CN", Bloc::china), row = b.region("ROW", Bloc::third);
+  const Index ore = b.good("ore");
+  const Index metal = b.good("metal", {{ore, 1.0}});
+  for (Index r : {us, cn, row}) {
+    b.market(ore, r, 100.0, 1.0);
+    b.market(metal, r, 200.0, 1.0);
+  }
+  for (int k = 0; k < per_region; ++k)
+    for (Index r : {us, cn, row}) {
+      b.firm("ore" + std::to_string(k) + std::to_string(r), r, ore, FirmKind::western, 10.0 + k, {us, cn, row});
+      std::vector<Index> dests{r};
+      if (metal_to_row) dests.push_back(row);  // ROW's own metal firms get two links to ROW
+      b.firm("metal" + std::to_string(k) + std::to_string(r), r, metal, FirmKind::western, 20.0 + k, dests);
+    }
+  return b;
+}
+
 // What a firm shipped this period, over all its destinations.
 inline double shipped(const Simulation& sim, Index firm) {
   const auto& w = sim.world();
