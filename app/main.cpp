@@ -43,6 +43,13 @@ struct MpiSession {
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;
 };
+// This process's rank as the launcher tells it (mpiexec, srun), known before MPI_Init, so that
+// an error every rank detects — bad input above all — is printed once, by rank 0.
+int launch_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (const char* v = std::getenv(name)) return std::atoi(v);
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -104,6 +111,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  const bool speaks = launch_rank() == 0;
   try {
     if (*cmd_run) {
       (void)load_for_run(run);  // bad input exits 2 before MPI starts
@@ -121,10 +129,11 @@ int main(int argc, char** argv) {
     }
     return 0;
   } catch (const InputError& e) {
-    for (const auto& p : e.problems()) fmt::print(std::cerr, "{}\n", p.format());
+    if (speaks)
+      for (const auto& p : e.problems()) fmt::print(std::cerr, "{}\n", p.format());
     return 2;
   } catch (const std::exception& e) {
-    fmt::print(std::cerr, "decouple: internal error: {}\n", e.what());
+    if (speaks) fmt::print(std::cerr, "decouple: internal error: {}\n", e.what());
     return 1;
   }
 }

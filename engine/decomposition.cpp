@@ -19,6 +19,7 @@ void validate(const DecompositionInput& in) {
   if (in.market_region.size() != in.market_weight.size()) fail("market_region and market_weight differ in size");
   if (in.firm_region.size() != in.firm_work.size()) fail("firm_region and firm_work differ in size");
   if (!(in.tolerance >= 0.0)) fail("tolerance must be ≥ 0");
+  if (in.firm_align < 1) fail("firm_align must be ≥ 1");
   for (std::size_t m = 0; m < in.market_region.size(); ++m) {
     if (in.market_region[m] < 0 || in.market_region[m] >= in.regions) fail("market " + std::to_string(m) + " has no valid region");
     if (in.market_weight[m] < 0) fail("market " + std::to_string(m) + " has a negative weight");
@@ -159,6 +160,15 @@ Decomposition decompose(const DecompositionInput& in) {
     }
     begin[r] = best;
   }
+  // 4. Round interior boundaries to the nearest multiple of firm_align (ties down), kept
+  // non-decreasing.
+  if (in.firm_align > 1)
+    for (int r = 1; r < P; ++r) {
+      const Index a = in.firm_align;
+      const Index down = begin[r] / a * a;
+      Index b = begin[r] - down > a / 2 ? std::min<Index>(down + a, F) : down;
+      begin[r] = std::max(b, begin[r - 1]);
+    }
   d.firm_begin = std::move(begin);
 
   d.market_weight_of_rank.assign(P, 0);
@@ -172,7 +182,7 @@ Decomposition decompose(const DecompositionInput& in) {
   return d;
 }
 
-Decomposition decompose(const World& w, int ranks, double tolerance) {
+Decomposition decompose(const World& w, int ranks, double tolerance, Index firm_align) {
   std::vector<std::int64_t> market_weight(w.markets), firm_work(w.firms);
   for (Index m = 0; m < w.markets; ++m)
     market_weight[m] = 1 + (w.offer_begin[m + 1] - w.offer_begin[m]) + (w.bid_begin[m + 1] - w.bid_begin[m]);
@@ -186,6 +196,7 @@ Decomposition decompose(const World& w, int ranks, double tolerance) {
   in.firm_region = w.firm_region;
   in.firm_work = firm_work;
   in.tolerance = tolerance;
+  in.firm_align = firm_align;
   return decompose(in);
 }
 

@@ -38,6 +38,10 @@ struct DecompositionInput {
   // Extra firm-work imbalance accepted to co-locate firms with their home region's owner:
   // each rank's work stays within mean·(1 ± tolerance) ± the largest single firm's work.
   double tolerance = 0.10;
+  // Interior range boundaries are multiples of this (the fixed firm chunks the simulation's
+  // reproducible sums run over must not straddle ranks); rounding moves a boundary by at
+  // most align/2 firms, so each rank's work may move by up to align·(largest firm's work).
+  Index firm_align = 1;
 };
 
 struct Decomposition {
@@ -60,7 +64,7 @@ Decomposition decompose(const DecompositionInput& input);
 
 // The world's own weights: a market weighs 1 + its offer and bid slots, a firm 1 + its links
 // and input slots (the +1 is the per-entity work that exists even without traffic).
-Decomposition decompose(const World& world, int ranks, double tolerance = 0.10);
+Decomposition decompose(const World& world, int ranks, double tolerance = 0.10, Index firm_align = 1);
 
 // Owner of every entry of a CSR array whose rows have owners: entries begin[r]..begin[r+1]
 // get row_rank[r]. E.g. links from link_begin and firm_rank(), offer slots from offer_begin

@@ -320,6 +320,45 @@ std::vector<double> Exchange::ordered_sums(std::span<const std::span<const doubl
   return sums;
 }
 
+std::vector<double> Exchange::allgather_concat(std::span<const double> mine) {
+  ++stats_.collective_calls;
+  const int P = ranks();
+  if (P == 1) return {mine.begin(), mine.end()};
+  const MPI_Comm comm = comm_.impl_->native();
+  const int n = checked_int(mine.size(), "allgather_concat values");
+  std::vector<int> count(P), displ(P);
+  MPI_Allgather(&n, 1, MPI_INT, count.data(), 1, MPI_INT, comm);
+  std::size_t total = 0;
+  for (int q = 0; q < P; ++q) {
+    displ[q] = checked_int(total, "allgather_concat total");
+    total += static_cast<std::size_t>(count[q]);
+  }
+  checked_int(total, "allgather_concat total");
+  std::vector<double> all(total);
+  MPI_Allgatherv(mine.data(), n, MPI_DOUBLE, all.data(), count.data(), displ.data(), MPI_DOUBLE, comm);
+  stats_.collective_bytes_sent += mine.size() * sizeof(double);
+  stats_.collective_bytes_received += (total - mine.size()) * sizeof(double);
+  return all;
+}
+
+void Exchange::min_over_ranks(std::span<double> values) {
+  ++stats_.collective_calls;
+  if (ranks() == 1 || values.empty()) return;
+  MPI_Allreduce(MPI_IN_PLACE, values.data(), checked_int(values.size(), "min_over_ranks values"),
+                MPI_DOUBLE, MPI_MIN, comm_.impl_->native());
+  stats_.collective_bytes_sent += values.size() * sizeof(double);
+  stats_.collective_bytes_received += values.size() * sizeof(double);
+}
+
+void Exchange::max_over_ranks(std::span<double> values) {
+  ++stats_.collective_calls;
+  if (ranks() == 1 || values.empty()) return;
+  MPI_Allreduce(MPI_IN_PLACE, values.data(), checked_int(values.size(), "max_over_ranks values"),
+                MPI_DOUBLE, MPI_MAX, comm_.impl_->native());
+  stats_.collective_bytes_sent += values.size() * sizeof(double);
+  stats_.collective_bytes_received += values.size() * sizeof(double);
+}
+
 ErrorAgreement Exchange::agree_error(bool failed_here, const std::string& message) {
   const int P = ranks();
   ++stats_.collective_calls;

@@ -143,6 +143,12 @@ class Exchange {
   // values are gathered first; the sum is never split into per-rank partials).
   double ordered_sum(std::span<const double> values, std::span<const int> owner);
   std::vector<double> ordered_sums(std::span<const std::span<const double>> arrays, std::span<const int> owner);
+  // Every rank's `mine`, concatenated in rank order, on every rank (variable lengths). With
+  // firms in contiguous id ranges by rank, per-firm lists come out in global id order.
+  std::vector<double> allgather_concat(std::span<const double> mine);
+  // Element-wise minimum / maximum over ranks, in place. Exact, so order does not matter.
+  void min_over_ranks(std::span<double> values);
+  void max_over_ranks(std::span<double> values);
   // Whether any rank failed, with the lowest failing rank's message: lets every rank reach
   // the same verdict and report it once (no rank left waiting in a collective).
   ErrorAgreement agree_error(bool failed_here, const std::string& message);

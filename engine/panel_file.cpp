@@ -31,6 +31,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -352,16 +353,23 @@ void write_column_attributes(hid_t dset, const ColumnSpec& spec, const std::stri
 
 // ----- writing rows --------------------------------------------------------------------
 
-// Collective: writes this rank's numeric `data` into rows [offset, offset + size) of the 1-D
-// dataset `dset` (one hyperslab). A rank with no rows selects nothing but still takes part.
-void write_rows(hid_t dset, const ColumnData& data, hsize_t offset, hid_t xfer,
-                const std::string& what) {
+// Collective: writes this rank's numeric `data` into the given blocks of rows (offset, count)
+// of the 1-D dataset `dset`, in order (one hyperslab per block; the counts add up to the
+// data's size). A rank with no rows selects nothing but still takes part.
+void write_rows(hid_t dset, const ColumnData& data, std::span<const std::pair<hsize_t, hsize_t>> blocks,
+                hid_t xfer, const std::string& what) {
   hsize_t n = column_size(data);
   Hid fspace = make(H5Dget_space(dset), H5Sclose, "H5Dget_space", what);
   Hid mspace = simple_space(std::max<hsize_t>(n, 1), what);
   if (n > 0) {
-    check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &offset, nullptr, &n, nullptr),
-          "H5Sselect_hyperslab", what);
+    bool first = true;
+    for (auto [offset, count] : blocks) {
+      if (count == 0) continue;
+      check(H5Sselect_hyperslab(fspace.get(), first ? H5S_SELECT_SET : H5S_SELECT_OR, &offset, nullptr,
+                                &count, nullptr),
+            "H5Sselect_hyperslab", what);
+      first = false;
+    }
   } else {
     check(H5Sselect_none(fspace.get()), "H5Sselect_none", what);
     check(H5Sselect_none(mspace.get()), "H5Sselect_none", what);
@@ -382,6 +390,11 @@ void write_rows(hid_t dset, const ColumnData& data, hsize_t offset, hid_t xfer,
         }
       },
       data);
+}
+
+void write_rows(hid_t dset, const ColumnData& data, hsize_t offset, hid_t xfer, const std::string& what) {
+  const std::pair<hsize_t, hsize_t> block{offset, column_size(data)};
+  write_rows(dset, data, std::span(&block, 1), xfer, what);
 }
 
 // Serial: writes every element of a (scalar or 1-D) variable-length string dataset.
@@ -1329,6 +1342,11 @@ void PanelFile::create_panel(const std::string& group, const std::vector<ColumnS
 }
 
 void PanelFile::append(const std::string& group, const Table& rows) {
+  const std::uint64_t all = rows.rows();
+  append(group, rows, std::span(&all, 1));
+}
+
+void PanelFile::append(const std::string& group, const Table& rows, std::span<const std::uint64_t> segments) {
   Impl& m = *impl_;
   const std::string g = normalize(group);
   m.require_writable("append");
@@ -1353,6 +1371,11 @@ void PanelFile::append(const std::string& group, const Table& rows) {
                                         type_name(want.type)));
     }
     check_table_shape(rows, g);
+    Count in_segments = 0;
+    for (auto c : segments) in_segments += c;
+    if (in_segments != rows.rows())
+      throw InternalError(fmt::format("append to {}: segments hold {} rows, the table {}", g, in_segments,
+                                      rows.rows()));
   } catch (...) {
     err = std::current_exception();
   }
@@ -1360,7 +1383,26 @@ void PanelFile::append(const std::string& group, const Table& rows) {
   const hsize_t total =
       agree(n, err, m.comm, fmt::format("append to {}: another rank's rows were rejected", g));
   if (total == 0) return;
-  const hsize_t offset = panel->rows + offset_of(n, m.comm, m.rank);
+  // Every rank's segment sizes: segment k of all ranks (in rank order) precedes segment k+1.
+  const std::size_t K = segments.size();
+  std::uint64_t k_range[2] = {K, ~std::uint64_t{K}};
+  MPI_Allreduce(MPI_IN_PLACE, k_range, 2, MPI_UINT64_T, MPI_MAX, m.comm);
+  if (k_range[0] != K || ~k_range[1] != K)
+    throw InternalError(fmt::format("append to {}: ranks disagree on the number of segments", g));
+  std::vector<std::uint64_t> counts(K * static_cast<std::size_t>(m.size));
+  MPI_Allgather(segments.data(), static_cast<int>(K), MPI_UINT64_T, counts.data(), static_cast<int>(K),
+                MPI_UINT64_T, m.comm);
+  std::vector<std::pair<hsize_t, hsize_t>> blocks(K);
+  hsize_t base = panel->rows;
+  for (std::size_t k = 0; k < K; ++k) {
+    hsize_t at = base;
+    for (int q = 0; q < m.size; ++q) {
+      const hsize_t c = counts[static_cast<std::size_t>(q) * K + k];
+      if (q == m.rank) blocks[k] = {at, c};
+      at += c;
+    }
+    base = at;
+  }
 
   m.guarded("append", [&] {
     const hsize_t extent = panel->rows + total;
@@ -1368,7 +1410,7 @@ void PanelFile::append(const std::string& group, const Table& rows) {
       check(H5Dset_extent(panel->columns[c].get(), &extent), "H5Dset_extent",
             child_path(g, panel->specs[c].name));
     for (std::size_t c = 0; c < panel->columns.size(); ++c)
-      write_rows(panel->columns[c].get(), rows.columns[c], offset, m.xfer.get(),
+      write_rows(panel->columns[c].get(), rows.columns[c], blocks, m.xfer.get(),
                  child_path(g, panel->specs[c].name));
     panel->rows = extent;
   });

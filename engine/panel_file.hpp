@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -82,6 +83,11 @@ class PanelFile {
   // rows.specs must match create_panel. Each rank passes its own rows (0 included); they land
   // after the panel's existing rows, rank 0's first.
   void append(const std::string& group, const Table& rows);
+  // The same in segments (e.g. one per period): this rank's rows are segments[0] rows of
+  // segment 0, then segments[1] rows of segment 1, …; every rank passes the same number of
+  // segments. The file holds segment 0 of every rank in rank order, then segment 1, …: with
+  // entities in contiguous id ranges by rank, rows land in (period, entity id) order.
+  void append(const std::string& group, const Table& rows, std::span<const std::uint64_t> segments);
 
   // Flush, close, write the string data (rank 0), and atomically rename the partial file onto
   // `path` (rank 0); every rank returns once the rename is done, or throws the same error type.

@@ -11,6 +11,13 @@ const char* const kFirmStatusNames[4] = {"candidate", "building", "active", "exi
 namespace {
 constexpr std::size_t kFlushRows = 1 << 16;
 
+// The same columns without rows: what ranks other than 0 pass for replicated tables.
+Table no_rows(const Table& t) {
+  Table e;
+  for (const auto& spec : t.specs) e.add(spec);
+  return e;
+}
+
 ColumnSpec col(std::string name, ColumnType t, std::string units, std::string description,
                std::string codes = {}) {
   return {std::move(name), t, std::move(units), std::move(description), std::move(codes)};
@@ -152,7 +159,8 @@ void Recorder::record(int period) {
   }
   if (o.firm && period % o.firm_every == 0) {
     auto& t = firm_;
-    for (Index f = 0; f < w.firms; ++f) {
+    const std::size_t before = t.rows();
+    for (Index f = sim_.firm_begin(); f < sim_.firm_end(); ++f) {
       if (w.firm_status[f] == FirmStatus::candidate) continue;
       std::size_t c = 0;
       t.i32(c++).push_back(period);
@@ -168,6 +176,7 @@ void Recorder::record(int period) {
         t.f64(c++).push_back(stock);
       }
     }
+    firm_segments_.push_back(t.rows() - before);
   }
   if (o.government && regular) {
     const auto& a = sim_.accounts();
@@ -201,15 +210,26 @@ void Recorder::record(int period) {
 
 void Recorder::flush(bool all) {
   const auto& o = sim_.scenario().output;
+  const bool root = sim_.rank() == 0;
+  // Replicated tables: the same rows on every rank, so the same decision; rank 0 writes.
   const std::pair<Table*, const char*> panels[] = {{&market_, "/panel/market"}, {&trade_, "/panel/trade"},
-                                                    {&firm_, "/panel/firm"}, {&government_, "/panel/government"},
+                                                    {&government_, "/panel/government"},
                                                     {&policy_, "/panel/policy"}, {&bloc_, "/panel/bloc"}};
-  const bool on[] = {o.market, o.trade, o.firm, o.government, o.policy, o.market};
-  for (std::size_t i = 0; i < 6; ++i) {
+  const bool on[] = {o.market, o.trade, o.government, o.policy, o.market};
+  for (std::size_t i = 0; i < 5; ++i) {
     auto& [table, path] = panels[i];
     if (!on[i] || table->rows() == 0 || (!all && table->rows() < kFlushRows)) continue;
-    file_.append(path, *table);
+    file_.append(path, root ? *table : no_rows(*table));
     table->clear_rows();
+  }
+  // Firm rows: each rank its own; decided by the number of buffered periods (the same on
+  // every rank) so that a flush holds about kFlushRows rows in all.
+  const std::size_t firms = std::max<std::size_t>(1, static_cast<std::size_t>(sim_.world().firms));
+  const std::size_t periods = std::max<std::size_t>(1, kFlushRows / firms);
+  if (o.firm && !firm_segments_.empty() && (all || firm_segments_.size() >= periods)) {
+    file_.append("/panel/firm", firm_, firm_segments_);
+    firm_.clear_rows();
+    firm_segments_.clear();
   }
 }
 
@@ -241,7 +261,8 @@ void Recorder::finish() {
     regions_t.i32(0).push_back(r);
     regions_t.i32(1).push_back(static_cast<std::int32_t>(w.region_bloc[r]));
   }
-  file_.write_table("/meta/region_blocs", regions_t);
+  const bool root = sim_.rank() == 0;
+  file_.write_table("/meta/region_blocs", root ? regions_t : no_rows(regions_t));
 
   Table markets_t;
   markets_t.add(col("good", T::i32, "code", "good", "/meta/goods"));
@@ -255,7 +276,7 @@ void Recorder::finish() {
     markets_t.f64(2).push_back(d.present ? d.a : std::numeric_limits<double>::quiet_NaN());
     markets_t.f64(3).push_back(d.present ? d.b : std::numeric_limits<double>::quiet_NaN());
   }
-  file_.write_table("/meta/markets", markets_t);
+  file_.write_table("/meta/markets", root ? markets_t : no_rows(markets_t));
 
   Table firms;
   firms.add(col("firm_id", T::str, "", "firm id (entrant candidates: pool#k)"));
@@ -266,7 +287,7 @@ void Recorder::finish() {
   firms.add(col("destinations", T::str, "", "regions it may sell to, ';'-separated"));
   firms.add(col("marginal_cost", T::f64, "USD/unit", "initial marginal cost before inputs"));
   firms.add(col("final_status", T::i32, "code", "status at the end of the run", "/meta/firm_status"));
-  for (Index f = 0; f < w.firms; ++f) {
+  for (Index f = sim_.firm_begin(); f < sim_.firm_end(); ++f) {  // each rank its own, in rank = id order
     firms.str(0).push_back(w.firm_name[f]);
     firms.i32(1).push_back(w.firm_region[f]);
     firms.i32(2).push_back(w.firm_good[f]);

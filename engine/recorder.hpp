@@ -1,8 +1,13 @@
 // Turns the simulation's state into the panel rows and meta tables of DESIGN §6 and
 // streams them to a PanelFile, buffered so that rows are written in large appends.
+// Distributed: market, trade, bloc, government and policy rows are replicated on every rank
+// and written by rank 0; firm rows by each rank for its own firms, in (period, firm id)
+// order through segmented appends. Every flush decision is the same on every rank.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/panel_file.hpp"
 #include "engine/simulation.hpp"
@@ -22,6 +27,7 @@ class Recorder {
   const Simulation& sim_;
   PanelFile& file_;
   Table market_, trade_, firm_, government_, policy_, bloc_;
+  std::vector<std::uint64_t> firm_segments_;  // firm rows buffered per recorded period
 };
 
 // The code tables written to /meta for enum columns.

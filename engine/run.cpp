@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <exception>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -60,6 +61,8 @@ std::string utc_now() {
 RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& err) {
   const auto t0 = std::chrono::steady_clock::now();
   const Scenario sc = load_for_run(o);
+  const Communicator comm = Communicator::world();
+  const bool root = comm.rank() == 0;
   RunSummary s;
   s.out = o.out.empty() ? std::filesystem::path(o.config).stem().string() + ".h5" : o.out;
   PanelFile file(s.out, o.force, MPI_COMM_WORLD);  // refuses an existing output without --force, before any work
@@ -72,26 +75,44 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
                             {"periods", static_cast<std::int64_t>(sc.run.periods)},
                             {"burn_in", static_cast<std::int64_t>(sc.run.burn_in)},
                             {"start", sc.run.start},
-                            {"ranks", std::int64_t{1}},
+                            {"ranks", static_cast<std::int64_t>(comm.size())},
                             {"created_utc", utc_now()}});
   file.write_text("/config", sc.resolved_toml);
 
-  Simulation sim(sc);
+  Simulation sim(sc, comm);
+  Exchange& ex = sim.exchange();
   Recorder recorder(sim, file);
-  const bool show = !o.quiet && (o.progress || isatty(STDERR_FILENO));
-  double link_periods = 0.0;
+  const bool show = root && !o.quiet && (o.progress || isatty(STDERR_FILENO));
+  std::int64_t link_periods = 0;  // this rank's firms' active links × periods
   const auto& w = sim.world();
   for (int t = sim.first_period(); t < sc.run.periods; ++t) {
-    sim.step(t);
-    for (Index f = 0; f < w.firms; ++f)
+    // An error on one rank must not leave the others waiting in a collective: every rank
+    // checks in after each period and all stop together, the failing rank with its own
+    // error, the others with its message.
+    std::exception_ptr failure;
+    std::string message;
+    try {
+      sim.step(t);
+      if (t >= 0) recorder.record(t);
+    } catch (const std::exception& e) {
+      failure = std::current_exception();
+      message = e.what();
+    }
+    const ErrorAgreement verdict = ex.agree_error(failure != nullptr, message);
+    if (failure) std::rethrow_exception(failure);
+    if (verdict.failed) throw InternalError(fmt::format("rank {}: {}", verdict.rank, verdict.message));
+    for (Index f = sim.firm_begin(); f < sim.firm_end(); ++f)
       if (w.firm_status[f] == FirmStatus::active) link_periods += w.link_begin[f + 1] - w.link_begin[f];
-    if (t >= 0) recorder.record(t);
     if (show && (t % 12 == 0 || t + 1 == sc.run.periods))
       fmt::print(err, "\rperiod {:>6}/{} ({})", t + 1, sc.run.periods, period_label(sc.run, t));
   }
   if (show) fmt::print(err, "\n");
   recorder.finish();
-  s.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  link_periods = ex.sum_over_ranks(link_periods);
+  // The slowest rank's time (every rank stores the same value).
+  double times[1] = {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+  ex.max_over_ranks(times);
+  s.wall_seconds = times[0];
   file.set_attributes("/", {{"wall_seconds", s.wall_seconds}});
   file.commit();
 
@@ -99,29 +120,39 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   s.firms = w.firms;
   s.links = w.links;
   s.markets = w.markets;
-  s.updates_per_second = s.wall_seconds > 0.0 ? link_periods / s.wall_seconds : 0.0;
-  s.peak_memory_mb = peak_memory_mb();
-  if (o.quiet) return s;
+  s.updates_per_second = s.wall_seconds > 0.0 ? static_cast<double>(link_periods) / s.wall_seconds : 0.0;
+  double memory[1] = {peak_memory_mb()};
+  s.peak_memory_total_mb = static_cast<double>(ex.sum_over_ranks(static_cast<std::int64_t>(memory[0] * 1024.0))) / 1024.0;
+  ex.max_over_ranks(memory);
+  s.peak_memory_mb = memory[0];
+  s.ranks = comm.size();
+  std::int64_t entered = 0, exited = 0;
+  for (Index f = sim.firm_begin(); f < sim.firm_end(); ++f) {
+    entered += w.firm_pool[f] != kNone && w.firm_status[f] != FirmStatus::candidate;
+    exited += w.firm_status[f] == FirmStatus::exited;
+  }
+  entered = ex.sum_over_ranks(entered);
+  exited = ex.sum_over_ranks(exited);
+  if (o.quiet || !root) return s;
 
-  fmt::print(out, "{} — {} months from {} ({} firms incl. entrant candidates, {} firm-market links, {} markets)\n",
-             sc.run.scenario, sc.run.periods, sc.run.start, s.firms, s.links, s.markets);
+  fmt::print(out, "{} — {} months from {} ({} firms incl. entrant candidates, {} firm-market links, {} markets; {} rank{})\n",
+             sc.run.scenario, sc.run.periods, sc.run.start, s.firms, s.links, s.markets, s.ranks,
+             s.ranks == 1 ? "" : "s");
   const int last = sc.run.periods - 1;
   fmt::print(out, "\nMarkets in {} (last period)\n", period_label(sc.run, last));
   fmt::print(out, "{:<14} {:<10} {:>12} {:>12} {:>10} {:>10} {:>10}\n", "good", "region", "price",
              "quantity", "dep.share", "HHI firms", "shortage");
   const auto& mm = sim.markets();
-  for (Index m = 0; m < w.markets; ++m)
+  constexpr Index kShown = 40;  // a synthetic world has thousands: the panel has them all
+  for (Index m = 0; m < std::min(w.markets, kShown); ++m)
     fmt::print(out, "{:<14} {:<10} {:>12.2f} {:>12.2f} {:>10.3f} {:>10.0f} {:>10.2f}\n",
                sc.goods[w.market_good[m]].id, sc.regions[w.market_region[m]].id, w.market_price[m],
                mm.sold[m], mm.dependency_share[m], mm.hhi_firms[m], mm.shortage[m]);
-  std::size_t entered = 0, exited = 0;
-  for (Index f = 0; f < w.firms; ++f) {
-    entered += w.firm_pool[f] != kNone && w.firm_status[f] != FirmStatus::candidate;
-    exited += w.firm_status[f] == FirmStatus::exited;
-  }
+  if (w.markets > kShown) fmt::print(out, "… and {} more markets (/panel/market)\n", w.markets - kShown);
   fmt::print(out, "\nEntries {}, exits {}\n", entered, exited);
-  fmt::print(out, "\nwritten {} in {:.2f} s ({:.3g} firm-market updates/s, peak memory {:.0f} MB)\n",
-             s.out, s.wall_seconds, s.updates_per_second, s.peak_memory_mb);
+  fmt::print(out, "\nwritten {} in {:.2f} s ({:.3g} firm-market updates/s, peak memory {:.0f} MB{})\n",
+             s.out, s.wall_seconds, s.updates_per_second, s.peak_memory_mb,
+             s.ranks == 1 ? std::string() : fmt::format(" per rank, {:.0f} MB in all", s.peak_memory_total_mb));
   return s;
 }
 

@@ -28,7 +28,9 @@ struct RunSummary {
   long firms = 0, links = 0, markets = 0;
   double wall_seconds = 0.0;
   double updates_per_second = 0.0;     // Σ active firms' links × periods ÷ wall time
-  double peak_memory_mb = 0.0;
+  double peak_memory_mb = 0.0;        // the largest rank's
+  double peak_memory_total_mb = 0.0;  // summed over ranks
+  int ranks = 1;
 };
 
 // The scenario with --seed/--replicate/--set applied (throws InputError).

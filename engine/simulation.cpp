@@ -13,6 +13,11 @@ namespace decouple {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Firms fall in at most this many fixed chunks for the per-region account sums: few enough
+// that the per-period gather of (chunk, region) partials stays small (≈ 0.5 MB for a
+// million firms), many enough that aligning rank boundaries to chunks costs little balance.
+constexpr Index kAccountChunks = 8192;
 
 // The bloc a region's government treats as the adversary (third-bloc regions have none).
 int adversary_of(Bloc b) {
@@ -77,8 +82,9 @@ void BlocMetrics::resize(std::size_t n) {
   for (auto& x : share) x.assign(n, 0.0);
 }
 
-Simulation::Simulation(const Scenario& scenario)
-    : scenario_(scenario), world_(build_world(scenario)), policy_(initial_policy(scenario)) {
+Simulation::Simulation(const Scenario& scenario, Communicator comm)
+    : scenario_(scenario), world_(build_world(scenario)), policy_(initial_policy(scenario)),
+      exchange_(std::move(comm)) {
   const auto& w = world_;
   market_metrics_.resize(w.markets);
   trade_metrics_.resize(w.trades);
@@ -133,24 +139,95 @@ Simulation::Simulation(const Scenario& scenario)
   sorted_r_.resize(max_bids);
   served_.resize(max_bids);
   order_.resize(max_bids);
+  distribute();
+}
+
+// Ownership (DESIGN §5), the routes offers, bids and settlements take, and the
+// (chunk, region) entries of the account sums. Every rank computes all of it from the
+// replicated world, without messages (the plans are then cross-checked once).
+void Simulation::distribute() {
+  const auto& w = world_;
+  const int P = exchange_.ranks(), me = exchange_.rank();
+  const Index R = w.regions;
+  chunk_ = std::max<Index>(1, (w.firms + kAccountChunks - 1) / kAccountChunks);
+  decomposition_ = decompose(w, P, 0.10, chunk_);
+  firm_lo_ = decomposition_.firm_begin[me];
+  firm_hi_ = decomposition_.firm_begin[me + 1];
+  const auto& market_rank = decomposition_.market_rank;
+  for (Index m = 0; m < w.markets; ++m)
+    if (market_rank[m] == me) my_markets_.push_back(m);
+  trade_rank_.resize(w.trades);
+  market_trade_begin_.assign(w.markets + 1, 0);
+  for (Index t = 0; t < w.trades; ++t) {
+    const Index m = w.market_of[static_cast<std::size_t>(w.trade_good[t]) * R + w.trade_destination[t]];
+    trade_rank_[t] = market_rank[m];
+    ++market_trade_begin_[m + 1];
+  }
+  for (Index m = 0; m < w.markets; ++m) market_trade_begin_[m + 1] += market_trade_begin_[m];
+  market_trades_.resize(w.trades);
+  {
+    std::vector<int> at(market_trade_begin_.begin(), market_trade_begin_.end() - 1);
+    for (Index t = 0; t < w.trades; ++t)
+      market_trades_[at[w.market_of[static_cast<std::size_t>(w.trade_good[t]) * R + w.trade_destination[t]]]++] = t;
+  }
+  trade_multiplier_.assign(w.trades, 1.0);
+  trade_specific_.assign(w.trades, 0.0);
+  {
+    const auto firm_rank = decomposition_.firm_rank();
+    const auto link_rank = expand_owner(w.link_begin, firm_rank);
+    const auto offer_rank = expand_owner(w.offer_begin, market_rank);
+    offer_plan_ = RoutingPlan(w.offer_link, link_rank, offer_rank, exchange_.communicator());
+    const auto slot_rank = expand_owner(w.slot_begin, firm_rank);
+    const auto bid_rank = expand_owner(w.bid_begin, market_rank);
+    bid_plan_ = RoutingPlan(w.bid_slot, slot_rank, bid_rank, exchange_.communicator());
+  }
+  exchange_.verify(offer_plan_);
+  exchange_.verify(bid_plan_);
+  // Entries: per chunk, the distinct home regions of its firms, ascending.
+  std::vector<Index> regions;
+  Index first_here = -1;
+  firm_entry_.assign(firm_hi_ - firm_lo_, 0);
+  for (Index c0 = 0; c0 < w.firms; c0 += chunk_) {
+    const Index c1 = std::min(w.firms, c0 + chunk_);
+    regions.assign(w.firm_region.begin() + c0, w.firm_region.begin() + c1);
+    std::sort(regions.begin(), regions.end());
+    regions.erase(std::unique(regions.begin(), regions.end()), regions.end());
+    const auto base = static_cast<Index>(entry_region_.size());
+    if (c0 >= firm_lo_ && c0 < firm_hi_) {
+      if (first_here < 0) first_here = base;
+      for (Index f = c0; f < c1; ++f)
+        firm_entry_[f - firm_lo_] = base - first_here +
+            static_cast<Index>(std::lower_bound(regions.begin(), regions.end(), w.firm_region[f]) - regions.begin());
+    }
+    entry_region_.insert(entry_region_.end(), regions.begin(), regions.end());
+  }
+  Index entries_here = 0;
+  for (Index f = firm_lo_; f < firm_hi_; ++f) entries_here = std::max(entries_here, firm_entry_[f - firm_lo_] + 1);
+  partial_.assign(static_cast<std::size_t>(entries_here) * kAccountFields, 0.0);
 }
 
 void Simulation::step(int period) {
+  auto& w = world_;
   policy_log_.clear();
-  accounts_.reset(world_.regions);
+  accounts_.reset(w.regions);
+  std::fill(partial_.begin(), partial_.end(), 0.0);
   apply_policy(period);
   tabulate_border_terms(period);
   plan_offers();
-  // Phase 3: offers and bids to the markets.
-  exchange_.to_markets(world_.offer_link, world_.link_q, offer_q_);
-  exchange_.to_markets(world_.bid_slot, world_.slot_bid, bid_q_);
-  exchange_.to_markets(world_.bid_slot, world_.slot_reservation, bid_r_);
+  // Phase 3: offers and bids to the markets' owners.
+  exchange_.to_markets(offer_plan_, w.link_q, offer_q_);
+  const std::span<const double> bids_from[] = {w.slot_bid, w.slot_reservation};
+  const std::span<double> bids_to[] = {bid_q_, bid_r_};
+  exchange_.to_markets(bid_plan_, bids_from, bids_to);
   clear_markets();
-  // Phase 5: settlements back to the firms.
-  exchange_.to_firms(world_.offer_link, offer_sold_, world_.link_sold);
-  exchange_.to_firms(world_.bid_slot, bid_served_, world_.slot_delivered);
+  // Phase 5: settlements back to the firms; markets' state and metrics to every rank.
+  exchange_.to_firms(offer_plan_, offer_sold_, w.link_sold);
+  exchange_.to_firms(bid_plan_, bid_served_, w.slot_delivered);
+  settle_markets();
+  publish_markets();
   settle(period);
   dynamics(period);
+  reduce_accounts();
   aggregate();
 }
 
@@ -159,7 +236,7 @@ void Simulation::step(int period) {
 void Simulation::apply_policy(int period) {
   auto& w = world_;
   // Plants whose build lag has passed come on line.
-  for (Index f = 0; f < w.firms; ++f)
+  for (Index f = firm_lo_; f < firm_hi_; ++f)
     if (w.firm_status[f] == FirmStatus::building && period >= w.firm_online_period[f])
       w.firm_status[f] = FirmStatus::active;
   // Scheduled events (the exogenous timeline) apply from period 0 on; rules other than
@@ -196,18 +273,17 @@ void Simulation::tabulate_border_terms(int period) {
   auto& w = world_;
   const auto& p = policy_;
   const Index R = w.regions;
-  std::fill(trade_capacity_.begin(), trade_capacity_.end(), 0.0);
-  std::fill(adversary_capacity_.begin(), adversary_capacity_.end(), 0.0);
-  for (Index f = 0; f < w.firms; ++f) {
-    if (w.firm_status[f] != FirmStatus::active) continue;
-    const int origin_bloc = static_cast<int>(w.region_bloc[w.firm_region[f]]);
-    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
-      trade_capacity_[w.link_trade[l]] += w.firm_capacity[f];
-      if (adversary_of(w.region_bloc[w.link_destination[l]]) == origin_bloc)
-        adversary_capacity_[w.link_market[l]] += w.firm_capacity[f];
-    }
+  // Per trade pair (replicated): the border's multiplier and specific tariff, what the
+  // market side settles with (the same expressions as the per-link terms below).
+  for (Index t = 0; t < w.trades; ++t) {
+    const Index g = w.trade_good[t], o = w.trade_origin[t], d = w.trade_destination[t];
+    if (o == d) continue;
+    const auto k = p.tariff_at(d, g, o);
+    trade_multiplier_[t] = 1.0 + p.tariff_ad_valorem[k];
+    trade_specific_[t] = p.tariff_specific[k];
   }
-  for (Index f = 0; f < w.firms; ++f) {
+  share_capacities();
+  for (Index f = firm_lo_; f < firm_hi_; ++f) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
     const int origin_bloc = static_cast<int>(w.region_bloc[o]);
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
@@ -262,41 +338,15 @@ void Simulation::tabulate_border_terms(int period) {
     }
   }
 
-  // Underpricing directives: the directed SOEs jointly ship what brings the price to the
-  // limit price, given everyone else's last shipments, shared by capacity.
-  std::fill(directed_q_.begin(), directed_q_.end(), std::numeric_limits<double>::quiet_NaN());
-  for (const auto& dir : p.directives) {
-    const Index m = w.market_of[static_cast<std::size_t>(dir.good) * R + dir.market_region];
-    if (m == kNone) continue;
-    double limit = dir.automatic ? entry_limit_price_[m] : dir.limit_price;
-    if (!std::isfinite(limit)) continue;  // `auto` with no would-be entrant: nothing to deter
-    limit *= (1.0 - dir.margin);
-    double directed_last = 0.0, directed_capacity = 0.0;
-    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
-      const Index l = w.offer_link[j];
-      const Index f = w.link_firm[l];
-      if (w.firm_kind[f] == FirmKind::soe && w.firm_region[f] == dir.government &&
-          w.firm_status[f] == FirmStatus::active) {
-        directed_last += w.link_q[l];
-        directed_capacity += w.firm_capacity[f];
-      }
-    }
-    if (directed_capacity <= 0.0 || w.market_b_hat[m] <= 0.0) continue;
-    const double q_limit = std::max(0.0, (w.market_a_hat[m] - limit) / w.market_b_hat[m]);
-    const double need = std::max(0.0, q_limit - (w.market_supply[m] - directed_last));
-    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
-      const Index l = w.offer_link[j];
-      const Index f = w.link_firm[l];
-      if (w.firm_kind[f] == FirmKind::soe && w.firm_region[f] == dir.government &&
-          w.firm_status[f] == FirmStatus::active)
-        directed_q_[l] = std::min(w.link_cap[l], need * w.firm_capacity[f] / directed_capacity);
-    }
-  }
+  // Underpricing directives (volumes from share_capacities): never above the link's cap.
+  if (!p.directives.empty())
+    for (int l = w.link_begin[firm_lo_]; l < w.link_begin[firm_hi_]; ++l)
+      if (!std::isnan(directed_q_[l])) directed_q_[l] = std::min(w.link_cap[l], directed_q_[l]);
 
   // Price floors: which contract covers each firm, and its share of the covered volume.
-  std::fill(floor_of_.begin(), floor_of_.end(), kNone);
-  std::fill(floor_min_output_.begin(), floor_min_output_.end(), 0.0);
-  std::fill(floor_share_.begin(), floor_share_.end(), 0.0);
+  std::fill(floor_of_.begin() + firm_lo_, floor_of_.begin() + firm_hi_, kNone);
+  std::fill(floor_min_output_.begin() + firm_lo_, floor_min_output_.begin() + firm_hi_, 0.0);
+  std::fill(floor_share_.begin() + firm_lo_, floor_share_.begin() + firm_hi_, 0.0);
   for (std::size_t c = 0; c < p.floors.size(); ++c) {
     const auto& fl = p.floors[c];
     if (!fl.active_at(period)) continue;
@@ -305,10 +355,13 @@ void Simulation::tabulate_border_terms(int period) {
       if (fl.firms.empty()) return true;
       return std::find(fl.firms.begin(), fl.firms.end(), f) != fl.firms.end();
     };
+    // Covered capacity summed in firm id order over all ranks.
+    std::vector<double> mine;
+    for (Index f = firm_lo_; f < firm_hi_; ++f)
+      if (w.firm_status[f] == FirmStatus::active && covered(f)) mine.push_back(w.firm_capacity[f]);
     double capacity = 0.0;
-    for (Index f = 0; f < w.firms; ++f)
-      if (w.firm_status[f] == FirmStatus::active && covered(f)) capacity += w.firm_capacity[f];
-    for (Index f = 0; f < w.firms; ++f) {
+    for (double x : exchange_.allgather_concat(mine)) capacity += x;
+    for (Index f = firm_lo_; f < firm_hi_; ++f) {
       if (!covered(f) || floor_of_[f] != kNone) continue;
       floor_of_[f] = static_cast<Index>(c);
       if (w.firm_status[f] == FirmStatus::active && capacity > 0.0) {
@@ -319,13 +372,84 @@ void Simulation::tabulate_border_terms(int period) {
   }
 }
 
+// What quotas, sourcing mandates and underpricing directives need from other firms: active
+// capacity per trade pair and of adversary sellers per market, and the directed volumes.
+// Summed on the market side in slot (firm id) order, then replicated; skipped when no such
+// instrument is in force.
+void Simulation::share_capacities() {
+  auto& w = world_;
+  const auto& p = policy_;
+  const Index R = w.regions;
+  const bool directives = !p.directives.empty();
+  std::fill(directed_q_.begin() + w.link_begin[firm_lo_], directed_q_.begin() + w.link_begin[firm_hi_], kNaN);
+  const bool quota = std::find(p.control_kind.begin(), p.control_kind.end(), ControlKind::quota) != p.control_kind.end();
+  const bool mandate = std::any_of(p.mandate_share.begin(), p.mandate_share.end(), [](double x) { return x > 0.0; });
+  if (!quota && !mandate && !directives) return;
+  if (link_scratch_.empty()) {
+    link_scratch_.assign(w.links, 0.0);
+    slot_capacity_.assign(w.offer_link.size(), 0.0);
+    slot_last_q_.assign(w.offer_link.size(), 0.0);
+    slot_directed_.assign(w.offer_link.size(), kNaN);
+  }
+  // Per link: the firm's capacity if active, −1 if not.
+  for (Index f = firm_lo_; f < firm_hi_; ++f) {
+    const double c = w.firm_status[f] == FirmStatus::active ? w.firm_capacity[f] : -1.0;
+    std::fill(link_scratch_.begin() + w.link_begin[f], link_scratch_.begin() + w.link_begin[f + 1], c);
+  }
+  const std::span<const double> from[] = {link_scratch_, w.link_q};
+  const std::span<double> to[] = {slot_capacity_, slot_last_q_};
+  exchange_.to_markets(offer_plan_, from, to);
+  std::fill(trade_capacity_.begin(), trade_capacity_.end(), 0.0);
+  std::fill(adversary_capacity_.begin(), adversary_capacity_.end(), 0.0);
+  for (Index m : my_markets_) {
+    const int adversary = adversary_of(w.region_bloc[w.market_region[m]]);
+    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
+      if (slot_capacity_[j] < 0.0) continue;
+      const Index l = w.offer_link[j];
+      trade_capacity_[w.link_trade[l]] += slot_capacity_[j];
+      if (adversary == static_cast<int>(w.region_bloc[w.firm_region[w.link_firm[l]]]))
+        adversary_capacity_[m] += slot_capacity_[j];
+    }
+  }
+  exchange_.allgather_owned(trade_capacity_, trade_rank_);
+  exchange_.allgather_owned(adversary_capacity_, decomposition_.market_rank);
+  if (!directives) return;
+  // Underpricing directives: the directed SOEs jointly ship what brings the price to the
+  // limit price, given everyone else's last shipments, shared by capacity.
+  std::fill(slot_directed_.begin(), slot_directed_.end(), kNaN);
+  const int me = exchange_.rank();
+  for (const auto& dir : p.directives) {
+    const Index m = w.market_of[static_cast<std::size_t>(dir.good) * R + dir.market_region];
+    if (m == kNone || decomposition_.market_rank[m] != me) continue;
+    double limit = dir.automatic ? entry_limit_price_[m] : dir.limit_price;
+    if (!std::isfinite(limit)) continue;  // `auto` with no would-be entrant: nothing to deter
+    limit *= (1.0 - dir.margin);
+    auto directed = [&](int j) {
+      const Index f = w.link_firm[w.offer_link[j]];
+      return w.firm_kind[f] == FirmKind::soe && w.firm_region[f] == dir.government && slot_capacity_[j] >= 0.0;
+    };
+    double directed_last = 0.0, directed_capacity = 0.0;
+    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j)
+      if (directed(j)) {
+        directed_last += slot_last_q_[j];
+        directed_capacity += slot_capacity_[j];
+      }
+    if (directed_capacity <= 0.0 || w.market_b_hat[m] <= 0.0) continue;
+    const double q_limit = std::max(0.0, (w.market_a_hat[m] - limit) / w.market_b_hat[m]);
+    const double need = std::max(0.0, q_limit - (w.market_supply[m] - directed_last));
+    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j)
+      if (directed(j)) slot_directed_[j] = need * slot_capacity_[j] / directed_capacity;
+  }
+  exchange_.to_firms(offer_plan_, slot_directed_, directed_q_);
+}
+
 // ---- Phase 2: offers -------------------------------------------------------------------
 
 void Simulation::plan_offers() {
   auto& w = world_;
   const auto& p = policy_;
   const double kappa = scenario_.behaviour.adjustment;
-  for (Index f = 0; f < w.firms; ++f) {
+  for (Index f = firm_lo_; f < firm_hi_; ++f) {
     const int l0 = w.link_begin[f], nl = w.link_begin[f + 1] - l0;
     const int s0 = w.slot_begin[f], s1 = w.slot_begin[f + 1];
     if (w.firm_status[f] != FirmStatus::active) {
@@ -427,7 +551,7 @@ void Simulation::clear_markets() {
   auto& w = world_;
   const double window = scenario_.behaviour.demand_window;
   auto& mm = market_metrics_;
-  for (Index m = 0; m < w.markets; ++m) {
+  for (Index m : my_markets_) {
     const int o0 = w.offer_begin[m], o1 = w.offer_begin[m + 1];
     const int b0 = w.bid_begin[m], nb = w.bid_begin[m + 1] - b0;
     double supply = 0.0;
@@ -486,37 +610,95 @@ void Simulation::clear_markets() {
 
 // ---- Phase 5: settlement ---------------------------------------------------------------
 
+// Market side (each owner, its markets): what buyers paid split into sellers' receipts,
+// tariffs and transport; trade-pair flows; concentration and bloc shares. Summed in slot
+// (firm id) order, so the same on any number of ranks.
+void Simulation::settle_markets() {
+  auto& w = world_;
+  auto& mm = market_metrics_;
+  auto& tm = trade_metrics_;
+  const Index R = w.regions;
+  std::fill(tm.quantity.begin(), tm.quantity.end(), 0.0);
+  std::fill(tm.value.begin(), tm.value.end(), 0.0);
+  std::vector<double> by_origin(R);
+  for (Index m : my_markets_) {
+    const Index d = w.market_region[m], g = w.market_good[m];
+    const double price = w.market_price[m];
+    double tariffs = 0.0, receipts = 0.0, transport_paid = 0.0;
+    const double sold_m = mm.sold[m];
+    std::fill(by_origin.begin(), by_origin.end(), 0.0);
+    double hhi_f = 0.0;
+    std::array<double, kBlocCount> bloc{};
+    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
+      const Index l = w.offer_link[j];
+      const Index t = w.link_trade[l], o = w.trade_origin[t];
+      const double sold = offer_sold_[j];
+      const double mult = trade_multiplier_[t];
+      const double transport = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
+      const double add = transport + trade_specific_[t];
+      const double specific = add - transport;
+      const double net = price / mult - add;
+      // Buyers pay price·sold = seller's receipts + tariff (ad valorem on the value at
+      // the border, price/(1+t), plus specific) + transport.
+      tariffs += sold * (price - price / mult + specific);
+      receipts += sold * net;
+      transport_paid += sold * transport;
+      tm.quantity[t] += sold;
+      tm.value[t] += sold * price / mult;
+      by_origin[o] += sold;
+      bloc[static_cast<int>(w.region_bloc[o])] += sold;
+      if (sold_m > 0.0) hhi_f += (100.0 * sold / sold_m) * (100.0 * sold / sold_m);
+    }
+    mm.tariff_revenue[m] = tariffs;
+    mm.receipts[m] = receipts;
+    mm.transport_paid[m] = transport_paid;
+    double hhi_o = 0.0;
+    for (Index r = 0; r < R; ++r)
+      if (sold_m > 0.0) hhi_o += (100.0 * by_origin[r] / sold_m) * (100.0 * by_origin[r] / sold_m);
+    mm.hhi_firms[m] = sold_m > 0.0 ? hhi_f : kNaN;
+    mm.hhi_origins[m] = sold_m > 0.0 ? hhi_o : kNaN;
+    for (int k = 0; k < kBlocCount; ++k) mm.share[k][m] = sold_m > 0.0 ? bloc[k] / sold_m : kNaN;
+    const int adv = adversary_of(w.region_bloc[d]);
+    mm.dependency_share[m] = adv < 0 || sold_m <= 0.0 ? kNaN : bloc[adv] / sold_m;
+    allied_supply_[m] = adv < 0 ? sold_m : sold_m - bloc[adv];
+  }
+}
+
+// Owners' market state and metrics, and trade-pair flows, to every rank (one batched
+// all-gather each): what firms, rules and the recorder read next.
+void Simulation::publish_markets() {
+  auto& w = world_;
+  auto& mm = market_metrics_;
+  auto& tm = trade_metrics_;
+  const std::span<double> markets[] = {
+      w.market_price, w.market_sold, w.market_supply, w.market_a_hat, w.market_b_hat, w.market_forecast,
+      mm.supply, mm.sold, mm.unsold, mm.demand, mm.exogenous, mm.hhi_firms, mm.hhi_origins,
+      mm.dependency_share, mm.consumer_surplus, mm.shortage, mm.tariff_revenue, mm.receipts,
+      mm.transport_paid, mm.share[0], mm.share[1], mm.share[2], allied_supply_};
+  exchange_.allgather_owned(markets, decomposition_.market_rank);
+  const std::span<double> trades[] = {tm.quantity, tm.value};
+  exchange_.allgather_owned(trades, trade_rank_);
+}
+
+// Firm side: net receipts per link, input deliveries into stock, profit; contributions to
+// the government accounts go to the firm's (chunk, region) entry.
 void Simulation::settle(int period) {
   auto& w = world_;
   const auto& p = policy_;
-  auto& acc = accounts_;
-  auto& mm = market_metrics_;
-  std::fill(mm.tariff_revenue.begin(), mm.tariff_revenue.end(), 0.0);
-  std::fill(mm.receipts.begin(), mm.receipts.end(), 0.0);
-  std::fill(mm.transport_paid.begin(), mm.transport_paid.end(), 0.0);
   const Index R = w.regions;
-  for (Index f = 0; f < w.firms; ++f) {
+  for (Index f = firm_lo_; f < firm_hi_; ++f) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
+    double* acc = account_partial(f);
     double revenue = 0.0, sold_total = 0.0;
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
-      const Index m = w.link_market[l], d = w.link_destination[l];
+      const Index m = w.link_market[l];
       const double price = w.market_price[m];
-      const double mult = w.link_multiplier[l];
-      const double transport = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
-      const double specific = w.link_add[l] - transport;
-      const double net = price / mult - w.link_add[l];
+      const double net = price / w.link_multiplier[l] - w.link_add[l];
       w.link_price[l] = price;
       w.link_net[l] = net;
       const double sold = w.link_sold[l];
       revenue += sold * net;
       sold_total += sold;
-      // Buyers pay price·sold = seller's receipts + tariff (ad valorem on the value at
-      // the border, price/(1+t), plus specific) + transport.
-      const double tariff = sold * (price - price / mult + specific);
-      acc.tariff_revenue[d] += tariff;
-      mm.tariff_revenue[m] += tariff;
-      mm.receipts[m] += sold * net;
-      mm.transport_paid[m] += sold * transport;
     }
     double input_outlay = 0.0;
     for (int s = w.slot_begin[f]; s < w.slot_begin[f + 1]; ++s) {
@@ -536,10 +718,9 @@ void Simulation::settle(int period) {
       const auto& fl = p.floors[floor_of_[f]];
       const double average = revenue / sold_total;
       floor_payment = std::min(sold_total, floor_share_[f]) * std::max(0.0, fl.floor - average);
-      acc.floor_outlay[fl.government] += floor_payment;
+      acc[kFloor] += floor_payment;  // fl.government is the firm's region
     }
-    acc.subsidy_outlay[o] += subsidy;
-    acc.production_subsidy_outlay[o] += subsidy;
+    acc[kProductionSubsidy] += subsidy;
     const double cost = w.firm_cost[f] * q + 0.5 * w.firm_cost_slope[f] * q * q +
                         (w.firm_status[f] == FirmStatus::active ? w.firm_fixed_cost[f] : 0.0) +
                         input_outlay;
@@ -551,17 +732,46 @@ void Simulation::settle(int period) {
     w.firm_profit[f] = profit;
     w.firm_price[f] = sold_total > 0.0 ? revenue / sold_total : 0.0;
     // Soft budget: the owner government covers an SOE's losses.
-    if (w.firm_kind[f] == FirmKind::soe && profit < 0.0) acc.soe_support[o] += -profit;
+    if (w.firm_kind[f] == FirmKind::soe && profit < 0.0) acc[kSoeSupport] += -profit;
     // Output lost to missing inputs, valued at the firm's home-market price of its good
     // (output made is valued the same way, for the pain share the rules watch).
     const double lost = w.firm_planned[f] - w.firm_output[f];
     const Index home = w.market_of[static_cast<std::size_t>(g) * R + o];
     const double value = home != kNone && w.market_price[home] > 0.0 ? w.market_price[home]
                                                                      : w.firm_price[f];
-    if (lost > 0.0) acc.output_lost[o] += lost * value;
-    acc.output_value[o] += w.firm_output[f] * value;
+    if (lost > 0.0) acc[kOutputLost] += lost * value;
+    acc[kOutputValue] += w.firm_output[f] * value;
   }
   (void)period;
+}
+
+// Per-region accounts: the (chunk, region) partials of every rank, concatenated in rank
+// (= chunk) order and added entry by entry; tariffs and consumer surplus from the
+// (replicated) market metrics in market order.
+void Simulation::reduce_accounts() {
+  const auto& w = world_;
+  auto& acc = accounts_;
+  const auto all = exchange_.allgather_concat(partial_);
+  if (all.size() != entry_region_.size() * kAccountFields)
+    throw InternalError("account partials: " + std::to_string(all.size()) + " values for " +
+                        std::to_string(entry_region_.size()) + " entries");
+  for (std::size_t e = 0; e < entry_region_.size(); ++e) {
+    const Index r = entry_region_[e];
+    const double* x = all.data() + e * kAccountFields;
+    acc.production_subsidy_outlay[r] += x[kProductionSubsidy];
+    acc.investment_subsidy_outlay[r] += x[kInvestmentSubsidy];
+    acc.equity_outlay[r] += x[kEquity];
+    acc.floor_outlay[r] += x[kFloor];
+    acc.soe_support[r] += x[kSoeSupport];
+    acc.output_lost[r] += x[kOutputLost];
+    acc.output_value[r] += x[kOutputValue];
+  }
+  for (Index r = 0; r < w.regions; ++r)
+    acc.subsidy_outlay[r] = acc.production_subsidy_outlay[r] + acc.investment_subsidy_outlay[r];
+  for (Index m = 0; m < w.markets; ++m) {
+    acc.tariff_revenue[w.market_region[m]] += market_metrics_.tariff_revenue[m];
+    acc.consumer_surplus[w.market_region[m]] += market_metrics_.consumer_surplus[m];
+  }
 }
 
 // ---- Phase 6: dynamics -----------------------------------------------------------------
@@ -571,7 +781,7 @@ void Simulation::dynamics(int period) {
   const auto& p = policy_;
   const auto& b = scenario_.behaviour;
   // Learning by doing and exit.
-  for (Index f = 0; f < w.firms; ++f) {
+  for (Index f = firm_lo_; f < firm_hi_; ++f) {
     if (w.firm_status[f] != FirmStatus::active) continue;
     const Index g = w.firm_good[f];
     w.firm_cumulative[f] += w.firm_output[f];
@@ -589,11 +799,12 @@ void Simulation::dynamics(int period) {
 
   // Entry: each pool's candidates, in id order, compare the NPV of their best response
   // to today's expected prices with their share of capex; at most one enters per pool per
-  // month (entrants do not anticipate each other).
-  std::vector<std::uint8_t> pool_entered(scenario_.entrant_pools.size(), 0);
-  for (Index f = 0; f < w.firms; ++f) {
+  // month, the lowest id that qualifies (entrants do not anticipate each other). Each rank
+  // finds its own first qualifying candidate per pool; the minimum over ranks enters.
+  std::vector<double> first_entrant(scenario_.entrant_pools.size(), kInf);
+  for (Index f = firm_lo_; f < firm_hi_; ++f) {
     const Index pool = w.firm_pool[f];
-    if (w.firm_status[f] != FirmStatus::candidate || pool_entered[pool]) continue;
+    if (w.firm_status[f] != FirmStatus::candidate || first_entrant[pool] < kInf) continue;
     const auto& spec = scenario_.entrant_pools[pool];
     if (period < spec.first_period) continue;
     const Index o = w.firm_region[f], g = w.firm_good[f];
@@ -630,22 +841,29 @@ void Simulation::dynamics(int period) {
     const double npv = project_npv(profit, rate, spec.lifetime, spec.build_lag);
     const auto rg = w.region_good(o, g);
     const double capex = w.firm_capex[f] * w.firm_capex_factor[f];
-    if (npv > own_capex_share(p, rg) * capex) {
-      pool_entered[pool] = 1;
-      // Producing from the month after the build lag (at the earliest next month).
-      w.firm_status[f] = FirmStatus::building;
-      w.firm_entry_period[f] = period;
-      w.firm_online_period[f] = period + std::max(1, spec.build_lag);
-      accounts_.subsidy_outlay[o] += p.investment_subsidy[rg] * capex;
-      accounts_.investment_subsidy_outlay[o] += p.investment_subsidy[rg] * capex;
-      accounts_.equity_outlay[o] += p.equity_share[rg] * capex;
-    }
+    if (npv > own_capex_share(p, rg) * capex) first_entrant[pool] = static_cast<double>(f);
+  }
+  exchange_.min_over_ranks(first_entrant);
+  for (std::size_t pool = 0; pool < first_entrant.size(); ++pool) {
+    if (!(first_entrant[pool] < kInf)) continue;
+    const auto f = static_cast<Index>(first_entrant[pool]);
+    if (!owns_firm(f)) continue;
+    const auto& spec = scenario_.entrant_pools[pool];
+    const auto rg = w.region_good(w.firm_region[f], w.firm_good[f]);
+    const double capex = w.firm_capex[f] * w.firm_capex_factor[f];
+    // Producing from the month after the build lag (at the earliest next month).
+    w.firm_status[f] = FirmStatus::building;
+    w.firm_entry_period[f] = period;
+    w.firm_online_period[f] = period + std::max(1, spec.build_lag);
+    double* acc = account_partial(f);
+    acc[kInvestmentSubsidy] += p.investment_subsidy[rg] * capex;
+    acc[kEquity] += p.equity_share[rg] * capex;
   }
 
   // The limit price an `auto` underpricing directive aims at: the lowest price at which
   // some would-be entrant's best response just covers its fixed and capital costs.
   std::fill(entry_limit_price_.begin(), entry_limit_price_.end(), kInf);
-  for (Index f = 0; f < w.firms; ++f) {
+  for (Index f = firm_lo_; f < firm_hi_; ++f) {
     if (w.firm_status[f] != FirmStatus::candidate) continue;
     // Pools not yet open count too: deterrence works through entrants' expected price,
     // so a directive must hold the price down before they review.
@@ -670,12 +888,13 @@ void Simulation::dynamics(int period) {
       entry_limit_price_[m] = std::min(entry_limit_price_[m], lp);
     }
   }
+  exchange_.min_over_ranks(entry_limit_price_);
 
   // Capacity investment by incumbents whose capacity binds and whose shadow price beats
   // the monthly capital cost of a unit of capacity (the pool of the same good and region
   // prices it).
   if (b.investment_rate > 0.0) {
-    for (Index f = 0; f < w.firms; ++f) {
+    for (Index f = firm_lo_; f < firm_hi_; ++f) {
       if (w.firm_status[f] != FirmStatus::active || w.firm_shadow[f] <= 0.0) continue;
       for (const auto& spec : scenario_.entrant_pools) {
         if (spec.good != w.firm_good[f] || spec.region != w.firm_region[f]) continue;
@@ -688,8 +907,7 @@ void Simulation::dynamics(int period) {
           w.firm_profit[f] -= added * unit_capex;
           // An SOE's soft budget covers the investment as it covers losses.
           if (w.firm_kind[f] == FirmKind::soe)
-            accounts_.soe_support[w.firm_region[f]] +=
-                std::max(0.0, -w.firm_profit[f]) - std::max(0.0, -before);
+            account_partial(f)[kSoeSupport] += std::max(0.0, -w.firm_profit[f]) - std::max(0.0, -before);
         }
         break;
       }
@@ -705,34 +923,6 @@ void Simulation::aggregate() {
   auto& mm = market_metrics_;
   auto& tm = trade_metrics_;
   const Index R = w.regions;
-  std::vector<double> by_origin(R);
-  for (Index m = 0; m < w.markets; ++m) {
-    const Index d = w.market_region[m];
-    const double sold = mm.sold[m];
-    std::fill(by_origin.begin(), by_origin.end(), 0.0);
-    double hhi_f = 0.0;
-    std::array<double, kBlocCount> bloc{};
-    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
-      const Index l = w.offer_link[j];
-      const Index f = w.link_firm[l];
-      const double s = offer_sold_[j];
-      by_origin[w.firm_region[f]] += s;
-      bloc[static_cast<int>(w.region_bloc[w.firm_region[f]])] += s;
-      if (sold > 0.0) hhi_f += (100.0 * s / sold) * (100.0 * s / sold);
-    }
-    double hhi_o = 0.0;
-    for (Index r = 0; r < R; ++r)
-      if (sold > 0.0) hhi_o += (100.0 * by_origin[r] / sold) * (100.0 * by_origin[r] / sold);
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    mm.hhi_firms[m] = sold > 0.0 ? hhi_f : nan;
-    mm.hhi_origins[m] = sold > 0.0 ? hhi_o : nan;
-    for (int k = 0; k < kBlocCount; ++k) mm.share[k][m] = sold > 0.0 ? bloc[k] / sold : nan;
-    const int adv = adversary_of(w.region_bloc[d]);
-    mm.dependency_share[m] = adv < 0 || sold <= 0.0 ? nan : bloc[adv] / sold;
-    allied_supply_[m] = adv < 0 ? sold : sold - bloc[adv];
-  }
-  // Consumer surplus by government (its own markets' exogenous demand).
-  for (Index m = 0; m < w.markets; ++m) accounts_.consumer_surplus[w.market_region[m]] += mm.consumer_surplus[m];
 
   // Supply to each bloc by good: quantity, shares by origin bloc, dependency, HHI over
   // origins and the quantity-weighted price. Also what the rules see next period.
@@ -745,9 +935,9 @@ void Simulation::aggregate() {
     const auto at = static_cast<std::size_t>(w.region_bloc[w.market_region[m]]) * G + w.market_good[m];
     bm.quantity[at] += mm.sold[m];
     value[at] += mm.sold[m] * w.market_price[m];
-    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
-      const Index f = w.link_firm[w.offer_link[j]];
-      origin[at * R + w.firm_region[f]] += offer_sold_[j];
+    for (int k = market_trade_begin_[m]; k < market_trade_begin_[m + 1]; ++k) {
+      const Index t = market_trades_[k];
+      origin[at * R + w.trade_origin[t]] += tm.quantity[t];
     }
   }
   for (int b = 0; b < kBlocCount; ++b)
@@ -789,8 +979,8 @@ void Simulation::aggregate() {
   // that; adaptive adjustment to falling prices leaves smaller, transient gaps (the
   // agreement's monitoring; an SOE with θ > 0 sells below cost by design).
   const double tolerance = scenario_.agreement.monitor_tolerance;
-  std::vector<std::uint8_t> below(static_cast<std::size_t>(R) * G, 0);
-  for (Index f = 0; f < w.firms; ++f) {
+  std::vector<double> below(static_cast<std::size_t>(R) * G, 0.0);  // 0/1, max over ranks
+  for (Index f = firm_lo_; f < firm_hi_; ++f) {
     if (w.firm_kind[f] != FirmKind::soe || w.firm_status[f] != FirmStatus::active) continue;
     const double theta = soe_theta(w, policy_, f);
     const double subsidy = policy_.production_subsidy[w.region_good(w.firm_region[f], w.firm_good[f])];
@@ -798,20 +988,14 @@ void Simulation::aggregate() {
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
       if (w.link_sold[l] > 0.0 && w.link_net[l] < justified - tolerance * std::abs(justified) &&
           adversary_of(w.region_bloc[w.link_destination[l]]) == static_cast<int>(w.region_bloc[w.firm_region[f]]))
-        below[view_.rg(w.firm_region[f], w.firm_good[f])] = 1;
+        below[view_.rg(w.firm_region[f], w.firm_good[f])] = 1.0;
   }
+  exchange_.max_over_ranks(below);
   for (std::size_t i = 0; i < below.size(); ++i) {
-    soe_below_cost_[i] = below[i] ? soe_below_cost_[i] + 1 : 0;
+    soe_below_cost_[i] = below[i] > 0.0 ? soe_below_cost_[i] + 1 : 0;
     view_.soe_below_cost[i] = soe_below_cost_[i];
   }
 
-  std::fill(tm.quantity.begin(), tm.quantity.end(), 0.0);
-  std::fill(tm.value.begin(), tm.value.end(), 0.0);
-  for (Index l = 0; l < w.links; ++l) {
-    const Index t = w.link_trade[l];
-    tm.quantity[t] += w.link_sold[l];
-    tm.value[t] += w.link_sold[l] * w.link_price[l] / w.link_multiplier[l];
-  }
   for (Index t = 0; t < w.trades; ++t) {
     const Index g = w.trade_good[t], o = w.trade_origin[t], d = w.trade_destination[t];
     tm.tariff_rate[t] = o == d ? 0.0 : p.tariff_ad_valorem[p.tariff_at(d, g, o)];

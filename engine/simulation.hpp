@@ -7,6 +7,7 @@
 
 #include "core/scenario.hpp"
 #include "agents/best_response.hpp"
+#include "engine/decomposition.hpp"
 #include "engine/exchange.hpp"
 #include "engine/world.hpp"
 #include "policy/instruments.hpp"
@@ -44,9 +45,15 @@ struct BlocMetrics {
   void resize(std::size_t n);
 };
 
+// Distributed over the ranks of `comm` (DESIGN §5): each rank runs the firms of its
+// contiguous id range and the markets of its regions; the world's arrays stay in global
+// index space everywhere, but only owned entries are current (firm state of other ranks'
+// firms is stale). What every rank needs — market state and metrics, trade metrics,
+// accounts, aggregates the rules see, policy — is replicated each period by collectives
+// whose sums run in a fixed order, so every rank count gives the same bits.
 class Simulation {
  public:
-  explicit Simulation(const Scenario& scenario);
+  explicit Simulation(const Scenario& scenario, Communicator comm = Communicator());
 
   // Runs one period. Periods run from −burn_in to periods − 1; scheduled events apply
   // from period 0 on.
@@ -70,6 +77,15 @@ class Simulation {
   // Every policy record so far.
   const std::vector<PolicyRecord>& policy_history() const { return history_; }
   const std::vector<std::string>& causes() const { return causes_; }
+  // This rank's share: firms [firm_begin(), firm_end()) and the markets in owned_markets().
+  Index firm_begin() const { return firm_lo_; }
+  Index firm_end() const { return firm_hi_; }
+  bool owns_firm(Index f) const { return f >= firm_lo_ && f < firm_hi_; }
+  const std::vector<Index>& owned_markets() const { return my_markets_; }
+  const Decomposition& decomposition() const { return decomposition_; }
+  Exchange& exchange() { return exchange_; }
+  int rank() const { return exchange_.rank(); }
+  int ranks() const { return exchange_.ranks(); }
   // Firms' output lost to missing inputs this period (planned − actual).
   double output_lost(Index firm) const { return world_.firm_planned[firm] - world_.firm_output[firm]; }
 
@@ -81,11 +97,38 @@ class Simulation {
   void settle(int period);
   void dynamics(int period);
   void aggregate();
+  void distribute();
+  void settle_markets();        // market side of settlement and per-market metrics (owners)
+  void publish_markets();       // owners' market state, market and trade metrics to every rank
+  void reduce_accounts();       // per-firm account contributions → per-region accounts
+  void share_capacities();      // capacity per trade / adversary capacity / directives (market side)
+  double* account_partial(Index f) { return partial_.data() + static_cast<std::size_t>(firm_entry_[f - firm_lo_]) * kAccountFields; }
+
+  // Per-firm contributions to the government accounts, summed per (chunk, region) entry.
+  enum AccountField { kProductionSubsidy, kInvestmentSubsidy, kEquity, kFloor, kSoeSupport, kOutputLost, kOutputValue, kAccountFields };
 
   Scenario scenario_;
   World world_;
   PolicyState policy_;
   Exchange exchange_;
+  Decomposition decomposition_;
+  Index firm_lo_ = 0, firm_hi_ = 0;     // owned firms
+  std::vector<Index> my_markets_;       // owned markets, ascending
+  std::vector<int> trade_rank_;         // owner of each trade pair (its destination market's)
+  std::vector<int> market_trade_begin_; // CSR: trade pairs into each market, ascending id
+  std::vector<Index> market_trades_;
+  RoutingPlan offer_plan_, bid_plan_;
+  // Reproducible per-region sums: firms fall in fixed chunks of `chunk_` ids (never split
+  // across ranks); contributions are summed per (chunk, region) entry in id order, and the
+  // entries in (chunk, region) order — the same order on any number of ranks.
+  Index chunk_ = 1;
+  std::vector<Index> entry_region_;     // every entry's region, in global entry order
+  std::vector<Index> firm_entry_;       // per owned firm: its entry, relative to this rank's first
+  std::vector<double> partial_;         // this rank's entries × kAccountFields
+  // Per trade pair this period (replicated): 1 + ad-valorem tariff and the specific tariff.
+  std::vector<double> trade_multiplier_, trade_specific_;
+  // Market-side scratch for capacity-based instruments (allocated when first needed).
+  std::vector<double> link_scratch_, slot_capacity_, slot_last_q_, slot_directed_;
   MarketMetrics market_metrics_;
   TradeMetrics trade_metrics_;
   Accounts accounts_;

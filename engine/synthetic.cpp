@@ -158,7 +158,12 @@ SyntheticFirm SyntheticFirms::firm(std::int64_t i) const {
   const std::int64_t o = g.first_ordinal + (i - group_begin_[f.group]);
   const std::uint64_t s = g.seed;
   f.good = g.good;
-  f.region = g.homes[pick(key(s, o, kHome), static_cast<std::int64_t>(g.homes.size()))];
+  // Homes in contiguous blocks of ordinals (equal counts ±1): a region's firms have adjacent
+  // ids, so contiguous firm ranges per rank sit with their home market's owner and the
+  // per-region sums run over few (chunk, region) pieces. (kHome stays reserved in the key
+  // layout so other draws are unchanged.)
+  const auto H = static_cast<std::int64_t>(g.homes.size());
+  f.region = g.homes[static_cast<std::size_t>((i - group_begin_[f.group]) * H / g.count)];
   // SOEs only at home in the china bloc; the draw is made either way (fixed key layout).
   const bool soe_draw = uniform01(key(s, o, kKind)) < g.soe_share;
   f.kind = soe_draw && region_bloc_[f.region] == Bloc::china ? FirmKind::soe : FirmKind::western;

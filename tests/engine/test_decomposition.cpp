@@ -118,6 +118,37 @@ TEST(Decomposition, RandomInputsMeetTheStatedBounds) {
       }
 }
 
+TEST(Decomposition, AlignedBoundariesAreChunkMultiplesNearBalance) {
+  for (unsigned seed = 0; seed < 40; ++seed)
+    for (int P : {2, 3, 5})
+      for (Index align : {2, 7, 64}) {
+        const Case c = random_case(seed, 1 + seed % 7, 5 + seed, 50 + seed * 53);
+        SCOPED_TRACE(::testing::Message() << "seed " << seed << " P " << P << " align " << align);
+        DecompositionInput in = c.input(P);
+        in.firm_align = align;
+        const Decomposition d = decompose(in);
+        const auto F = static_cast<Index>(c.firm_region.size());
+        EXPECT_EQ(d.firm_begin.front(), 0);
+        EXPECT_EQ(d.firm_begin.back(), F);
+        for (int r = 1; r < P; ++r) {
+          EXPECT_LE(d.firm_begin[r - 1], d.firm_begin[r]);
+          EXPECT_TRUE(d.firm_begin[r] % align == 0 || d.firm_begin[r] == F) << "boundary " << d.firm_begin[r];
+        }
+        // Each boundary moved ≤ align/2 firms from the unaligned one: a rank's work moves by
+        // at most align · the largest firm's work.
+        const std::int64_t W = std::accumulate(c.firm_work.begin(), c.firm_work.end(), std::int64_t{0});
+        const std::int64_t max_work = *std::max_element(c.firm_work.begin(), c.firm_work.end());
+        for (int r = 0; r < P; ++r) {
+          const double dev = std::abs(static_cast<double>(d.firm_work_of_rank[r]) * P - static_cast<double>(W));
+          EXPECT_LE(dev, 0.10 * W + static_cast<double>(max_work) * P * (1 + align) + 1e-9) << "rank " << r;
+        }
+      }
+  const Case c = random_case(3, 4, 10, 100);
+  DecompositionInput in = c.input(2);
+  in.firm_align = 0;
+  EXPECT_THROW(decompose(in), InternalError);
+}
+
 TEST(Decomposition, LptIsWithinFourThirdsOfTheBestPacking) {
   // Brute force over every region → rank assignment on small cases.
   for (unsigned seed = 0; seed < 40; ++seed) {

@@ -320,6 +320,26 @@ TEST(Exchange, BroadcastsAndSums) {
   ex.barrier();
 }
 
+TEST(Exchange, ConcatenatesInRankOrderAndTakesExtremes) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks(), me = ex.rank();
+  // Rank q contributes q values q·10, q·10+1, …; rank 1 contributes none when P ≥ 2.
+  std::vector<double> mine;
+  if (me != 1)
+    for (int i = 0; i < me + 1; ++i) mine.push_back(me * 10 + i);
+  std::vector<double> expect;
+  for (int q = 0; q < P; ++q)
+    if (q != 1)
+      for (int i = 0; i < q + 1; ++i) expect.push_back(q * 10 + i);
+  EXPECT_EQ(ex.allgather_concat(mine), expect);
+  std::vector<double> lo{static_cast<double>(me), -static_cast<double>(me), 5.0};
+  std::vector<double> hi = lo;
+  ex.min_over_ranks(lo);
+  ex.max_over_ranks(hi);
+  EXPECT_EQ(lo, (std::vector<double>{0.0, -(P - 1.0), 5.0}));
+  EXPECT_EQ(hi, (std::vector<double>{P - 1.0, 0.0, 5.0}));
+}
+
 TEST(Exchange, WorldOffersAndBidsThroughTheDecomposition) {
   // The real slot layout: offers (slot → link) and bids (slot → input slot), owned by the
   // decomposition; results equal the local loops the simulation uses today.

@@ -583,6 +583,62 @@ TEST_F(PanelFileMpi, TwoArgumentConstructorUsesTheWorld) {
   }
 }
 
+TEST_F(PanelFileMpi, SegmentedAppendInterleavesRanksPerSegment) {
+  // Three "periods"; rank r holds r+1 rows per period (ids 10r, 10r+1, …) but none in
+  // period 1 on rank 1, and one period is empty everywhere on rank 0. The file must hold
+  // (period, id) order: per period, every rank's rows in rank order.
+  const std::string path = file("segments.h5");
+  auto rows_of = [](int r, int period) {
+    if ((r == 1 && period == 1) || (r == 0 && period == 2)) return 0;
+    return r + 1;
+  };
+  {
+    PanelFile f(path, false, MPI_COMM_WORLD);
+    f.create_panel("/panel/s", {{"period", ColumnType::i32, "", "", ""}, {"id", ColumnType::i64, "", "", ""}});
+    Table t;
+    t.add({"period", ColumnType::i32, "", "", ""});
+    t.add({"id", ColumnType::i64, "", "", ""});
+    // One ordinary append first: the segments land after it.
+    t.i32(0).push_back(-1);
+    t.i64(1).push_back(rank_);
+    f.append("/panel/s", t);
+    t.clear_rows();
+    std::vector<std::uint64_t> segments;
+    for (int period = 0; period < 3; ++period) {
+      segments.push_back(static_cast<std::uint64_t>(rows_of(rank_, period)));
+      for (int i = 0; i < rows_of(rank_, period); ++i) {
+        t.i32(0).push_back(period);
+        t.i64(1).push_back(10 * rank_ + i);
+      }
+    }
+    f.append("/panel/s", t, segments);
+    // A wrong segment total is refused on every rank without writing.
+    std::vector<std::uint64_t> wrong = segments;
+    if (rank_ == size_ - 1) wrong[0] += 1;
+    EXPECT_THROW(f.append("/panel/s", t, wrong), InternalError);
+    f.commit();
+  }
+  if (rank_ == 0) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    H h(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    ASSERT_GE(h.id, 0);
+    std::vector<std::int32_t> periods;
+    std::vector<std::int64_t> ids;
+    for (int r = 0; r < size_; ++r) {
+      periods.push_back(-1);
+      ids.push_back(r);
+    }
+    for (int period = 0; period < 3; ++period)
+      for (int r = 0; r < size_; ++r)
+        for (int i = 0; i < rows_of(r, period); ++i) {
+          periods.push_back(period);
+          ids.push_back(10 * r + i);
+        }
+    EXPECT_EQ(read_numbers<std::int32_t>(h, "/panel/s/period", H5T_NATIVE_INT32), periods);
+    EXPECT_EQ(read_numbers<std::int64_t>(h, "/panel/s/id", H5T_NATIVE_INT64), ids);
+  }
+}
+
 TEST_F(PanelFileMpi, ExistingFileOrMissingFolderThrowsInputErrorOnEveryRank) {
   const std::string path = file("taken.h5");
   if (rank_ == 0) std::ofstream(path) << "old";

@@ -217,7 +217,10 @@ TEST(Synthetic, HomesKindsAndDistributionMoments) {
   std::vector<double> cost, slope;
   std::vector<int> per_region(sc.regions.size(), 0);
   std::int64_t china = 0, soe = 0;
+  Index last_region = -1;
   gen.generate(0, gen.size(), [&](std::int64_t, const SyntheticFirm& s) {
+    EXPECT_GE(s.region, last_region);  // a region's firms have adjacent ids
+    last_region = s.region;
     cost.push_back(s.marginal_cost);
     slope.push_back(s.cost_slope);
     ++per_region[s.region];
@@ -230,8 +233,8 @@ TEST(Synthetic, HomesKindsAndDistributionMoments) {
     }
     EXPECT_TRUE(std::isnan(s.output_weight));  // unset: the government's θ
   });
-  // Homes uniform over the 50 regions (4,000 each, sd ≈ 62).
-  for (int n : per_region) EXPECT_NEAR(n, 4000.0, 350.0);
+  // Homes in equal blocks over the 50 regions (4,000 each).
+  for (int n : per_region) EXPECT_EQ(n, 4000);
   // SOE share among china-home firms (≈ 50,000 firms, sd of the share ≈ 0.002).
   ASSERT_GT(china, 0);
   EXPECT_NEAR(static_cast<double>(soe) / static_cast<double>(china), 0.3, 0.01);
