@@ -265,6 +265,60 @@ t_report_figures() {
   [[ ! -e work/x ]] || fail "report on a missing file created its --out folder"
 }
 
+# mpi_cmd OUT_PREFIX RANKS ARGS...: decouple under the real mpiexec ($MPIEXEC, set by CMake).
+mpi_cmd() {
+  local prefix=$1 n=$2; shift 2
+  [[ -n "${MPIEXEC:-}" ]] || die "MPIEXEC is not set (ctest sets it)"
+  set +e
+  "$MPIEXEC" -n "$n" "$DECOUPLE" "$@" >"$prefix.out" 2>"$prefix.err"
+  rc=$?
+  set -e
+}
+
+# DESIGN §5: the same config and seed give bit-identical /panel and /meta on 1, 2 and 3 ranks —
+# a stochastic calibrated scenario (licence approvals are random draws; China's answers come
+# from its rule) and a synthetic world. The file records the rank count.
+t_ranks_identical() {
+  need_python
+  local cfg n
+  for cfg in "$SRC/configs/escalation_2025_rules.toml" "$SRC/configs/synthetic/small.toml"; do
+    local b; b=$(basename "$cfg" .toml)
+    for n in 1 2 3; do
+      mpi_cmd "$b$n" "$n" run "$cfg" --out "$b$n.h5" --quiet
+      [[ $rc -eq 0 ]] || die "$b on $n ranks: exit $rc: $(cat "$b$n.err")"
+      "$PY" -c "import h5py, sys; sys.exit(0 if int(h5py.File('$b$n.h5').attrs['ranks']) == $n else 1)" ||
+        fail "$b$n.h5: root attribute ranks is not $n"
+    done
+    for n in 2 3; do
+      "$PY" "$HERE/compare_panels.py" "${b}1.h5" "$b$n.h5" --expect same || fail "$b: $n ranks differ from 1"
+    done
+  done
+  # A different seed must change the panels (the comparison is not vacuous).
+  mpi_cmd s 2 run "$SRC/configs/escalation_2025_rules.toml" --out s.h5 --quiet --seed 7
+  [[ $rc -eq 0 ]] || die "seed 7: exit $rc: $(cat s.err)"
+  "$PY" "$HERE/compare_panels.py" escalation_2025_rules1.h5 s.h5 --expect different || fail "another seed, same panels"
+}
+
+# Under mpiexec an error every rank sees is printed once (by rank 0), with exit status 2, and
+# no output is left behind.
+t_ranks_errors() {
+  local bad="$SRC/configs/invalid/$(ls "$SRC/configs/invalid" | head -n 1)"
+  mpi_cmd b 2 run "$bad" --out x.h5
+  [[ $rc -eq 2 ]] || fail "bad config on 2 ranks: exit $rc, expected 2: $(cat b.err)"
+  local lines; lines=$(grep -cE "$problem_re" b.err || true)
+  [[ $lines -ge 1 ]] || fail "bad config on 2 ranks: no problem line: $(cat b.err)"
+  mpi_cmd one 1 run "$bad" --out x.h5
+  [[ $(grep -cE "$problem_re" one.err) -eq $lines ]] ||
+    fail "bad config: 2 ranks print $lines problem lines, 1 rank $(grep -cE "$problem_re" one.err)"
+  [[ ! -e x.h5 && ! -e x.h5.partial ]] || fail "bad config on 2 ranks left output behind"
+  echo old >taken.h5
+  mpi_cmd t 2 run "$TWO" --out taken.h5
+  [[ $rc -eq 2 ]] || fail "existing output on 2 ranks: exit $rc, expected 2"
+  [[ $(grep -c -- "--force" t.err) -eq 1 ]] || fail "existing output on 2 ranks: not one message: $(cat t.err)"
+  [[ $(cat taken.h5) == old ]] || fail "existing output was touched"
+  [[ ! -e taken.h5.partial ]] || fail "existing output: partial file left behind"
+}
+
 # ----------------------------------------------------------------------------------------------
 
 [[ -x "$DECOUPLE" ]] || die "not executable: $DECOUPLE"
