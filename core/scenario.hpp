@@ -337,6 +337,8 @@ struct OutputSpec {
   bool market = true, trade = true, firm = true, government = true, policy = true;
   int every = 1;                // write market/trade/government rows every N periods, >= 1
   int firm_every = 1;           // write firm rows every N periods, >= 1
+  int trade_every = 0;          // write trade rows every N periods; 0: follow `every`
+  int trade_period() const { return trade_every > 0 ? trade_every : every; }
 };
 
 struct Scenario {

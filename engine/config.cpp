@@ -1195,6 +1195,7 @@ class Builder {
     if (auto v = f.boolean("policy")) o.policy = *v;
     if (auto v = f.integer("every", ge(1))) o.every = *v;
     if (auto v = f.integer("firm_every", ge(1))) o.firm_every = *v;
+    if (auto v = f.integer("trade_every", ge(1))) o.trade_every = *v;
     f.finish();
   }
 

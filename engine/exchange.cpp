@@ -2,6 +2,7 @@
 
 #include <boost/mpi.hpp>
 
+#include <chrono>
 #include <climits>
 #include <functional>
 #include <string>
@@ -18,6 +19,13 @@ int checked_int(std::size_t n, const char* what) {
   if (n > static_cast<std::size_t>(INT_MAX)) fail(std::string(what) + " exceeds MPI's int counts");
   return static_cast<int>(n);
 }
+
+// Adds the wall time of a scope to a counter (time inside the exchange, waiting included).
+struct Stopwatch {
+  double& total;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  ~Stopwatch() { total += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
+};
 
 }  // namespace
 
@@ -151,6 +159,7 @@ void Exchange::to_firms(const RoutingPlan& plan, std::span<const std::span<const
 // the same lists with the roles of "send" and "receive" swapped.
 void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std::span<const double>> from,
                      std::span<const std::span<double>> to) {
+  const Stopwatch clock{stats_.seconds};
   const int P = ranks();
   if (plan.ranks() != P || plan.rank() != rank()) fail("plan built for another communicator");
   if (from.size() != to.size()) fail("batched call with different numbers of input and output arrays");
@@ -243,6 +252,7 @@ void Exchange::allgather_owned(std::span<double> values, std::span<const int> ow
 }
 
 void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::span<const int> owner) {
+  const Stopwatch clock{stats_.seconds};
   const int P = ranks(), me = rank();
   const std::size_t n = owner.size(), k = arrays.size();
   for (const auto& a : arrays)
@@ -321,6 +331,7 @@ std::vector<double> Exchange::ordered_sums(std::span<const std::span<const doubl
 }
 
 std::vector<double> Exchange::allgather_concat(std::span<const double> mine) {
+  const Stopwatch clock{stats_.seconds};
   ++stats_.collective_calls;
   const int P = ranks();
   if (P == 1) return {mine.begin(), mine.end()};
@@ -342,6 +353,7 @@ std::vector<double> Exchange::allgather_concat(std::span<const double> mine) {
 }
 
 void Exchange::min_over_ranks(std::span<double> values) {
+  const Stopwatch clock{stats_.seconds};
   ++stats_.collective_calls;
   if (ranks() == 1 || values.empty()) return;
   MPI_Allreduce(MPI_IN_PLACE, values.data(), checked_int(values.size(), "min_over_ranks values"),
@@ -351,6 +363,7 @@ void Exchange::min_over_ranks(std::span<double> values) {
 }
 
 void Exchange::max_over_ranks(std::span<double> values) {
+  const Stopwatch clock{stats_.seconds};
   ++stats_.collective_calls;
   if (ranks() == 1 || values.empty()) return;
   MPI_Allreduce(MPI_IN_PLACE, values.data(), checked_int(values.size(), "max_over_ranks values"),
@@ -360,6 +373,7 @@ void Exchange::max_over_ranks(std::span<double> values) {
 }
 
 ErrorAgreement Exchange::agree_error(bool failed_here, const std::string& message) {
+  const Stopwatch clock{stats_.seconds};
   const int P = ranks();
   ++stats_.collective_calls;
   int lowest = failed_here ? rank() : P;
@@ -387,6 +401,7 @@ void Exchange::broadcast(std::string& text, int root) {
 }
 
 std::int64_t Exchange::sum_over_ranks(std::int64_t value) {
+  const Stopwatch clock{stats_.seconds};
   ++stats_.collective_calls;
   if (ranks() == 1) return value;
   std::int64_t total = 0;

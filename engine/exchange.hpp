@@ -93,6 +93,7 @@ struct ExchangeStats {
   std::uint64_t routed_bytes_sent = 0, routed_bytes_received = 0;
   std::uint64_t collective_calls = 0;  // allgather_owned, ordered_sum, agree_error, broadcast, ...
   std::uint64_t collective_bytes_sent = 0, collective_bytes_received = 0;
+  double seconds = 0.0;  // wall time inside routed calls and collectives (waiting included)
 };
 
 // agree_error's verdict: the same on every rank.

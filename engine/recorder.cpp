@@ -143,7 +143,7 @@ void Recorder::record(int period) {
           bloc_.f64(c++).push_back(v);
       }
   }
-  if (o.trade && regular) {
+  if (o.trade && period % o.trade_period() == 0) {
     const auto& tm = sim_.trades();
     auto& t = trade_;
     for (Index k = 0; k < w.trades; ++k) {

@@ -84,6 +84,10 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   Recorder recorder(sim, file);
   const bool show = root && !o.quiet && (o.progress || isatty(STDERR_FILENO));
   std::int64_t link_periods = 0;  // this rank's firms' active links × periods
+  double io_seconds = 0.0;        // this rank's time in the recorder and file (collective waits included)
+  const auto loop_start = std::chrono::steady_clock::now();
+  const double setup_seconds = std::chrono::duration<double>(loop_start - t0).count();
+  ex.reset_stats();
   const auto& w = sim.world();
   for (int t = sim.first_period(); t < sc.run.periods; ++t) {
     // An error on one rank must not leave the others waiting in a collective: every rank
@@ -93,7 +97,11 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
     std::string message;
     try {
       sim.step(t);
-      if (t >= 0) recorder.record(t);
+      if (t >= 0) {
+        const auto r0 = std::chrono::steady_clock::now();
+        recorder.record(t);
+        io_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+      }
     } catch (const std::exception& e) {
       failure = std::current_exception();
       message = e.what();
@@ -107,6 +115,8 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
       fmt::print(err, "\rperiod {:>6}/{} ({})", t + 1, sc.run.periods, period_label(sc.run, t));
   }
   if (show) fmt::print(err, "\n");
+  const ExchangeStats traffic = ex.stats();
+  const auto f0 = std::chrono::steady_clock::now();
   recorder.finish();
   link_periods = ex.sum_over_ranks(link_periods);
   // The slowest rank's time (every rank stores the same value).
@@ -115,6 +125,15 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   s.wall_seconds = times[0];
   file.set_attributes("/", {{"wall_seconds", s.wall_seconds}});
   file.commit();
+  io_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
+  // Rank 0's shares of the wall time; bytes every rank sent, per simulated period.
+  s.setup_seconds = setup_seconds;
+  s.io_share = s.wall_seconds > 0.0 ? io_seconds / s.wall_seconds : 0.0;
+  s.exchange_share = s.wall_seconds > 0.0 ? traffic.seconds / s.wall_seconds : 0.0;
+  const int simulated = sc.run.periods + sc.run.burn_in;
+  s.bytes_per_period = static_cast<double>(ex.sum_over_ranks(static_cast<std::int64_t>(
+                           traffic.routed_bytes_sent + traffic.collective_bytes_sent))) /
+                       std::max(1, simulated);
 
   s.periods = sc.run.periods;
   s.firms = w.firms;
@@ -153,6 +172,8 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   fmt::print(out, "\nwritten {} in {:.2f} s ({:.3g} firm-market updates/s, peak memory {:.0f} MB{})\n",
              s.out, s.wall_seconds, s.updates_per_second, s.peak_memory_mb,
              s.ranks == 1 ? std::string() : fmt::format(" per rank, {:.0f} MB in all", s.peak_memory_total_mb));
+  fmt::print(out, "time (rank 0): set-up {:.2f} s, output {:.1f}%, exchange {:.1f}% (waiting included); {:.3g} MB sent between ranks per period\n",
+             s.setup_seconds, 100.0 * s.io_share, 100.0 * s.exchange_share, s.bytes_per_period / 1e6);
   return s;
 }
 

@@ -31,6 +31,10 @@ struct RunSummary {
   double peak_memory_mb = 0.0;        // the largest rank's
   double peak_memory_total_mb = 0.0;  // summed over ranks
   int ranks = 1;
+  double setup_seconds = 0.0;     // load, build, decomposition and file creation (rank 0)
+  double io_share = 0.0;          // rank 0's time writing output ÷ wall time
+  double exchange_share = 0.0;    // rank 0's time in the exchange ÷ wall time
+  double bytes_per_period = 0.0;  // sent between ranks, all ranks, per simulated period
 };
 
 // The scenario with --seed/--replicate/--set applied (throws InputError).

@@ -94,6 +94,7 @@ inventory_cover = 1.0
 
 [output]
 firm_every = {firm_every}
+trade_every = {firm_every}
 """, goods_table(transport), f"""[[region_group]]
 id = "S"
 count = {regions}

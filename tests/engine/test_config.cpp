@@ -147,8 +147,8 @@ std::string dump(const Scenario& s) {
                      num(e.volume), e.months, opt(e.limit_price), num(e.margin), num(e.share), e.ban_adversary,
                      e.lift, e.cause);
   const auto& out = s.output;
-  o << fmt::format("output {} {} {} {} {} {} {}\n", out.market, out.trade, out.firm, out.government, out.policy,
-                   out.every, out.firm_every);
+  o << fmt::format("output {} {} {} {} {} {} {} {}\n", out.market, out.trade, out.firm, out.government, out.policy,
+                   out.every, out.firm_every, out.trade_every);
   return o.str();
 }
 
@@ -244,6 +244,7 @@ TEST(LoadScenario, TwoFirmCheckHasTheExpectedValues) {
   EXPECT_TRUE(s.events.empty());
   EXPECT_TRUE(s.output.firm);
   EXPECT_EQ(s.output.every, 1);
+  EXPECT_EQ(s.output.trade_period(), 1);  // trade rows follow `every` unless trade_every is set
   EXPECT_FALSE(s.resolved_toml.empty());
   EXPECT_EQ(s.resolved_toml.find("base"), std::string::npos);
 }
@@ -493,6 +494,7 @@ TEST(LoadScenario, SetOverridesEveryAddressForm) {
                                            "run.scenario=foo",  // bare string
                                            "behaviour.adjustment=0.5",
                                            "output.every = 3",
+                                           "output.trade_every = 12",
                                            "region.ABROAD.bloc=third",
                                            "good.ore.unit=\"kg\"",
                                            "good.widget.inputs.ore=0.25",
@@ -511,6 +513,7 @@ TEST(LoadScenario, SetOverridesEveryAddressForm) {
   EXPECT_EQ(s.run.scenario, "foo");
   EXPECT_EQ(s.behaviour.adjustment, 0.5);
   EXPECT_EQ(s.output.every, 3);
+  EXPECT_EQ(s.output.trade_period(), 12);
   EXPECT_EQ(s.regions[1].bloc, Bloc::third);
   EXPECT_EQ(s.goods[1].unit, "kg");
   EXPECT_EQ(s.goods[0].inputs[0].units, 0.25);
