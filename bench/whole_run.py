@@ -1,0 +1,90 @@
+#!/usr/bin/python3
+"""Whole-run benchmark: a config at 1 and 2 ranks (or any list), several runs each, medians.
+
+Usage: bench/whole_run.py BUILD/app/decouple CONFIG [--ranks 1 2] [--runs 3] [--set k=v ...]
+       [--out-dir DIR] [--check]
+
+Each run is `mpiexec -n N decouple run CONFIG --out DIR/run_N_k.h5 --force` (stdout parsed:
+the summary's throughput, peak memory, set-up, output and exchange shares, bytes per
+period). Prints one table row per rank count with the medians (min–max of wall time) and the
+speedup over the first rank count; --check compares the panels of the first run at each
+rank count with tests/e2e/compare_panels.py (bit for bit). Never asserts speed.
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SUMMARY = {
+    "wall": re.compile(r"written .* in ([0-9.]+) s \(([0-9.e+]+) firm-market updates/s, peak memory ([0-9]+) MB(?: per rank, ([0-9]+) MB in all)?\)"),
+    "time": re.compile(r"set-up ([0-9.]+) s, output ([0-9.]+)%, exchange ([0-9.]+)% .*; ([0-9.e+]+) MB sent"),
+}
+
+
+def one_run(decouple, config, ranks, out, sets):
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    cmd = ["mpiexec", "-n", str(ranks)]
+    if ranks > (os.cpu_count() or 1):
+        cmd.append("--oversubscribe")
+    cmd += [decouple, "run", config, "--out", out, "--force"]
+    for s in sets:
+        cmd += ["--set", s]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)}: exit {p.returncode}\n{p.stderr}")
+    w = SUMMARY["wall"].search(p.stdout)
+    t = SUMMARY["time"].search(p.stdout)
+    if not w or not t:
+        sys.exit(f"cannot parse the run summary:\n{p.stdout[-2000:]}")
+    return {
+        "wall": float(w.group(1)), "updates": float(w.group(2)),
+        "memory_rank": float(w.group(3)), "memory_all": float(w.group(4) or w.group(3)),
+        "setup": float(t.group(1)), "io": float(t.group(2)), "exchange": float(t.group(3)),
+        "mb_per_period": float(t.group(4)),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("decouple")
+    ap.add_argument("config")
+    ap.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--set", action="append", default=[], dest="sets")
+    ap.add_argument("--out-dir")
+    ap.add_argument("--check", action="store_true", help="compare panels across rank counts")
+    a = ap.parse_args()
+    out_dir = a.out_dir or tempfile.mkdtemp(prefix="decouple-bench-")
+    os.makedirs(out_dir, exist_ok=True)
+    print(f"{a.config}: {a.runs} runs per rank count, files in {out_dir}")
+    print("| ranks | wall time, median (min–max) | speedup | updates/s | peak memory per rank / all | "
+          "set-up | output | exchange | MB sent per period |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    base = None
+    for n in a.ranks:
+        runs = [one_run(a.decouple, a.config, n, os.path.join(out_dir, f"run_{n}_{k}.h5"), a.sets)
+                for k in range(a.runs)]
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        walls = [r["wall"] for r in runs]
+        base = base or med["wall"]
+        print(f"| {n} | {med['wall']:.2f} s ({min(walls):.2f}–{max(walls):.2f}) | {base / med['wall']:.2f} | "
+              f"{med['updates']:.3g} | {med['memory_rank']:.0f} / {med['memory_all']:.0f} MB | "
+              f"{med['setup']:.2f} s | {med['io']:.1f}% | {med['exchange']:.1f}% | {med['mb_per_period']:.3g} |",
+              flush=True)
+    if a.check and len(a.ranks) > 1:
+        first = os.path.join(out_dir, f"run_{a.ranks[0]}_0.h5")
+        for n in a.ranks[1:]:
+            other = os.path.join(out_dir, f"run_{n}_0.h5")
+            p = subprocess.run([sys.executable, os.path.join(HERE, "..", "tests", "e2e", "compare_panels.py"),
+                                first, other, "--expect", "same"], capture_output=True, text=True)
+            print(f"panels {a.ranks[0]} vs {n} ranks: {p.stdout.strip().splitlines()[-1] if p.stdout else p.stderr}")
+            if p.returncode != 0:
+                sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
