@@ -3,8 +3,24 @@
 #include <algorithm>
 #include <cmath>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace decouple {
 namespace {
+
+// std::clamp(v, 0.0, cap) bit for bit — std::min(std::max(v, 0.0), cap), NaN and signed
+// zeros included — as MAXSD/MINSD (DEST > SRC ? DEST : SRC, DEST < SRC ? DEST : SRC), so
+// the links that switch off as μ rises cost no mispredicted branch.
+inline double clamp_cap(double v, double cap) {
+#if defined(__SSE2__)
+  const __m128d lo = _mm_max_sd(_mm_setzero_pd(), _mm_set_sd(v));  // v < 0 ? 0 : v
+  return _mm_cvtsd_f64(_mm_min_sd(_mm_set_sd(cap), lo));          // cap < x ? cap : x
+#else
+  return std::clamp(v, 0.0, cap);
+#endif
+}
 
 // Σ_m clamp(α_m − β_m·μ, 0, cap_m) with α = (A − mult·base)/slope, β = mult/slope.
 struct Supply {
@@ -13,7 +29,7 @@ struct Supply {
     double s = 0.0;
     for (const auto& l : links) {
       const double v = (l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope;
-      s += std::clamp(v, 0.0, l.cap);
+      s += clamp_cap(v, l.cap);
     }
     return s;
   }
@@ -23,10 +39,10 @@ struct Supply {
 // linear with kinks at `kinks` (sorted). Exact up to rounding: interpolation on the
 // segment containing the sign change.
 double solve(const Supply& s, double target, double inv_k, std::span<double> kinks,
-             double lower) {
+             double lower, double supply_at_lower) {
   auto h = [&](double mu) { return s.at(mu) - target - mu * inv_k; };
   double x0 = lower;
-  double h0 = h(x0);
+  double h0 = supply_at_lower - target - x0 * inv_k;  // h(lower), S(lower) known
   if (h0 <= 0.0) return x0;
   for (double x1 : kinks) {
     if (x1 <= x0) continue;
@@ -63,10 +79,10 @@ ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, 
   ShipmentPlan plan;
   const double inv_k = cost_slope > 0.0 ? 1.0 / cost_slope : 0.0;
   // Unconstrained: μ = k·S(μ) (μ = 0 without rising cost).
-  double mu = cost_slope > 0.0 ? solve(s, 0.0, inv_k, kinks, 0.0) : 0.0;
+  double mu = cost_slope > 0.0 ? solve(s, 0.0, inv_k, kinks, 0.0, s.at(0.0)) : 0.0;
   double total = s.at(mu);
   if (total > capacity) {
-    mu = solve(s, capacity, 0.0, kinks, mu);
+    mu = solve(s, capacity, 0.0, kinks, mu, total);
     plan.shadow = mu - cost_slope * capacity;
   } else if (total < min_output && min_output > 0.0) {
     // Commitment to ship at least min_output: a negative increment (start the search
@@ -81,13 +97,13 @@ ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, 
         if (!std::isfinite(l.cap)) rate += l.multiplier / l.slope;
       mu = rate > 0.0 ? start - (goal - at_start) / rate : start;
     } else {
-      mu = solve(s, goal, 0.0, kinks, start);
+      mu = solve(s, goal, 0.0, kinks, start, at_start);
     }
   }
   total = 0.0;
   for (std::size_t m = 0; m < links.size(); ++m) {
     const auto& l = links[m];
-    q[m] = std::clamp((l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope, 0.0, l.cap);
+    q[m] = clamp_cap((l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope, l.cap);
     total += q[m];
   }
   plan.total = total;
@@ -101,7 +117,7 @@ double adjust_shipments(std::span<const double> previous, std::span<const double
   double total = 0.0;
   for (std::size_t m = 0; m < out.size(); ++m) {
     const double v = previous[m] + kappa * (target[m] - previous[m]);
-    out[m] = std::clamp(v, 0.0, links[m].cap);
+    out[m] = clamp_cap(v, links[m].cap);
     total += out[m];
   }
   if (total > capacity) {
