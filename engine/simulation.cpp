@@ -196,21 +196,62 @@ void Simulation::tabulate_border_terms(int period) {
   auto& w = world_;
   const auto& p = policy_;
   const Index R = w.regions;
-  std::fill(trade_capacity_.begin(), trade_capacity_.end(), 0.0);
-  std::fill(adversary_capacity_.begin(), adversary_capacity_.end(), 0.0);
-  for (Index f = 0; f < w.firms; ++f) {
-    if (w.firm_status[f] != FirmStatus::active) continue;
-    const int origin_bloc = static_cast<int>(w.region_bloc[w.firm_region[f]]);
-    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
-      trade_capacity_[w.link_trade[l]] += w.firm_capacity[f];
-      if (adversary_of(w.region_bloc[w.link_destination[l]]) == origin_bloc)
-        adversary_capacity_[w.link_market[l]] += w.firm_capacity[f];
+  // Per trade pair (good, origin, destination): multiplier and additive cost, and whether
+  // a link of the pair needs the per-link cases below (export control, sourcing mandate).
+  // Same operations as per link; the tariff tables (by importer) are read once per pair.
+  static thread_local std::vector<double> pair_mult, pair_add;
+  static thread_local std::vector<std::uint8_t> pair_special;
+  pair_mult.resize(w.trades);
+  pair_add.resize(w.trades);
+  pair_special.resize(w.trades);
+  bool any_quota = false, any_share = false;
+  for (double s : p.mandate_share) any_share = any_share || s > 0.0;
+  for (Index t = 0; t < w.trades; ++t) {
+    const Index g = w.trade_good[t], o = w.trade_origin[t], d = w.trade_destination[t];
+    double mult = 1.0, add = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
+    bool special = false;
+    if (o != d) {
+      const auto ti = p.tariff_at(d, g, o);
+      mult += p.tariff_ad_valorem[ti];
+      add += p.tariff_specific[ti];
+      const ControlKind kind = p.control_kind[p.control_at(o, g, d)];
+      any_quota = any_quota || kind == ControlKind::quota;
+      const auto rg = w.region_good(d, g);
+      special = kind != ControlKind::none ||
+                (adversary_of(w.region_bloc[d]) == static_cast<int>(w.region_bloc[o]) &&
+                 (p.mandate_ban[rg] || p.mandate_share[rg] > 0.0));
+    }
+    pair_mult[t] = mult;
+    pair_add[t] = add;
+    pair_special[t] = special ? 1 : 0;
+  }
+  // Capacities by trade pair and adversary capacity by market: only quotas and mandate
+  // shares read them.
+  if (any_quota || any_share) {
+    std::fill(trade_capacity_.begin(), trade_capacity_.end(), 0.0);
+    std::fill(adversary_capacity_.begin(), adversary_capacity_.end(), 0.0);
+    for (Index f = 0; f < w.firms; ++f) {
+      if (w.firm_status[f] != FirmStatus::active) continue;
+      const int origin_bloc = static_cast<int>(w.region_bloc[w.firm_region[f]]);
+      for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
+        trade_capacity_[w.link_trade[l]] += w.firm_capacity[f];
+        if (adversary_of(w.region_bloc[w.link_destination[l]]) == origin_bloc)
+          adversary_capacity_[w.link_market[l]] += w.firm_capacity[f];
+      }
     }
   }
   for (Index f = 0; f < w.firms; ++f) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
     const int origin_bloc = static_cast<int>(w.region_bloc[o]);
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
+      const Index t = w.link_trade[l];
+      if (!pair_special[t]) {
+        w.link_multiplier[l] = pair_mult[t];
+        w.link_add[l] = pair_add[t];
+        w.link_cap[l] = kInf;
+        w.link_denied[l] = 0;
+        continue;
+      }
       const Index d = w.link_destination[l];
       double mult = 1.0, add = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d], cap = kInf;
       bool denied = false;
