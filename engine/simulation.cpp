@@ -473,10 +473,28 @@ void Simulation::clear_markets() {
     const int b0 = w.bid_begin[m], nb = w.bid_begin[m + 1] - b0;
     double supply = 0.0;
     for (int j = o0; j < o1; ++j) supply += offer_q_[j];
-    // Bids by reservation price, highest first; ties keep firm order (stable sort).
-    for (int k = 0; k < nb; ++k) order_[k] = k;
-    std::stable_sort(order_.begin(), order_.begin() + nb,
-                     [&](Index x, Index y) { return bid_r_[b0 + x] > bid_r_[b0 + y]; });
+    // Bids by reservation price, highest first; ties keep firm order (stable sort). Sorted
+    // as (price, slot) pairs, ties by slot: the same permutation without the indirection
+    // and the merge buffer; NaN prices (no strict weak order) keep the stable sort.
+    static thread_local std::vector<std::pair<double, Index>> keyed;
+    keyed.resize(nb);
+    bool sorted = true, nan = false;
+    for (int k = 0; k < nb; ++k) {
+      keyed[k] = {bid_r_[b0 + k], k};
+      nan = nan || std::isnan(keyed[k].first);
+      sorted = sorted && (k == 0 || !(keyed[k].first > keyed[k - 1].first));
+    }
+    if (nan) {
+      for (int k = 0; k < nb; ++k) order_[k] = k;
+      std::stable_sort(order_.begin(), order_.begin() + nb,
+                       [&](Index x, Index y) { return bid_r_[b0 + x] > bid_r_[b0 + y]; });
+    } else {
+      if (!sorted)
+        std::sort(keyed.begin(), keyed.end(), [](const auto& x, const auto& y) {
+          return x.first > y.first || (x.first == y.first && x.second < y.second);
+        });
+      for (int k = 0; k < nb; ++k) order_[k] = keyed[k].second;
+    }
     for (int k = 0; k < nb; ++k) {
       sorted_q_[k] = bid_q_[b0 + order_[k]];
       sorted_r_[k] = bid_r_[b0 + order_[k]];
