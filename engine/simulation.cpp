@@ -764,19 +764,28 @@ void Simulation::aggregate() {
   auto& mm = market_metrics_;
   auto& tm = trade_metrics_;
   const Index R = w.regions;
+  const Index G = w.goods;
+  auto& bm = bloc_metrics_;
+  bm.resize(static_cast<std::size_t>(kBlocCount) * G);
+  // Sales by (bloc, good) and origin region, summed in the same (market, slot) order as
+  // by_origin below, in the same pass over the offers.
+  std::vector<double> origin(static_cast<std::size_t>(kBlocCount) * G * R, 0.0);
   std::vector<double> by_origin(R);
   for (Index m = 0; m < w.markets; ++m) {
     const Index d = w.market_region[m];
     const double sold = mm.sold[m];
+    const auto at = static_cast<std::size_t>(w.region_bloc[d]) * G + w.market_good[m];
+    double* const origin_at = origin.data() + at * R;
     std::fill(by_origin.begin(), by_origin.end(), 0.0);
     double hhi_f = 0.0;
     std::array<double, kBlocCount> bloc{};
     for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
       const Index l = w.offer_link[j];
-      const Index f = w.link_firm[l];
+      const Index r = w.firm_region[w.link_firm[l]];
       const double s = offer_sold_[j];
-      by_origin[w.firm_region[f]] += s;
-      bloc[static_cast<int>(w.region_bloc[w.firm_region[f]])] += s;
+      by_origin[r] += s;
+      origin_at[r] += s;
+      bloc[static_cast<int>(w.region_bloc[r])] += s;
       if (sold > 0.0) hhi_f += (100.0 * s / sold) * (100.0 * s / sold);
     }
     double hhi_o = 0.0;
@@ -795,19 +804,11 @@ void Simulation::aggregate() {
 
   // Supply to each bloc by good: quantity, shares by origin bloc, dependency, HHI over
   // origins and the quantity-weighted price. Also what the rules see next period.
-  const Index G = w.goods;
-  auto& bm = bloc_metrics_;
-  bm.resize(static_cast<std::size_t>(kBlocCount) * G);
-  std::vector<double> origin(static_cast<std::size_t>(kBlocCount) * G * R, 0.0);
   std::vector<double> value(static_cast<std::size_t>(kBlocCount) * G, 0.0);
   for (Index m = 0; m < w.markets; ++m) {
     const auto at = static_cast<std::size_t>(w.region_bloc[w.market_region[m]]) * G + w.market_good[m];
     bm.quantity[at] += mm.sold[m];
     value[at] += mm.sold[m] * w.market_price[m];
-    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
-      const Index f = w.link_firm[w.offer_link[j]];
-      origin[at * R + w.firm_region[f]] += offer_sold_[j];
-    }
   }
   for (int b = 0; b < kBlocCount; ++b)
     for (Index g = 0; g < G; ++g) {
