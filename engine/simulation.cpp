@@ -771,6 +771,7 @@ void Simulation::aggregate() {
   // by_origin below, in the same pass over the offers.
   std::vector<double> origin(static_cast<std::size_t>(kBlocCount) * G * R, 0.0);
   std::vector<double> by_origin(R);
+  const auto slots = static_cast<int>(w.offer_link.size());
   for (Index m = 0; m < w.markets; ++m) {
     const Index d = w.market_region[m];
     const double sold = mm.sold[m];
@@ -780,6 +781,9 @@ void Simulation::aggregate() {
     double hhi_f = 0.0;
     std::array<double, kBlocCount> bloc{};
     for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
+      // The offers' firms are scattered: fetch two steps ahead (link → firm → region).
+      if (j + 16 < slots) __builtin_prefetch(&w.link_firm[w.offer_link[j + 16]]);
+      if (j + 8 < slots) __builtin_prefetch(&w.firm_region[w.link_firm[w.offer_link[j + 8]]]);
       const Index l = w.offer_link[j];
       const Index r = w.firm_region[w.link_firm[l]];
       const double s = offer_sold_[j];
