@@ -56,6 +56,28 @@ double solve(const Supply& s, double target, double inv_k, std::span<double> kin
   return x0;  // target unreachable (above the sum of caps): stay at the last kink
 }
 
+// Ascending, as std::sort. With no NaN and no zero (the one value with two encodings)
+// equal kinks are identical, so the sorted sequence is unique: a few kinks are placed by
+// rank (branch-free counting) instead of an insertion sort's mispredicted branches.
+void sort_kinks(std::span<double> kinks) {
+  constexpr std::size_t kMaxRanked = 16;
+  const std::size_t n = kinks.size();
+  bool plain = n <= kMaxRanked;
+  for (std::size_t i = 0; plain && i < n; ++i) plain = kinks[i] == kinks[i] && kinks[i] != 0.0;
+  if (!plain) {
+    std::sort(kinks.begin(), kinks.end());
+    return;
+  }
+  double v[kMaxRanked];
+  std::copy(kinks.begin(), kinks.end(), v);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t rank = 0;
+    for (std::size_t j = 0; j < n; ++j)
+      rank += static_cast<std::size_t>(v[j] < v[i]) + static_cast<std::size_t>(v[j] == v[i] && j < i);
+    kinks[rank] = v[i];
+  }
+}
+
 }  // namespace
 
 ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, double capacity,
@@ -74,7 +96,7 @@ ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, 
     }
   }
   std::span<double> kinks = scratch.first(n);
-  std::sort(kinks.begin(), kinks.end());
+  sort_kinks(kinks);
 
   ShipmentPlan plan;
   const double inv_k = cost_slope > 0.0 ? 1.0 / cost_slope : 0.0;
