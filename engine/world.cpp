@@ -27,6 +27,25 @@ void append_synthetic(const Scenario& sc, World& w) {
                   &w.firm_learning_scale, &w.firm_cumulative})
     v->reserve(n);
   w.firm_name.reserve(n);
+  for (auto* v : {&w.firm_region, &w.firm_good, &w.firm_pool, &w.firm_entry_period, &w.firm_online_period,
+                  &w.firm_loss_months})
+    v->reserve(n);
+  w.firm_kind.reserve(n);
+  w.firm_status.reserve(n);
+  w.firm_price_taking.reserve(n);
+  w.link_begin.reserve(n + 1);
+  w.slot_begin.reserve(n + 1);
+  // Links and input slots at their upper bound (destinations_max per firm): no regrowth
+  // copies; capacity never written is never touched, so it costs no resident memory.
+  std::size_t links = w.link_market.size(), slots = w.slot_good.size();
+  for (const auto& g : sc.firm_groups) {
+    links += static_cast<std::size_t>(g.count) * static_cast<std::size_t>(g.destinations_max);
+    slots += static_cast<std::size_t>(g.count) *
+             static_cast<std::size_t>(w.input_begin[g.good + 1] - w.input_begin[g.good]);
+  }
+  for (auto* v : {&w.link_firm, &w.link_market, &w.link_destination}) v->reserve(links);
+  for (auto* v : {&w.slot_good, &w.slot_market}) v->reserve(slots);
+  for (auto* v : {&w.slot_units, &w.slot_inventory}) v->reserve(slots);
   gen.generate(0, gen.size(), [&](std::int64_t i, const SyntheticFirm& s) {
     const Index f = w.firms + static_cast<Index>(i);
     w.firm_name.push_back(gen.name(i));
