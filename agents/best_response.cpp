@@ -23,11 +23,49 @@ inline double clamp_cap(double v, double cap) {
 }
 
 // Σ_m clamp(α_m − β_m·μ, 0, cap_m) with α = (A − mult·base)/slope, β = mult/slope.
+// Up to kPacked links are also held by field (intercept, multiplier, base, slope, cap) so
+// two links go through one DIVPD: each lane rounds as the scalar code does, and the sum
+// still adds the links one at a time in their order.
+constexpr std::size_t kPacked = 32;
+
 struct Supply {
   std::span<const LinkTerms> links;
+#if defined(__SSE2__)
+  alignas(16) double a[kPacked], m[kPacked], c[kPacked], d[kPacked], k[kPacked];
+  bool packed = false;
+
+  explicit Supply(std::span<const LinkTerms> l) : links(l), packed(l.size() <= kPacked) {
+    if (!packed) return;
+    for (std::size_t i = 0; i < l.size(); ++i) {
+      a[i] = l[i].intercept;
+      m[i] = l[i].multiplier;
+      c[i] = l[i].base_cost;
+      d[i] = l[i].slope;
+      k[i] = l[i].cap;
+    }
+  }
+#else
+  explicit Supply(std::span<const LinkTerms> l) : links(l) {}
+#endif
+
   double at(double mu) const {
     double s = 0.0;
-    for (const auto& l : links) {
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    if (packed) {
+      const __m128d zero = _mm_setzero_pd(), x = _mm_set1_pd(mu);
+      for (; i + 1 < links.size(); i += 2) {
+        const __m128d v = _mm_div_pd(
+            _mm_sub_pd(_mm_load_pd(a + i), _mm_mul_pd(_mm_load_pd(m + i), _mm_add_pd(_mm_load_pd(c + i), x))),
+            _mm_load_pd(d + i));
+        const __m128d q = _mm_min_pd(_mm_load_pd(k + i), _mm_max_pd(zero, v));  // clamp_cap per lane
+        s += _mm_cvtsd_f64(q);
+        s += _mm_cvtsd_f64(_mm_unpackhi_pd(q, q));
+      }
+    }
+#endif
+    for (; i < links.size(); ++i) {
+      const auto& l = links[i];
       const double v = (l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope;
       s += clamp_cap(v, l.cap);
     }
@@ -82,7 +120,7 @@ void sort_kinks(std::span<double> kinks) {
 
 ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, double capacity,
                            double min_output, std::span<double> q, std::span<double> scratch) {
-  const Supply s{links};
+  const Supply s(links);
   std::size_t n = 0;
   double lowest = 0.0;
   for (const auto& l : links) {
