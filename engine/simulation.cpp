@@ -171,7 +171,8 @@ void Simulation::distribute() {
       market_trades_[at[w.market_of[static_cast<std::size_t>(w.trade_good[t]) * R + w.trade_destination[t]]]++] = t;
   }
   trade_multiplier_.assign(w.trades, 1.0);
-  trade_specific_.assign(w.trades, 0.0);
+  trade_add_.assign(w.trades, 0.0);
+  trade_special_.assign(w.trades, 0);
   {
     const auto firm_rank = decomposition_.firm_rank();
     const auto link_rank = expand_owner(w.link_begin, firm_rank);
@@ -273,20 +274,40 @@ void Simulation::tabulate_border_terms(int period) {
   auto& w = world_;
   const auto& p = policy_;
   const Index R = w.regions;
-  // Per trade pair (replicated): the border's multiplier and specific tariff, what the
-  // market side settles with (the same expressions as the per-link terms below).
+  // Per trade pair (replicated): multiplier and additive cost (transport + specific
+  // tariff), and whether a link of the pair needs the per-link cases below (export control,
+  // sourcing mandate). The same operations as per link; the tariff tables (by importer) are
+  // read once per pair, and the market side settles with these too.
   for (Index t = 0; t < w.trades; ++t) {
     const Index g = w.trade_good[t], o = w.trade_origin[t], d = w.trade_destination[t];
-    if (o == d) continue;
-    const auto k = p.tariff_at(d, g, o);
-    trade_multiplier_[t] = 1.0 + p.tariff_ad_valorem[k];
-    trade_specific_[t] = p.tariff_specific[k];
+    double mult = 1.0, add = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
+    bool special = false;
+    if (o != d) {
+      const auto k = p.tariff_at(d, g, o);
+      mult += p.tariff_ad_valorem[k];
+      add += p.tariff_specific[k];
+      const auto rg = w.region_good(d, g);
+      special = p.control_kind[p.control_at(o, g, d)] != ControlKind::none ||
+                (adversary_of(w.region_bloc[d]) == static_cast<int>(w.region_bloc[o]) &&
+                 (p.mandate_ban[rg] || p.mandate_share[rg] > 0.0));
+    }
+    trade_multiplier_[t] = mult;
+    trade_add_[t] = add;
+    trade_special_[t] = special ? 1 : 0;
   }
   share_capacities();
   for (Index f = firm_lo_; f < firm_hi_; ++f) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
     const int origin_bloc = static_cast<int>(w.region_bloc[o]);
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
+      const Index t = w.link_trade[l];
+      if (!trade_special_[t]) {
+        w.link_multiplier[l] = trade_multiplier_[t];
+        w.link_add[l] = trade_add_[t];
+        w.link_cap[l] = kInf;
+        w.link_denied[l] = 0;
+        continue;
+      }
       const Index d = w.link_destination[l];
       double mult = 1.0, add = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d], cap = kInf;
       bool denied = false;
@@ -556,10 +577,27 @@ void Simulation::clear_markets() {
     const int b0 = w.bid_begin[m], nb = w.bid_begin[m + 1] - b0;
     double supply = 0.0;
     for (int j = o0; j < o1; ++j) supply += offer_q_[j];
-    // Bids by reservation price, highest first; ties keep firm order (stable sort).
-    for (int k = 0; k < nb; ++k) order_[k] = k;
-    std::stable_sort(order_.begin(), order_.begin() + nb,
-                     [&](Index x, Index y) { return bid_r_[b0 + x] > bid_r_[b0 + y]; });
+    // Bids by reservation price, highest first; ties keep firm order (stable sort). Sorted
+    // as (price, slot) pairs, ties by slot: the same permutation without the indirection
+    // and the merge buffer; NaN prices (no strict weak order) keep the stable sort.
+    keyed_.resize(nb);
+    bool sorted = true, nan = false;
+    for (int k = 0; k < nb; ++k) {
+      keyed_[k] = {bid_r_[b0 + k], k};
+      nan = nan || std::isnan(keyed_[k].first);
+      sorted = sorted && (k == 0 || !(keyed_[k].first > keyed_[k - 1].first));
+    }
+    if (nan) {
+      for (int k = 0; k < nb; ++k) order_[k] = k;
+      std::stable_sort(order_.begin(), order_.begin() + nb,
+                       [&](Index x, Index y) { return bid_r_[b0 + x] > bid_r_[b0 + y]; });
+    } else {
+      if (!sorted)
+        std::sort(keyed_.begin(), keyed_.end(), [](const auto& x, const auto& y) {
+          return x.first > y.first || (x.first == y.first && x.second < y.second);
+        });
+      for (int k = 0; k < nb; ++k) order_[k] = keyed_[k].second;
+    }
     for (int k = 0; k < nb; ++k) {
       sorted_q_[k] = bid_q_[b0 + order_[k]];
       sorted_r_[k] = bid_r_[b0 + order_[k]];
@@ -621,6 +659,7 @@ void Simulation::settle_markets() {
   std::fill(tm.quantity.begin(), tm.quantity.end(), 0.0);
   std::fill(tm.value.begin(), tm.value.end(), 0.0);
   std::vector<double> by_origin(R);
+  const auto slots = static_cast<int>(w.offer_link.size());
   for (Index m : my_markets_) {
     const Index d = w.market_region[m], g = w.market_good[m];
     const double price = w.market_price[m];
@@ -630,12 +669,15 @@ void Simulation::settle_markets() {
     double hhi_f = 0.0;
     std::array<double, kBlocCount> bloc{};
     for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
+      // The offers' links are scattered: fetch the link → trade chain ahead.
+      if (j + 16 < slots) __builtin_prefetch(&w.link_trade[w.offer_link[j + 16]]);
+      if (j + 8 < slots) __builtin_prefetch(&w.trade_origin[w.link_trade[w.offer_link[j + 8]]]);
       const Index l = w.offer_link[j];
       const Index t = w.link_trade[l], o = w.trade_origin[t];
       const double sold = offer_sold_[j];
       const double mult = trade_multiplier_[t];
       const double transport = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
-      const double add = transport + trade_specific_[t];
+      const double add = trade_add_[t];
       const double specific = add - transport;
       const double net = price / mult - add;
       // Buyers pay price·sold = seller's receipts + tariff (ad valorem on the value at

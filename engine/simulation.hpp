@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <utility>
 #include <vector>
 
 #include "core/scenario.hpp"
@@ -125,8 +126,10 @@ class Simulation {
   std::vector<Index> entry_region_;     // every entry's region, in global entry order
   std::vector<Index> firm_entry_;       // per owned firm: its entry, relative to this rank's first
   std::vector<double> partial_;         // this rank's entries × kAccountFields
-  // Per trade pair this period (replicated): 1 + ad-valorem tariff and the specific tariff.
-  std::vector<double> trade_multiplier_, trade_specific_;
+  // Per trade pair this period (replicated): 1 + ad-valorem tariff, transport + specific
+  // tariff, and whether its links need the per-link export-control / mandate terms.
+  std::vector<double> trade_multiplier_, trade_add_;
+  std::vector<std::uint8_t> trade_special_;
   // Market-side scratch for capacity-based instruments (allocated when first needed).
   std::vector<double> link_scratch_, slot_capacity_, slot_last_q_, slot_directed_;
   MarketMetrics market_metrics_;
@@ -158,6 +161,7 @@ class Simulation {
   std::vector<LinkTerms> terms_;
   std::vector<double> target_, adjusted_, scratch_, sorted_q_, sorted_r_, served_;
   std::vector<Index> order_;
+  std::vector<std::pair<double, Index>> keyed_;  // bids as (reservation price, slot)
   std::vector<double> traded_price_;  // per market: the last price at which anything sold (0: none yet)
 };
 

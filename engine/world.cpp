@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <map>
 #include <set>
-#include <tuple>
 
 #include <fmt/format.h>
 
@@ -29,6 +27,25 @@ void append_synthetic(const Scenario& sc, World& w) {
                   &w.firm_learning_scale, &w.firm_cumulative})
     v->reserve(n);
   w.firm_name.reserve(n);
+  for (auto* v : {&w.firm_region, &w.firm_good, &w.firm_pool, &w.firm_entry_period, &w.firm_online_period,
+                  &w.firm_loss_months})
+    v->reserve(n);
+  w.firm_kind.reserve(n);
+  w.firm_status.reserve(n);
+  w.firm_price_taking.reserve(n);
+  w.link_begin.reserve(n + 1);
+  w.slot_begin.reserve(n + 1);
+  // Links and input slots at their upper bound (destinations_max per firm): no regrowth
+  // copies; capacity never written is never touched, so it costs no resident memory.
+  std::size_t links = w.link_market.size(), slots = w.slot_good.size();
+  for (const auto& g : sc.firm_groups) {
+    links += static_cast<std::size_t>(g.count) * static_cast<std::size_t>(g.destinations_max);
+    slots += static_cast<std::size_t>(g.count) *
+             static_cast<std::size_t>(w.input_begin[g.good + 1] - w.input_begin[g.good]);
+  }
+  for (auto* v : {&w.link_firm, &w.link_market, &w.link_destination}) v->reserve(links);
+  for (auto* v : {&w.slot_good, &w.slot_market}) v->reserve(slots);
+  for (auto* v : {&w.slot_units, &w.slot_inventory}) v->reserve(slots);
   gen.generate(0, gen.size(), [&](std::int64_t i, const SyntheticFirm& s) {
     const Index f = w.firms + static_cast<Index>(i);
     w.firm_name.push_back(gen.name(i));
@@ -240,23 +257,43 @@ World build_world(const Scenario& sc) {
   csr(w.link_market, w.offer_begin, w.offer_link);
   csr(w.slot_market, w.bid_begin, w.bid_slot);
 
-  // Trade pairs (good, origin, destination), sorted.
-  std::map<std::tuple<Index, Index, Index>, Index> pair_index;
-  for (Index f = 0; f < w.firms; ++f)
-    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
-      pair_index.emplace(std::make_tuple(w.firm_good[f], w.firm_region[f], w.link_destination[l]), 0);
-  for (auto& [key, idx] : pair_index) {
-    idx = static_cast<Index>(w.trade_good.size());
-    w.trade_good.push_back(std::get<0>(key));
-    w.trade_origin.push_back(std::get<1>(key));
-    w.trade_destination.push_back(std::get<2>(key));
+  // Trade pairs (good, origin, destination), sorted, keyed (good·R + origin)·R + destination:
+  // a dense table over G·R·R when that is small next to the links, else sorted keys.
+  auto pair_key = [&](Index f, int l) {
+    return (static_cast<std::size_t>(w.firm_good[f]) * R + w.firm_region[f]) * R + w.link_destination[l];
+  };
+  auto add_pair = [&](std::size_t key) {
+    w.trade_good.push_back(static_cast<Index>(key / (static_cast<std::size_t>(R) * R)));
+    w.trade_origin.push_back(static_cast<Index>(key / R % R));
+    w.trade_destination.push_back(static_cast<Index>(key % R));
+  };
+  w.link_trade.resize(L);
+  const std::size_t keys = static_cast<std::size_t>(G) * R * R;
+  if (keys <= std::max<std::size_t>(std::size_t{1} << 24, 2 * static_cast<std::size_t>(L))) {
+    std::vector<Index> pair_index(keys, kNone);
+    for (Index f = 0; f < w.firms; ++f)
+      for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) pair_index[pair_key(f, l)] = 0;
+    for (std::size_t k = 0; k < keys; ++k)
+      if (pair_index[k] != kNone) {
+        pair_index[k] = static_cast<Index>(w.trade_good.size());
+        add_pair(k);
+      }
+    for (Index f = 0; f < w.firms; ++f)
+      for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) w.link_trade[l] = pair_index[pair_key(f, l)];
+  } else {
+    std::vector<std::size_t> sorted;
+    sorted.reserve(L);
+    for (Index f = 0; f < w.firms; ++f)
+      for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) sorted.push_back(pair_key(f, l));
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    for (std::size_t k : sorted) add_pair(k);
+    for (Index f = 0; f < w.firms; ++f)
+      for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
+        w.link_trade[l] = static_cast<Index>(
+            std::lower_bound(sorted.begin(), sorted.end(), pair_key(f, l)) - sorted.begin());
   }
   w.trades = static_cast<Index>(w.trade_good.size());
-  w.link_trade.resize(L);
-  for (Index f = 0; f < w.firms; ++f)
-    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
-      w.link_trade[l] =
-          pair_index.at(std::make_tuple(w.firm_good[f], w.firm_region[f], w.link_destination[l]));
 
   // Published market state before the first clearing: the exogenous schedule itself;
   // markets with derived demand only start empty and learn from their first clearing.

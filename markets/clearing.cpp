@@ -26,8 +26,8 @@ Clearing clear_smooth(double supply, const LinearDemand& demand, std::span<const
     double price;
     double rate;  // change of |dD/dP| when passing this price downward
   };
-  std::vector<Kink> kinks;
-  kinks.reserve(2 * q.size() + 1);
+  static thread_local std::vector<Kink> kinks, merged;
+  kinks.clear();
   for (std::size_t j = 0; j < q.size(); ++j) {
     if (q[j] <= 0.0) continue;
     if (r[j] <= 0.0) continue;  // demands only at price 0 (handled below)
@@ -36,7 +36,27 @@ Clearing clear_smooth(double supply, const LinearDemand& demand, std::span<const
     kinks.push_back({(1.0 - spread) * r[j], -rate});
   }
   if (demand.present) kinks.push_back({demand.a, 1.0 / demand.b});
-  std::sort(kinks.begin(), kinks.end(), [](const Kink& x, const Kink& y) { return x.price > y.price; });
+  // Bids come highest r first, so the tops r and the feet (1 − s)·r are each already in
+  // order: merge them with the demand's kink. When every price is distinct the order is
+  // the only one a sort can give; otherwise (ties, NaN, unsorted input) sort as before.
+  const std::size_t pairs = (kinks.size() - (demand.present ? 1 : 0)) / 2;
+  merged.resize(kinks.size());
+  std::size_t top = 0, foot = 0;
+  bool demand_left = demand.present;
+  for (auto& out : merged) {
+    const Kink* best = nullptr;
+    if (top < pairs) best = &kinks[2 * top];
+    if (foot < pairs && (!best || kinks[2 * foot + 1].price > best->price)) best = &kinks[2 * foot + 1];
+    if (demand_left && (!best || kinks.back().price > best->price)) best = &kinks.back();
+    out = *best;
+    if (best == &kinks.back() && demand_left) demand_left = false;
+    else if (top < pairs && best == &kinks[2 * top]) ++top;
+    else ++foot;
+  }
+  bool strict = true;
+  for (std::size_t k = 1; k < merged.size(); ++k) strict = strict && merged[k - 1].price > merged[k].price;
+  if (strict) kinks.swap(merged);
+  else std::sort(kinks.begin(), kinks.end(), [](const Kink& x, const Kink& y) { return x.price > y.price; });
   Clearing out;
   double price = kinks.empty() ? 0.0 : kinks.front().price;
   double value = 0.0, rate = 0.0;
