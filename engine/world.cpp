@@ -235,7 +235,7 @@ World build_world(const Scenario& sc) {
                   &w.firm_floor_payment, &w.firm_unit_cost, &w.firm_price, &w.firm_shadow,
                   &w.firm_input_outlay})
     v->assign(w.firms, 0.0);
-  for (auto* v : {&w.link_q, &w.link_plan, &w.link_sold, &w.link_price, &w.link_net, &w.link_add})
+  for (auto* v : {&w.link_q, &w.link_plan, &w.link_sold, &w.link_add})
     v->assign(L, 0.0);
   w.link_multiplier.assign(L, 1.0);
   w.link_cap.assign(L, std::numeric_limits<double>::infinity());

@@ -78,7 +78,7 @@ struct World {
   std::vector<Index> link_firm, link_market, link_destination, link_trade;
   std::vector<double> link_q;            // shipped this period (last period's until offers)
   std::vector<double> link_plan;         // planned before input shortages (partial adjustment's anchor)
-  std::vector<double> link_sold, link_price, link_net;  // settlement
+  std::vector<double> link_sold;         // settlement (net receipt: market price / multiplier − add)
   std::vector<double> link_multiplier, link_add, link_cap;  // border terms, this period
   std::vector<std::uint8_t> link_denied;  // a licence was refused this month (the plan is kept)
 
