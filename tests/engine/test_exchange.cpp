@@ -56,8 +56,20 @@ Layout random_layout(unsigned seed, std::size_t sources, std::size_t slots, cons
   return L;
 }
 
-double source_value(std::size_t i, int a) { return 1000.0 * (a + 1) + 0.25 * static_cast<double>(i); }
-double slot_value(std::size_t j, int a) { return -1000.0 * (a + 1) - 0.5 * static_cast<double>(j); }
+// Mostly zeros (as most offers are), with −0, a denormal and NaN among them: the exchange
+// sends only non-zero bit patterns and must restore every value bit for bit.
+double special(std::size_t i, double plain) {
+  switch (i % 9) {
+    case 0: case 1: case 2: case 3: return 0.0;
+    case 4: return -0.0;
+    case 5: return std::numeric_limits<double>::denorm_min();
+    case 6: return std::numeric_limits<double>::quiet_NaN();
+    default: return plain;
+  }
+}
+double source_value(std::size_t i, int a) { return special(i + a, 1000.0 * (a + 1) + 0.25 * static_cast<double>(i)); }
+double slot_value(std::size_t j, int a) { return special(j + 2 * a, -1000.0 * (a + 1) - 0.5 * static_cast<double>(j)); }
+std::uint64_t bits(double x) { return std::bit_cast<std::uint64_t>(x); }
 
 // Runs to_markets then to_firms (single or batched with `arrays` arrays) and checks every
 // owned entry against the serial loops and every other entry untouched.
@@ -96,9 +108,9 @@ void check_round_trip(Exchange& ex, const Layout& L, int arrays, bool batched) {
     for (std::size_t j = 0; j < n_slot; ++j) full_slot[j] = slot_value(j, a);
     Exchange().to_firms(L.index, full_slot, ref_src);  // the local loop: the last slot wins
     for (std::size_t j = 0; j < n_slot; ++j)
-      ASSERT_EQ(to_slot[a][j], L.slot_rank[j] == me ? ref_slot[j] : kUntouched) << "slot " << j << " array " << a;
+      ASSERT_EQ(bits(to_slot[a][j]), bits(L.slot_rank[j] == me ? ref_slot[j] : kUntouched)) << "slot " << j << " array " << a;
     for (std::size_t i = 0; i < n_src; ++i)
-      ASSERT_EQ(to_src[a][i], L.source_rank[i] == me ? ref_src[i] : kUntouched) << "source " << i << " array " << a;
+      ASSERT_EQ(bits(to_src[a][i]), bits(L.source_rank[i] == me ? ref_src[i] : kUntouched)) << "source " << i << " array " << a;
   }
 }
 
@@ -167,24 +179,35 @@ TEST(Exchange, CountsTheBytesItMoves) {
   const int P = ex.ranks();
   const Layout L = random_layout(60, 1000, 1000, all_ranks(P), false);
   const RoutingPlan plan(L.index, L.source_rank, L.slot_rank, ex.communicator());
-  std::vector<double> a(1000, 1.0), b(1000, 2.0), sa(1000), sb(1000);
-  ex.reset_stats();
-  const std::array<std::span<const double>, 2> from{a, b};
-  const std::array<std::span<double>, 2> to{sa, sb};
-  ex.to_markets(plan, from, to);
-  const std::uint64_t sent = P > 1 ? 2 * plan.send_count() * sizeof(double) : 0;
-  const std::uint64_t received = P > 1 ? 2 * plan.receive_count() * sizeof(double) : 0;
-  EXPECT_EQ(ex.stats().routed_calls, 1u);
-  EXPECT_EQ(ex.stats().routed_bytes_sent, sent);
-  EXPECT_EQ(ex.stats().routed_bytes_received, received);
-  // What all ranks sent is what all ranks received; every slot is counted once somewhere.
-  EXPECT_EQ(ex.sum_over_ranks(static_cast<std::int64_t>(sent)), ex.sum_over_ranks(static_cast<std::int64_t>(received)));
+  // Sent as 64-bit words: per peer a bitmap of ⌈values/64⌉ words, then the non-zero values.
+  const std::uint64_t n = 2 * plan.send_count(), m = 2 * plan.receive_count();
+  for (double value : {1.0, 0.0}) {
+    SCOPED_TRACE(value);
+    std::vector<double> a(1000, value), b(1000, 2 * value), sa(1000), sb(1000);
+    ex.reset_stats();
+    const std::array<std::span<const double>, 2> from{a, b};
+    const std::array<std::span<double>, 2> to{sa, sb};
+    ex.to_markets(plan, from, to);
+    EXPECT_EQ(ex.stats().routed_calls, 1u);
+    const std::uint64_t sent = ex.stats().routed_bytes_sent, received = ex.stats().routed_bytes_received;
+    const std::uint64_t values_sent = value != 0.0 ? n : 0, values_received = value != 0.0 ? m : 0;
+    if (P == 1) {
+      EXPECT_EQ(sent, 0u);
+      EXPECT_EQ(received, 0u);
+    } else {
+      // Bitmaps: between ⌈n/64⌉ and ⌈n/64⌉ + one word per other peer.
+      EXPECT_GE(sent, 8 * (values_sent + (n + 63) / 64));
+      EXPECT_LE(sent, 8 * (values_sent + (n + 63) / 64 + (P - 1)));
+      EXPECT_GE(received, 8 * (values_received + (m + 63) / 64));
+      EXPECT_LE(received, 8 * (values_received + (m + 63) / 64 + (P - 1)));
+    }
+    // What all ranks sent is what all ranks received.
+    EXPECT_EQ(ex.sum_over_ranks(static_cast<std::int64_t>(sent)), ex.sum_over_ranks(static_cast<std::int64_t>(received)));
+    for (std::size_t j = 0; j < 1000; ++j)
+      if (L.slot_rank[j] == ex.rank()) ASSERT_EQ(sa[j], value);
+  }
   const auto counted = ex.sum_over_ranks(static_cast<std::int64_t>(plan.local_count() + plan.receive_count()));
   EXPECT_EQ(counted, 1000);
-  const auto total_sent = ex.sum_over_ranks(static_cast<std::int64_t>(sent));
-  if (P > 1) {
-    EXPECT_GT(total_sent, 0);
-  }
 }
 
 TEST(Exchange, VerifyCatchesPlansThatDisagree) {
