@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <utility>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -22,77 +25,162 @@ inline double clamp_cap(double v, double cap) {
 #endif
 }
 
-// Σ_m clamp(α_m − β_m·μ, 0, cap_m) with α = (A − mult·base)/slope, β = mult/slope.
-// Up to kPacked links are also held by field (intercept, multiplier, base, slope, cap) so
-// two links go through one DIVPD: each lane rounds as the scalar code does, and the sum
-// still adds the links one at a time in their order.
-constexpr std::size_t kPacked = 32;
+// One link's q(μ), as the scalar code has always computed it.
+inline double link_q(const LinkTerms& l, double mu) {
+  return clamp_cap((l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope, l.cap);
+}
+
+// S(μ) = Σ_m clamp(α_m − β_m·μ, 0, cap_m) with α = (A − mult·base)/slope, β = mult/slope,
+// summed in link order, for μ ≥ `from`.
+//
+// A link is priced out at `from` when v(from) = (A − mult·(base + from))/slope < 0 with
+// 0 < mult < ∞, slope > 0, A and base finite and cap not negative. Each rounded step of v
+// is monotone in μ then, so v(μ) ≤ v(from) < 0 and its term is exactly +0 for every
+// μ ≥ from; the running sum is never −0 (it starts at +0 and adds terms ≥ +0), so adding
+// that +0 changes nothing and the link is left out of every later sum, bit for bit. So are
+// the links with a zero cap and a finite v(from) (their term is ±0). The links that remain
+// are held by field, so two go through one DIVPD: each lane rounds as the scalar code does,
+// and the sum still adds the links one at a time in their order.
+//
+// Firms with more than kMaxLinks links are evaluated in full.
+constexpr std::size_t kMaxLinks = 32;
 
 struct Supply {
   std::span<const LinkTerms> links;
-#if defined(__SSE2__)
-  alignas(16) double a[kPacked], m[kPacked], c[kPacked], d[kPacked], k[kPacked];
-  bool packed = false;
+  double from;
+  double at_from = 0.0;  // S(from), every link summed
+  bool compact;
+  std::size_t n_live = 0;  // links not priced out at `from`, in order
+  std::size_t n_sum = 0;   // of those, the ones whose term can be nonzero
+  std::size_t n_zero = 0;  // the others (zero cap): q is ±0
+  std::uint32_t live[kMaxLinks], sum[kMaxLinks], zero[kMaxLinks];
+  alignas(16) double a[kMaxLinks], m[kMaxLinks], c[kMaxLinks], d[kMaxLinks], k[kMaxLinks];
+  double q_from[kMaxLinks];  // q(from) per link
 
-  explicit Supply(std::span<const LinkTerms> l) : links(l), packed(l.size() <= kPacked) {
-    if (!packed) return;
-    for (std::size_t i = 0; i < l.size(); ++i) {
-      a[i] = l[i].intercept;
-      m[i] = l[i].multiplier;
-      c[i] = l[i].base_cost;
-      d[i] = l[i].slope;
-      k[i] = l[i].cap;
+  Supply(std::span<const LinkTerms> l, double from_) : links(l), from(from_), compact(l.size() <= kMaxLinks) {
+    const std::size_t n = l.size();
+    if (!compact) {
+      at_from = full(from);
+      return;
     }
-  }
-#else
-  explicit Supply(std::span<const LinkTerms> l) : links(l) {}
+    double v[kMaxLinks];
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    const __m128d x = _mm_set1_pd(from);
+    for (; i + 1 < n; i += 2) {
+      const LinkTerms &p = l[i], &r = l[i + 1];
+      const __m128d vv = _mm_div_pd(
+          _mm_sub_pd(_mm_set_pd(r.intercept, p.intercept),
+                     _mm_mul_pd(_mm_set_pd(r.multiplier, p.multiplier),
+                                _mm_add_pd(_mm_set_pd(r.base_cost, p.base_cost), x))),
+          _mm_set_pd(r.slope, p.slope));
+      _mm_storeu_pd(v + i, vv);
+    }
 #endif
+    for (; i < n; ++i) v[i] = (l[i].intercept - l[i].multiplier * (l[i].base_cost + from)) / l[i].slope;
+    constexpr double kInf = std::numeric_limits<double>::infinity();
+    double s = 0.0;
+    for (i = 0; i < n; ++i) {
+      const LinkTerms& t = l[i];
+      q_from[i] = clamp_cap(v[i], t.cap);
+      s += q_from[i];
+      const bool priced_out = v[i] < 0.0 && t.multiplier > 0.0 && t.multiplier < kInf && t.slope > 0.0 &&
+                              !(t.cap < 0.0) && std::isfinite(t.intercept) && std::isfinite(t.base_cost);
+      if (priced_out) continue;
+      live[n_live++] = static_cast<std::uint32_t>(i);
+      if (t.cap == 0.0 && std::isfinite(v[i])) {
+        zero[n_zero++] = static_cast<std::uint32_t>(i);
+        continue;
+      }
+      sum[n_sum] = static_cast<std::uint32_t>(i);
+      a[n_sum] = t.intercept;
+      m[n_sum] = t.multiplier;
+      c[n_sum] = t.base_cost;
+      d[n_sum] = t.slope;
+      k[n_sum] = t.cap;
+      ++n_sum;
+    }
+    at_from = s;
+  }
 
-  double at(double mu) const {
+  double full(double mu) const {
+    double s = 0.0;
+    for (const auto& l : links) s += link_q(l, mu);
+    return s;
+  }
+
+  // Whether μ lies where the reduced sums hold (false for NaN).
+  bool covers(double mu) const { return compact && mu >= from; }
+
+  // Σ_m q_m(μ) over the summed links in order; each q_m into out[sum[m]] when out is given.
+  double reduced(double mu, double* out) const {
     double s = 0.0;
     std::size_t i = 0;
 #if defined(__SSE2__)
-    if (packed) {
-      const __m128d zero = _mm_setzero_pd(), x = _mm_set1_pd(mu);
-      for (; i + 1 < links.size(); i += 2) {
-        const __m128d v = _mm_div_pd(
-            _mm_sub_pd(_mm_load_pd(a + i), _mm_mul_pd(_mm_load_pd(m + i), _mm_add_pd(_mm_load_pd(c + i), x))),
-            _mm_load_pd(d + i));
-        const __m128d q = _mm_min_pd(_mm_load_pd(k + i), _mm_max_pd(zero, v));  // clamp_cap per lane
-        s += _mm_cvtsd_f64(q);
-        s += _mm_cvtsd_f64(_mm_unpackhi_pd(q, q));
+    const __m128d zero_pd = _mm_setzero_pd(), x = _mm_set1_pd(mu);
+    for (; i + 1 < n_sum; i += 2) {
+      const __m128d v = _mm_div_pd(
+          _mm_sub_pd(_mm_load_pd(a + i), _mm_mul_pd(_mm_load_pd(m + i), _mm_add_pd(_mm_load_pd(c + i), x))),
+          _mm_load_pd(d + i));
+      const __m128d q = _mm_min_pd(_mm_load_pd(k + i), _mm_max_pd(zero_pd, v));  // clamp_cap per lane
+      const double q0 = _mm_cvtsd_f64(q), q1 = _mm_cvtsd_f64(_mm_unpackhi_pd(q, q));
+      s += q0;
+      s += q1;
+      if (out) {
+        out[sum[i]] = q0;
+        out[sum[i + 1]] = q1;
       }
     }
 #endif
-    for (; i < links.size(); ++i) {
-      const auto& l = links[i];
-      const double v = (l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope;
-      s += clamp_cap(v, l.cap);
+    for (; i < n_sum; ++i) {
+      const double q = clamp_cap((a[i] - m[i] * (c[i] + mu)) / d[i], k[i]);
+      s += q;
+      if (out) out[sum[i]] = q;
     }
     return s;
   }
-};
 
-// Root of h(μ) = S(μ) − target − μ·inv_k on [lower, ∞), h non-increasing and piecewise
-// linear with kinks at `kinks` (sorted). Exact up to rounding: interpolation on the
-// segment containing the sign change.
-double solve(const Supply& s, double target, double inv_k, std::span<double> kinks,
-             double lower, double supply_at_lower) {
-  auto h = [&](double mu) { return s.at(mu) - target - mu * inv_k; };
-  double x0 = lower;
-  double h0 = supply_at_lower - target - x0 * inv_k;  // h(lower), S(lower) known
-  if (h0 <= 0.0) return x0;
-  for (double x1 : kinks) {
-    if (x1 <= x0) continue;
-    const double h1 = h(x1);
-    if (h1 <= 0.0) return x0 + (x1 - x0) * h0 / (h0 - h1);
-    x0 = x1;
-    h0 = h1;
+  double at(double mu) const { return covers(mu) ? reduced(mu, nullptr) : full(mu); }
+
+  // The kinks of S: per link, μ where q hits 0 and (finite cap) where it hits the cap. With
+  // `live_only`, only those of the links not priced out at `from` (for from = 0 the others'
+  // kinks are ≤ 0: A < fl(mult·base) makes A/mult < base exactly, so fl(A/mult) − base ≤ 0).
+  std::size_t kinks(std::span<double> out, bool live_only) const {
+    std::size_t n = 0;
+    auto add = [&](const LinkTerms& l) {
+      const double alpha = l.intercept / l.multiplier - l.base_cost;  // μ where q hits 0
+      out[n++] = alpha;
+      if (std::isfinite(l.cap)) out[n++] = alpha - l.cap * l.slope / l.multiplier;  // μ where q hits cap
+    };
+    if (live_only && compact) {
+      for (std::size_t j = 0; j < n_live; ++j) add(links[live[j]]);
+    } else {
+      for (const auto& l : links) add(l);
+    }
+    return n;
   }
-  // Past the last kink S is constant (every link at 0 or at its cap).
-  if (inv_k > 0.0) return x0 + h0 / inv_k;
-  return x0;  // target unreachable (above the sum of caps): stay at the last kink
-}
+
+  // q*(μ) into q, returns Σq in link order (= at(μ): the priced-out and zero-cap links add
+  // ±0 to a sum that is not −0).
+  double fill(double mu, std::span<double> q) const {
+    const std::size_t n = links.size();
+    if (compact && mu == from && std::signbit(mu) == std::signbit(from)) {
+      std::copy(q_from, q_from + n, q.begin());
+      return at_from;
+    }
+    if (covers(mu)) {
+      std::fill(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(n), 0.0);
+      for (std::size_t j = 0; j < n_zero; ++j) q[zero[j]] = link_q(links[zero[j]], mu);
+      return reduced(mu, q.data());
+    }
+    double total = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+      q[i] = link_q(links[i], mu);
+      total += q[i];
+    }
+    return total;
+  }
+};
 
 // Ascending, as std::sort. With no NaN and no zero (the one value with two encodings)
 // equal kinks are identical, so the sorted sequence is unique: a few kinks are placed by
@@ -116,40 +204,113 @@ void sort_kinks(std::span<double> kinks) {
   }
 }
 
+// Root of h(μ) = S(μ) − target − μ·inv_k on [lower, ∞), h non-increasing and piecewise
+// linear with kinks at `kinks` (any order; reordered here). lower ≥ s.from, S(lower) =
+// supply_at_lower. Exact up to rounding: interpolation on the segment containing the sign
+// change, between the last kink (or lower) with h > 0 and the first with h ≤ 0.
+//
+// Each rounded step of h is monotone in μ, so the computed h is non-increasing too and the
+// first kink with h ≤ 0 is the same whether found by walking the sorted kinks upward (as
+// this solver did) or by bracketing; the interpolation uses h at the same two points
+// either way, so the result is the same bit for bit. Only kinks above lower matter, and
+// usually there are none or one: they are picked out first and never sorted.
+double solve(const Supply& s, double target, double inv_k, std::span<double> kinks, double lower,
+             double supply_at_lower) {
+  auto h = [&](double mu) { return s.at(mu) - target - mu * inv_k; };
+  double x0 = lower;
+  double h0 = supply_at_lower - target - x0 * inv_k;  // h(lower), S(lower) known
+  if (h0 <= 0.0) return x0;
+  std::size_t n = 0;
+  bool nan = false;
+  for (std::size_t i = 0; i < kinks.size(); ++i) {
+    const double x = kinks[i];
+    if (x > lower) {
+      kinks[i] = kinks[n];
+      kinks[n++] = x;
+    } else {
+      nan |= x != x;
+    }
+  }
+  if (nan) {
+    // The old walk over every kink, NaN included, for identical results.
+    sort_kinks(kinks);
+    for (double x1 : kinks) {
+      if (x1 <= x0) continue;
+      const double h1 = h(x1);
+      if (h1 <= 0.0) return x0 + (x1 - x0) * h0 / (h0 - h1);
+      x0 = x1;
+      h0 = h1;
+    }
+  } else {
+    // Bracket the sign change between kinks: h at a pivot kink moves the lower end (h > 0)
+    // or the upper end (h ≤ 0) to it, and only the kinks strictly inside the bracket are
+    // kept. When none are left the ends are the last kink with h > 0 (or lower) and the
+    // first with h ≤ 0, the points the upward walk would interpolate between. Expected
+    // O(log n) evaluations of h and O(n) comparisons; the kinks are only permuted (the
+    // capacity search reuses them).
+    bool bracketed = false;
+    double x1 = 0.0, h1 = 0.0;
+    while (n > 0) {
+      const double p = kinks[n / 2];
+      const double hp = h(p);
+      std::size_t kept = 0;
+      if (hp <= 0.0) {
+        bracketed = true;
+        x1 = p;
+        h1 = hp;
+        for (std::size_t i = 0; i < n; ++i)
+          if (kinks[i] < p) std::swap(kinks[kept++], kinks[i]);
+      } else {
+        x0 = p;
+        h0 = hp;
+        for (std::size_t i = 0; i < n; ++i)
+          if (kinks[i] > p) std::swap(kinks[kept++], kinks[i]);
+      }
+      n = kept;
+    }
+    if (bracketed) return x0 + (x1 - x0) * h0 / (h0 - h1);
+  }
+  // Past the last kink S is constant (every link at 0 or at its cap).
+  if (inv_k > 0.0) return x0 + h0 / inv_k;
+  return x0;  // target unreachable (above the sum of caps): stay at the last kink
+}
+
 }  // namespace
 
 ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, double capacity,
                            double min_output, std::span<double> q, std::span<double> scratch) {
-  const Supply s(links);
-  std::size_t n = 0;
-  double lowest = 0.0;
-  for (const auto& l : links) {
-    const double alpha = l.intercept / l.multiplier - l.base_cost;  // μ where q hits 0
-    scratch[n++] = alpha;
-    lowest = std::min(lowest, alpha);
-    if (std::isfinite(l.cap)) {
-      const double at_cap = alpha - l.cap * l.slope / l.multiplier;  // μ where q hits cap
-      scratch[n++] = at_cap;
-      lowest = std::min(lowest, at_cap);
-    }
-  }
-  std::span<double> kinks = scratch.first(n);
-  sort_kinks(kinks);
-
+  // Links priced out at μ = 0 ship nothing at any μ ≥ 0 and have no kink above 0: the
+  // searches from 0 upward leave them out.
+  const Supply s(links, 0.0);
   ShipmentPlan plan;
   const double inv_k = cost_slope > 0.0 ? 1.0 / cost_slope : 0.0;
-  // Unconstrained: μ = k·S(μ) (μ = 0 without rising cost).
-  double mu = cost_slope > 0.0 ? solve(s, 0.0, inv_k, kinks, 0.0, s.at(0.0)) : 0.0;
-  double total = s.at(mu);
+  double mu = 0.0;
+  double total = s.at_from;
+  std::size_t n_kinks = 0;
+  bool have_kinks = false, filled = false;
+  if (cost_slope > 0.0) {
+    // Unconstrained: μ = k·S(μ) (μ = 0 without rising cost).
+    n_kinks = s.kinks(scratch, true);
+    have_kinks = true;
+    mu = solve(s, 0.0, inv_k, scratch.first(n_kinks), 0.0, total);
+    total = s.fill(mu, q);  // S(μ), and q*(μ) should it stand
+    filled = true;
+  }
   if (total > capacity) {
-    mu = solve(s, capacity, 0.0, kinks, mu, total);
+    if (!have_kinks) n_kinks = s.kinks(scratch, true);
+    mu = solve(s, capacity, 0.0, scratch.first(n_kinks), mu, total);
     plan.shadow = mu - cost_slope * capacity;
+    filled = false;
   } else if (total < min_output && min_output > 0.0) {
     // Commitment to ship at least min_output: a negative increment (start the search
     // below every kink, where S is at its largest).
+    n_kinks = s.kinks(scratch, false);
+    double lowest = 0.0;
+    for (double x : scratch.first(n_kinks)) lowest = std::min(lowest, x);
     const double goal = std::min(min_output, capacity);
     const double start = lowest - 1.0 - std::abs(lowest);
-    const double at_start = s.at(start);
+    const Supply below(links, start);
+    const double at_start = below.at_from;
     if (at_start < goal) {
       // Left of every kink S is linear: uncapped links fall at mult/slope per unit of μ.
       double rate = 0.0;
@@ -157,16 +318,13 @@ ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, 
         if (!std::isfinite(l.cap)) rate += l.multiplier / l.slope;
       mu = rate > 0.0 ? start - (goal - at_start) / rate : start;
     } else {
-      mu = solve(s, goal, 0.0, kinks, start, at_start);
+      mu = solve(below, goal, 0.0, scratch.first(n_kinks), start, at_start);
     }
+    plan.total = below.fill(mu, q);
+    plan.mu = mu;
+    return plan;
   }
-  total = 0.0;
-  for (std::size_t m = 0; m < links.size(); ++m) {
-    const auto& l = links[m];
-    q[m] = clamp_cap((l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope, l.cap);
-    total += q[m];
-  }
-  plan.total = total;
+  plan.total = filled ? total : s.fill(mu, q);
   plan.mu = mu;
   return plan;
 }

@@ -2,6 +2,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "agents/best_response.hpp"
@@ -23,6 +24,24 @@ static void BM_BestResponse(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<long>(n));
 }
 BENCHMARK(BM_BestResponse)->Arg(1)->Arg(5)->Arg(10);
+
+// The million-firm world's typical firm: 7 links, the home market profitable and 6 export
+// links priced out by transport costs (α < 0, q = 0), no caps, rising marginal cost,
+// capacity slack.
+static void BM_BestResponseMillion(benchmark::State& state) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  std::vector<LinkTerms> links(7);
+  links[0] = {52.0, 1.0, 38.0, 0.004, kInf};
+  for (std::size_t i = 1; i < links.size(); ++i)
+    links[i] = {50.0 + 0.7 * i, 1.0 + 0.01 * i, 38.0 + 15.0 + 0.3 * i, 0.0042, kInf};
+  std::vector<double> q(links.size()), scratch(2 * links.size());
+  for (auto _ : state) {
+    const auto plan = best_response(links, 0.002, 1e5, 0.0, q, scratch);
+    benchmark::DoNotOptimize(plan);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<long>(links.size()));
+}
+BENCHMARK(BM_BestResponseMillion);
 
 // Clearing a market with `bids` input bids (sorted) on top of linear demand.
 static void BM_Clearing(benchmark::State& state) {

@@ -1,0 +1,130 @@
+// The water-filling best response against an independent reference: μ found by bisection
+// on S(μ) evaluated in long double (no kinks, no interpolation), q*(μ) from it. Random
+// firms cover priced-out links (the million world's typical export link), zero and finite
+// caps, identical links (tied kinks), rising and flat marginal cost, binding capacity
+// (zero included) and a binding minimum output.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "agents/best_response.hpp"
+
+using namespace decouple;
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+using Real = long double;
+
+Real q_of(const LinkTerms& l, Real mu) {
+  const Real v = (Real(l.intercept) - Real(l.multiplier) * (Real(l.base_cost) + mu)) / Real(l.slope);
+  return std::min<Real>(std::max<Real>(v, 0), Real(l.cap));
+}
+Real supply(const std::vector<LinkTerms>& links, Real mu) {
+  Real s = 0;
+  for (const auto& l : links) s += q_of(l, mu);
+  return s;
+}
+// Smallest μ in [lo, hi] with pred(μ) true, pred monotone (false then true).
+template <class P>
+Real bisect(Real lo, Real hi, P pred) {
+  for (int i = 0; i < 200 && hi - lo > 0; ++i) {
+    const Real mid = lo + (hi - lo) / 2;
+    if (mid <= lo || mid >= hi) break;
+    (pred(mid) ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+struct Reference {
+  Real mu;
+  // False when any μ past the root would do: capacity 0 (S stays 0 above its last kink) or
+  // a minimum output out of reach with every link capped.
+  bool mu_determined;
+};
+
+Reference reference(const std::vector<LinkTerms>& links, double k, double capacity, double min_output) {
+  Real top = 1;  // above every kink: S = 0 there
+  for (const auto& l : links) top = std::max(top, std::abs(Real(l.intercept) / Real(l.multiplier) - Real(l.base_cost)) + 1);
+  // Unconstrained: μ = k·S(μ) on μ ≥ 0.
+  Real mu = 0;
+  if (k > 0) mu = bisect(0, Real(k) * supply(links, 0) + 1, [&](Real x) { return Real(k) * supply(links, x) <= x; });
+  if (supply(links, mu) > Real(capacity)) {
+    mu = bisect(mu, 2 * top, [&](Real x) { return supply(links, x) <= Real(capacity); });
+    return {mu, capacity > 0.0};
+  } else if (min_output > 0 && supply(links, mu) < Real(min_output)) {
+    const Real goal = std::min(Real(min_output), Real(capacity));
+    if (goal <= 0) return {mu, false};  // capacity 0: nothing ships, whatever μ
+    Real lo = -2 * top;
+    for (int i = 0; i < 200 && supply(links, lo) < goal; ++i) lo *= 2;
+    if (supply(links, lo) < goal) return {lo, false};  // unreachable: every link at its cap
+    // Largest μ with S(μ) ≥ goal.
+    mu = bisect(lo, mu, [&](Real x) { return supply(links, x) < goal; });
+  }
+  return {mu, true};
+}
+}  // namespace
+
+TEST(BestResponseReference, MatchesBisectionOnRandomFirms) {
+  std::mt19937_64 gen(20240611);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  // Tolerance: |Δq| ≤ 1e-9 of the firm's largest shipment (or 1), |Δμ| ≤ 1e-9·max(1, |μ|).
+  constexpr double kTol = 1e-9;
+  int binding = 0, floors = 0, rising = 0;
+  for (int c = 0; c < 20000; ++c) {
+    const bool million = u(gen) < 0.3;
+    const int n = 1 + static_cast<int>(u(gen) * (million ? 9 : 12));
+    std::vector<LinkTerms> links(n);
+    for (int i = 0; i < n; ++i) {
+      auto& l = links[i];
+      if (million) {  // home link profitable, exports priced out by transport costs
+        l = {50.0 + 5.0 * u(gen), i == 0 ? 1.0 : 1.0 + 0.2 * u(gen),
+             i == 0 ? 30.0 + 10.0 * u(gen) : 45.0 + 20.0 * u(gen), 0.001 + 0.01 * u(gen), kInf};
+        if (u(gen) < 0.05) l.cap = 0.0;
+      } else {
+        l = {20.0 + 100.0 * u(gen), 1.0 + u(gen), 5.0 + 60.0 * u(gen), 0.5 + 2.0 * u(gen), kInf};
+        const double r = u(gen);
+        if (r < 0.3) l.cap = 20.0 * u(gen);
+        else if (r < 0.4) l.cap = 0.0;
+      }
+      if (i > 0 && u(gen) < 0.15) l = links[static_cast<int>(u(gen) * i)];  // tied kinks
+    }
+    const double r1 = u(gen), r2 = u(gen), r3 = u(gen);
+    const double k = r1 < 0.4 ? 0.0 : r1 < 0.5 ? 1e-4 * u(gen) : u(gen);
+    const double capacity = r2 < 0.4 ? 1e9 : r2 < 0.45 ? 0.0 : 5.0 + 60.0 * u(gen);
+    const double min_output = r3 < 0.25 ? 100.0 * u(gen) : 0.0;
+    std::vector<double> q(n), scratch(2 * n);
+    const auto plan = best_response(links, k, capacity, min_output, q, scratch);
+    const auto ref = reference(links, k, capacity, min_output);
+    rising += k > 0;
+    binding += plan.shadow > 0;
+    floors += plan.mu < 0;
+
+    double scale = 1.0, total = 0.0;
+    for (int i = 0; i < n; ++i) {
+      scale = std::max(scale, std::abs(q[i]));
+      total += q[i];
+    }
+    ASSERT_EQ(plan.total, total) << c;
+    if (ref.mu_determined) {
+      ASSERT_NEAR(plan.mu, static_cast<double>(ref.mu), kTol * std::max(1.0, std::abs(plan.mu))) << c;
+      if (plan.shadow != 0.0) {
+        ASSERT_DOUBLE_EQ(plan.shadow, plan.mu - k * capacity) << c;
+      }
+    }
+    // Every link at the reference μ (with μ undetermined, the reference's choice ships the
+    // same), and consistent with the solver's own μ.
+    for (int i = 0; i < n; ++i) {
+      ASSERT_GE(q[i], 0.0) << c;
+      ASSERT_NEAR(q[i], static_cast<double>(q_of(links[i], ref.mu)), kTol * scale) << c << " link " << i;
+      ASSERT_NEAR(q[i], static_cast<double>(q_of(links[i], Real(plan.mu))), kTol * scale) << c << " link " << i;
+    }
+  }
+  // The draw reaches every regime.
+  EXPECT_GT(binding, 1000);
+  EXPECT_GT(floors, 100);
+  EXPECT_GT(rising, 5000);
+}
