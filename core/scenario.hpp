@@ -338,6 +338,7 @@ struct OutputSpec {
   int every = 1;                // write market/trade/government rows every N periods, >= 1
   int firm_every = 1;           // write firm rows every N periods, >= 1
   int trade_every = 0;          // write trade rows every N periods; 0: follow `every`
+  int deflate = 1;              // panels' deflate level 0..9 (0: uncompressed)
   int trade_period() const { return trade_every > 0 ? trade_every : every; }
 };
 

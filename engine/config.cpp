@@ -1196,6 +1196,7 @@ class Builder {
     if (auto v = f.integer("every", ge(1))) o.every = *v;
     if (auto v = f.integer("firm_every", ge(1))) o.firm_every = *v;
     if (auto v = f.integer("trade_every", ge(1))) o.trade_every = *v;
+    if (auto v = f.integer("deflate", in(0, 9))) o.deflate = *v;
     f.finish();
   }
 

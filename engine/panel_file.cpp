@@ -1130,6 +1130,7 @@ struct PanelFile::Impl {
   Hid xfer;  // dataset transfer list: collective MPI-IO
   std::map<std::string, Panel> panels;
   std::vector<PendingStrings> strings;  // rank 0 only; written in commit()
+  unsigned deflate = kDeflateLevel;  // for panels created from now on; 0: no filters
   bool created = false;     // the partial file is ours (remove it unless committed)
   bool committed = false;   // renamed onto path: inert from now on
   bool keep_partial = false;
@@ -1305,6 +1306,11 @@ void PanelFile::write_table(const std::string& group, const Table& table) {
   });
 }
 
+void PanelFile::set_deflate(int level) {
+  if (level < 0 || level > 9) throw InternalError(fmt::format("deflate level {} (0..9)", level));
+  impl_->deflate = static_cast<unsigned>(level);
+}
+
 void PanelFile::create_panel(const std::string& group, const std::vector<ColumnSpec>& columns) {
   Impl& m = *impl_;
   const std::string g = normalize(group);
@@ -1326,8 +1332,10 @@ void PanelFile::create_panel(const std::string& group, const std::vector<ColumnS
     Hid dcpl = plist(H5P_DATASET_CREATE, g);
     const hsize_t chunk = kChunkRows;
     check(H5Pset_chunk(dcpl.get(), 1, &chunk), "H5Pset_chunk", g);
-    check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", g);
-    check(H5Pset_deflate(dcpl.get(), kDeflateLevel), "H5Pset_deflate", g);
+    if (m.deflate > 0) {
+      check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", g);
+      check(H5Pset_deflate(dcpl.get(), m.deflate), "H5Pset_deflate", g);
+    }
     Panel panel;
     panel.specs = columns;
     for (const auto& spec : columns) {

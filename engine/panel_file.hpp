@@ -77,8 +77,11 @@ class PanelFile {
   // Each rank passes its own rows (any number, 0 included); the file holds them in rank order.
   void write_table(const std::string& group, const Table& table);
 
+  // Deflate level (0–9) of panels created after this call; 0 writes them unfiltered.
+  // Default 1 (with the byte shuffle).
+  void set_deflate(int level);
   // Panels grow period by period: declare the columns once (extendible, chunked,
-  // deflate level 4), then append rows. Numeric columns only.
+  // shuffle + deflate), then append rows. Numeric columns only.
   void create_panel(const std::string& group, const std::vector<ColumnSpec>& columns);
   // rows.specs must match create_panel. Each rank passes its own rows (0 included); they land
   // after the panel's existing rows, rank 0's first.

@@ -78,6 +78,7 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
                             {"ranks", static_cast<std::int64_t>(comm.size())},
                             {"created_utc", utc_now()}});
   file.write_text("/config", sc.resolved_toml);
+  file.set_deflate(sc.output.deflate);
 
   Simulation sim(sc, comm);
   Exchange& ex = sim.exchange();

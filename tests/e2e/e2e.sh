@@ -213,6 +213,12 @@ t_determinism() {
   [[ $rc -eq 0 ]] || die "run c: exit $rc: $(cat c.err)"
   "$PY" "$HERE/compare_panels.py" a.h5 b.h5 --expect same || fail "same seed, different panels"
   "$PY" "$HERE/compare_panels.py" a.h5 c.h5 --expect different || fail "another seed, same panels"
+  # The deflate level changes the file's bytes, never its values.
+  run_cmd d run "$cfg" --out d.h5 --quiet --set output.deflate=0
+  [[ $rc -eq 0 ]] || die "run d: exit $rc: $(cat d.err)"
+  "$PY" "$HERE/compare_panels.py" a.h5 d.h5 --expect same || fail "deflate 0 changed the panels"
+  "$PY" -c "import h5py, sys; f = h5py.File('d.h5'); g = h5py.File('a.h5'); sys.exit(0 if f['panel/market/price'].compression is None and g['panel/market/price'].compression == 'gzip' else 1)" ||
+    fail "deflate 0 should write unfiltered panels, the default gzip"
 }
 
 # scripts/report on two short runs of the default scenario (two seeds): every figure is a real

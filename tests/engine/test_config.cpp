@@ -495,6 +495,7 @@ TEST(LoadScenario, SetOverridesEveryAddressForm) {
                                            "behaviour.adjustment=0.5",
                                            "output.every = 3",
                                            "output.trade_every = 12",
+                                           "output.deflate = 0",
                                            "region.ABROAD.bloc=third",
                                            "good.ore.unit=\"kg\"",
                                            "good.widget.inputs.ore=0.25",
@@ -514,6 +515,7 @@ TEST(LoadScenario, SetOverridesEveryAddressForm) {
   EXPECT_EQ(s.behaviour.adjustment, 0.5);
   EXPECT_EQ(s.output.every, 3);
   EXPECT_EQ(s.output.trade_period(), 12);
+  EXPECT_EQ(s.output.deflate, 0);
   EXPECT_EQ(s.regions[1].bloc, Bloc::third);
   EXPECT_EQ(s.goods[1].unit, "kg");
   EXPECT_EQ(s.goods[0].inputs[0].units, 0.25);
