@@ -388,22 +388,15 @@ std::vector<double> Exchange::allgather_concat(std::span<const double> mine) {
   return all;
 }
 
-void Exchange::min_over_ranks(std::span<double> values) {
-  const Stopwatch clock{stats_.seconds};
-  ++stats_.collective_calls;
-  if (ranks() == 1 || values.empty()) return;
-  MPI_Allreduce(MPI_IN_PLACE, values.data(), checked_int(values.size(), "min_over_ranks values"),
-                MPI_DOUBLE, MPI_MIN, comm_.impl_->native());
-  stats_.collective_bytes_sent += values.size() * sizeof(double);
-  stats_.collective_bytes_received += values.size() * sizeof(double);
-}
+void Exchange::min_over_ranks(std::span<double> values) { extreme_over_ranks(values, false); }
+void Exchange::max_over_ranks(std::span<double> values) { extreme_over_ranks(values, true); }
 
-void Exchange::max_over_ranks(std::span<double> values) {
+void Exchange::extreme_over_ranks(std::span<double> values, bool maximum) {
   const Stopwatch clock{stats_.seconds};
   ++stats_.collective_calls;
   if (ranks() == 1 || values.empty()) return;
-  MPI_Allreduce(MPI_IN_PLACE, values.data(), checked_int(values.size(), "max_over_ranks values"),
-                MPI_DOUBLE, MPI_MAX, comm_.impl_->native());
+  MPI_Allreduce(MPI_IN_PLACE, values.data(), checked_int(values.size(), "min/max_over_ranks values"),
+                MPI_DOUBLE, maximum ? MPI_MAX : MPI_MIN, comm_.impl_->native());
   stats_.collective_bytes_sent += values.size() * sizeof(double);
   stats_.collective_bytes_received += values.size() * sizeof(double);
 }

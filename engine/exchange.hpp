@@ -163,6 +163,7 @@ class Exchange {
   void reset_stats() { stats_ = {}; }
 
  private:
+  void extreme_over_ranks(std::span<double> values, bool maximum);
   void route(const RoutingPlan& plan, bool forward, std::span<const std::span<const double>> from,
              std::span<const std::span<double>> to);
 
