@@ -155,20 +155,19 @@ void Simulation::distribute() {
   const auto& market_rank = decomposition_.market_rank;
   for (Index m = 0; m < w.markets; ++m)
     if (market_rank[m] == me) my_markets_.push_back(m);
+  // Each trade pair's destination market, its owner, and the pairs into each market (CSR).
+  std::vector<Index> trade_market(w.trades);
   trade_rank_.resize(w.trades);
   market_trade_begin_.assign(w.markets + 1, 0);
   for (Index t = 0; t < w.trades; ++t) {
-    const Index m = w.market_of[static_cast<std::size_t>(w.trade_good[t]) * R + w.trade_destination[t]];
-    trade_rank_[t] = market_rank[m];
-    ++market_trade_begin_[m + 1];
+    trade_market[t] = w.market_of[static_cast<std::size_t>(w.trade_good[t]) * R + w.trade_destination[t]];
+    trade_rank_[t] = market_rank[trade_market[t]];
+    ++market_trade_begin_[trade_market[t] + 1];
   }
   for (Index m = 0; m < w.markets; ++m) market_trade_begin_[m + 1] += market_trade_begin_[m];
   market_trades_.resize(w.trades);
-  {
-    std::vector<int> at(market_trade_begin_.begin(), market_trade_begin_.end() - 1);
-    for (Index t = 0; t < w.trades; ++t)
-      market_trades_[at[w.market_of[static_cast<std::size_t>(w.trade_good[t]) * R + w.trade_destination[t]]]++] = t;
-  }
+  std::vector<int> at(market_trade_begin_.begin(), market_trade_begin_.end() - 1);
+  for (Index t = 0; t < w.trades; ++t) market_trades_[at[trade_market[t]]++] = t;
   trade_multiplier_.assign(w.trades, 1.0);
   trade_add_.assign(w.trades, 0.0);
   trade_special_.assign(w.trades, 0);
@@ -300,26 +299,18 @@ void Simulation::tabulate_border_terms(int period) {
     const int origin_bloc = static_cast<int>(w.region_bloc[o]);
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
       const Index t = w.link_trade[l];
-      if (!trade_special_[t]) {
-        w.link_multiplier[l] = trade_multiplier_[t];
-        w.link_add[l] = trade_add_[t];
-        w.link_cap[l] = kInf;
-        w.link_denied[l] = 0;
-        continue;
-      }
-      const Index d = w.link_destination[l];
-      double mult = 1.0, add = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d], cap = kInf;
+      w.link_multiplier[l] = trade_multiplier_[t];
+      w.link_add[l] = trade_add_[t];
+      double cap = kInf;
       bool denied = false;
-      if (o != d) {
-        const auto t = p.tariff_at(d, g, o);
-        mult += p.tariff_ad_valorem[t];
-        add += p.tariff_specific[t];
+      if (trade_special_[t]) {  // an export control or a sourcing mandate on this pair (never o = d)
+        const Index d = w.link_destination[l];
         const auto c = p.control_at(o, g, d);
         switch (p.control_kind[c]) {
           case ControlKind::none: break;
           case ControlKind::ban: cap = 0.0; break;
           case ControlKind::quota: {
-            const double total = trade_capacity_[w.link_trade[l]];
+            const double total = trade_capacity_[t];
             cap = total > 0.0 ? p.control_quantity[c] * w.firm_capacity[f] / total : 0.0;
             break;
           }
@@ -351,8 +342,6 @@ void Simulation::tabulate_border_terms(int period) {
           }
         }
       }
-      w.link_multiplier[l] = mult;
-      w.link_add[l] = add;
       w.link_cap[l] = cap;
       w.link_denied[l] = denied ? 1 : 0;
     }
