@@ -11,6 +11,8 @@ Functions
   date(df, path)                   adds a `date` column (pandas Period, monthly) from `period`
   panels(path)                     names of the panels the file holds
   bloc_panel(path)                 /panel/bloc, or the same table derived from /panel/trade
+  replicates(path)                 an ensemble file's /replicates (index, seed, status, message,
+                                   one column per swept parameter); None for a single run
   open_run(path)                   the validated, open h5py.File (raises PanelError)
 
 `path` may also be an open h5py.File. User errors (missing file, not a decouple file, no
@@ -39,7 +41,7 @@ BLOCS = ("west", "china", "third")
 ADVERSARY = {"west": "china", "china": "west"}
 
 __all__ = ["PanelError", "load", "load_meta", "attrs", "date", "panels", "bloc_panel",
-           "open_run", "has_panel", "region_blocs"]
+           "open_run", "has_panel", "region_blocs", "replicates"]
 
 
 class PanelError(Exception):
@@ -219,6 +221,19 @@ def load_meta(path, name, decode=True):
         if _is_string_ds(obj):
             return _strings(obj)
         return obj[()]
+
+
+def replicates(path):
+    """An ensemble file's /replicates as a DataFrame (index, seed, status, message, then one
+    column per swept parameter, named by its dotted key), or None for a single run's file.
+    Panels of an ensemble file carry a `replicate` column that joins on `index`.
+
+    Example: `r = panel.replicates("out/ens/ensemble.h5"); r[r.status == "ok"]`
+    """
+    with _file(path) as f:
+        if "replicates" not in f:
+            return None
+        return _read_group(f, f["replicates"], False, {})
 
 
 def date(df, path):
