@@ -234,8 +234,10 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   // The finished output supersedes the run's checkpoint (one this run wrote or resumed from).
   if (root) {
     std::error_code ec;
-    if (s.checkpoints > 0 || (!o.resume.empty() && std::filesystem::equivalent(o.resume, checkpoint, ec)))
+    if (s.checkpoints > 0 || (!o.resume.empty() && std::filesystem::equivalent(o.resume, checkpoint, ec))) {
       std::filesystem::remove(checkpoint, ec);
+      std::filesystem::remove(checkpoint + ".partial", ec);  // left by a checkpoint write that was killed
+    }
   }
   io_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
   // Rank 0's shares of the wall time; bytes every rank sent, per simulated period.
