@@ -31,6 +31,11 @@ struct MpiSession {
     if (!std::getenv("OMPI_COMM_WORLD_SIZE")) {
       setenv("OMPI_MCA_pml", "ob1", 0);
       setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
+      // Isolated singletons share one session folder (/tmp/ompi.*/jf.0/1), which the first to
+      // finish removes: the shared-memory shared-file-pointer component then fails to create
+      // its file there and says so on stderr when another singleton opens an HDF5 file
+      // (seen with concurrent runs). HDF5 never uses shared file pointers.
+      setenv("OMPI_MCA_sharedfp", "^sm", 0);
     }
     int initialized = 0;
     MPI_Initialized(&initialized);

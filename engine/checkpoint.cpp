@@ -18,10 +18,13 @@ namespace decouple {
 //
 // Everything a period reads that an earlier period wrote. Not listed, because each period
 // recomputes it before reading it: the decomposition and routing plans (distribute()), the
-// per-trade border terms, market/trade/bloc metrics and accounts, this period's policy log,
-// U, the floor and directive tables, the exchange buffers and scratch. Firm results of the
-// period (output, profit, …) are listed although most are recomputed: the recorder writes
-// some of them for building and exited firms, whose values then carry over.
+// border terms per trade pair and per link (link multiplier, add, cap, denied), settlements
+// (link sold, slot delivered: every link and input slot has a market slot), input bids,
+// market/trade/bloc metrics and accounts, this period's policy log, U, the floor and directive
+// tables, the exchange buffers and scratch (at a million firms the link arrays alone would be
+// 300 MB of a checkpoint). The firms' results of the period (output, profit, …) are listed
+// although most are recomputed: the recorder writes some of them for building and exited
+// firms, whose values carry over, and behaviour that looks back a month will read them.
 void Simulation::state(StateVisitor& v) {
   using S = StateScope;
   auto& w = world_;
@@ -56,15 +59,8 @@ void Simulation::state(StateVisitor& v) {
   // Links and input slots of the firms.
   v.array("link/q", S::links, w.link_q);
   v.array("link/plan", S::links, w.link_plan);
-  v.array("link/sold", S::links, w.link_sold);
-  v.array("link/multiplier", S::links, w.link_multiplier);
-  v.array("link/add", S::links, w.link_add);
-  v.array("link/cap", S::links, w.link_cap);
-  v.array("link/denied", S::links, w.link_denied);
   v.array("slot/inventory", S::slots, w.slot_inventory);
-  v.array("slot/bid", S::slots, w.slot_bid);
   v.array("slot/reservation", S::slots, w.slot_reservation);
-  v.array("slot/delivered", S::slots, w.slot_delivered);
   v.array("slot/cost", S::slots, w.slot_cost);
   // Policy in force (replicated).
   auto& p = policy_;
