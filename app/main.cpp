@@ -1,4 +1,5 @@
-// decouple — command line (DESIGN §8). Exit status: 0 ok, 2 bad input, 1 internal failure.
+// decouple — command line (DESIGN §8). Exit status: 0 ok, 2 bad input, 1 internal failure,
+// 3 stopped on a signal or --stop-after with a checkpoint written (resume with --resume).
 // Every user mistake surfaces here as an InputError: one line per problem on stderr.
 #include <charconv>
 #include <cstdint>
@@ -30,6 +31,11 @@ struct MpiSession {
     if (!std::getenv("OMPI_COMM_WORLD_SIZE")) {
       setenv("OMPI_MCA_pml", "ob1", 0);
       setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
+      // Isolated singletons share one session folder (/tmp/ompi.*/jf.0/1), which the first to
+      // finish removes: the shared-memory shared-file-pointer component then fails to create
+      // its file there and says so on stderr when another singleton opens an HDF5 file
+      // (seen with concurrent runs). HDF5 never uses shared file pointers.
+      setenv("OMPI_MCA_sharedfp", "^sm", 0);
     }
     int initialized = 0;
     MPI_Initialized(&initialized);
@@ -81,6 +87,11 @@ int main(int argc, char** argv) {
   cmd_run->add_option("--replicate", run.replicate, "run replicate I (its seed derives from run.seed and I)");
   auto* progress = cmd_run->add_flag("--progress", run.progress, "show progress even when stderr is not a terminal");
   cmd_run->add_flag("--quiet", run.quiet, "print nothing on success")->excludes(progress);
+  cmd_run->add_option("--checkpoint-every", run.checkpoint_every,
+                      "keep the state after every N periods in OUT.checkpoint.h5");
+  cmd_run->add_option("--resume", run.resume, "continue the run a checkpoint holds (same config and options)");
+  cmd_run->add_option("--stop-after", run.stop_after,
+                      "stop after N periods as on SIGTERM: write OUT.checkpoint.h5, exit 3");
 
   std::string validate_config;
   std::vector<std::string> validate_sets;
@@ -114,9 +125,9 @@ int main(int argc, char** argv) {
   const bool speaks = launch_rank() == 0;
   try {
     if (*cmd_run) {
-      (void)load_for_run(run);  // bad input exits 2 before MPI starts
+      check_run_options(run, load_for_run(run));  // bad input exits 2 before MPI starts
       const MpiSession mpi;
-      run_scenario(run, std::cout, std::cerr);
+      if (run_scenario(run, std::cout, std::cerr).stopped) return 3;
     } else if (*cmd_validate) {
       const Scenario sc = load_scenario(validate_config, validate_sets);
       fmt::print("{}: ok ({} regions, {} goods, {} firms, {} entrant pools, {} events)\n",

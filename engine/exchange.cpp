@@ -401,17 +401,20 @@ void Exchange::extreme_over_ranks(std::span<double> values, bool maximum) {
   stats_.collective_bytes_received += values.size() * sizeof(double);
 }
 
-ErrorAgreement Exchange::agree_error(bool failed_here, const std::string& message) {
+ErrorAgreement Exchange::agree_error(bool failed_here, const std::string& message, bool stop_here) {
   const Stopwatch clock{stats_.seconds};
   const int P = ranks();
   ++stats_.collective_calls;
-  int lowest = failed_here ? rank() : P;
+  // One minimum over ranks of {lowest failing rank, 0 if asked to stop}.
+  int agreed[2] = {failed_here ? rank() : P, stop_here ? 0 : 1};
   if (P > 1) {
-    const int mine = lowest;
-    boost::mpi::all_reduce(comm_.impl_->comm, mine, lowest, boost::mpi::minimum<int>());
+    const int mine[2] = {agreed[0], agreed[1]};
+    boost::mpi::all_reduce(comm_.impl_->comm, mine, 2, agreed, boost::mpi::minimum<int>());
   }
-  if (lowest == P) return {};
-  ErrorAgreement verdict{true, lowest, rank() == lowest ? message : std::string()};
+  const int lowest = agreed[0];
+  const bool stop = agreed[1] == 0;
+  if (lowest == P) return {false, -1, std::string(), stop};
+  ErrorAgreement verdict{true, lowest, rank() == lowest ? message : std::string(), stop};
   broadcast(verdict.message, lowest);
   return verdict;
 }

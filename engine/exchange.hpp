@@ -101,6 +101,7 @@ struct ErrorAgreement {
   bool failed = false;
   int rank = -1;        // lowest failing rank, −1 if none
   std::string message;  // that rank's message
+  bool stop = false;    // some rank asked to stop (agree_error's stop_here)
 };
 
 class Exchange {
@@ -152,7 +153,9 @@ class Exchange {
   void max_over_ranks(std::span<double> values);
   // Whether any rank failed, with the lowest failing rank's message: lets every rank reach
   // the same verdict and report it once (no rank left waiting in a collective).
-  ErrorAgreement agree_error(bool failed_here, const std::string& message);
+  // `stop_here` rides along (a rank that caught a signal): stop is set on every rank if any
+  // rank asked, in the same all-reduce.
+  ErrorAgreement agree_error(bool failed_here, const std::string& message, bool stop_here = false);
   // text from `root` to every rank.
   void broadcast(std::string& text, int root = 0);
   // Integer sums are exact, so their order does not matter (counters, sizes).

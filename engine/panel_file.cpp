@@ -432,6 +432,33 @@ void check_table_shape(const Table& t, const std::string& where) {
   }
 }
 
+// Rows [offset, offset + n) of a 1-D numeric dataset as a column of type t. Collective under
+// a collective transfer list `xfer` (a rank with n = 0 selects nothing but takes part).
+ColumnData read_numeric_rows(hid_t dset, ColumnType t, hsize_t offset, hsize_t n, hid_t xfer,
+                             const std::string& what) {
+  Hid fspace = make(H5Dget_space(dset), H5Sclose, "H5Dget_space", what);
+  Hid mspace = simple_space(std::max<hsize_t>(n, 1), what);
+  if (n > 0) {
+    check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &offset, nullptr, &n, nullptr),
+          "H5Sselect_hyperslab", what);
+  } else {
+    check(H5Sselect_none(fspace.get()), "H5Sselect_none", what);
+    check(H5Sselect_none(mspace.get()), "H5Sselect_none", what);
+  }
+  auto read = [&](auto& v, hid_t mtype) {
+    v.resize(std::max<hsize_t>(n, 1));  // H5Dread wants a buffer even for 0 rows
+    check(H5Dread(dset, mtype, mspace.get(), fspace.get(), xfer, v.data()), "H5Dread", what);
+    v.resize(n);
+  };
+  switch (t) {
+    case ColumnType::i32: { std::vector<std::int32_t> v; read(v, H5T_NATIVE_INT32); return v; }
+    case ColumnType::i64: { std::vector<std::int64_t> v; read(v, H5T_NATIVE_INT64); return v; }
+    case ColumnType::f64: { std::vector<double> v; read(v, H5T_NATIVE_DOUBLE); return v; }
+    case ColumnType::str: break;
+  }
+  throw InternalError(fmt::format("{}: strings cannot be read through MPI-IO", what));
+}
+
 // ----- reading (describe_file, export_csv) ---------------------------------------------
 
 using AttrValue = std::variant<std::int64_t, double, std::string>;
@@ -703,8 +730,9 @@ Hid open_panel_file(const std::string& path) {
   if (f < 0) throw InputError(path, "FILE", fmt::format("cannot open: {}", hdf5_message()));
   Hid file(f, H5Fclose);
   const auto format = read_attribute(file.get(), "format", "/");
+  // A checkpoint (engine/checkpoint.cpp) is a panel file plus the state: `info` shows it too.
   if (!format || !std::holds_alternative<std::string>(*format) ||
-      std::get<std::string>(*format) != kFormat)
+      (std::get<std::string>(*format) != kFormat && std::get<std::string>(*format) != "decouple-checkpoint"))
     throw InputError(path, "FILE",
                      fmt::format("is not a decouple panel file (no root attribute format = \"{}\")",
                                  kFormat));
@@ -1129,6 +1157,7 @@ struct PanelFile::Impl {
   Hid file;
   Hid xfer;  // dataset transfer list: collective MPI-IO
   std::map<std::string, Panel> panels;
+  std::vector<std::string> panel_order;  // creation order
   std::vector<PendingStrings> strings;  // rank 0 only; written in commit()
   unsigned deflate = kDeflateLevel;  // for panels created from now on; 0: no filters
   bool created = false;     // the partial file is ours (remove it unless committed)
@@ -1348,6 +1377,7 @@ void PanelFile::create_panel(const std::string& group, const std::vector<ColumnS
       panel.columns.push_back(std::move(dset));
     }
     m.panels.emplace(g, std::move(panel));
+    m.panel_order.push_back(g);
   });
 }
 
@@ -1476,6 +1506,205 @@ void PanelFile::commit() {
   });
   // on_rank0 returned on every rank: the file is in place.
   m.committed = true;
+}
+
+MPI_Comm PanelFile::communicator() const { return impl_->comm; }
+
+std::vector<std::string> PanelFile::panels() const { return impl_->panel_order; }
+
+namespace {
+template <class Panels>
+auto& find_panel(Panels& panels, const std::string& group) {
+  const auto it = panels.find(normalize(group));
+  if (it == panels.end()) throw InternalError(fmt::format("{}: no such panel", group));
+  return it->second;
+}
+}  // namespace
+
+const std::vector<ColumnSpec>& PanelFile::panel_columns(const std::string& group) const {
+  return find_panel(impl_->panels, group).specs;
+}
+
+std::uint64_t PanelFile::panel_rows(const std::string& group) const {
+  return find_panel(impl_->panels, group).rows;
+}
+
+Table PanelFile::read_panel(const std::string& group, std::uint64_t offset, std::uint64_t count) {
+  Impl& m = *impl_;
+  m.require_writable("read_panel");
+  const std::string g = normalize(group);
+  Panel& panel = find_panel(m.panels, g);
+  // Ranges are checked on every rank before the collective reads.
+  std::exception_ptr err;
+  if (offset + count > panel.rows)
+    err = std::make_exception_ptr(InternalError(fmt::format(
+        "read_panel {}: rows {}..{} of {}", g, offset, offset + count, panel.rows)));
+  agree(0, err, m.comm, fmt::format("read_panel {}: another rank's range is out of bounds", g));
+  Table t;
+  for (std::size_t c = 0; c < panel.specs.size(); ++c) {
+    const std::string d = child_path(g, panel.specs[c].name);
+    t.specs.push_back(panel.specs[c]);
+    t.columns.push_back(read_numeric_rows(panel.columns[c].get(), panel.specs[c].type, offset, count,
+                                          m.xfer.get(), d));
+  }
+  return t;
+}
+
+void PanelFile::write_array(const std::string& dataset, const ColumnData& values) {
+  Impl& m = *impl_;
+  const std::string d = normalize(dataset);
+  m.require_writable("write_array");
+  require_leaf(d, "write_array");
+  const bool text = std::holds_alternative<std::vector<std::string>>(values);
+  std::exception_ptr err;
+  try {
+    if (text)
+      for (const auto& v : std::get<std::vector<std::string>>(values)) require_no_nul(v, d);
+  } catch (...) {
+    err = std::current_exception();
+  }
+  const hsize_t n = column_size(values);
+  const hsize_t total =
+      agree(n, err, m.comm, fmt::format("write_array {}: another rank's values were rejected", d));
+  const hsize_t offset = offset_of(n, m.comm, m.rank);
+  m.guarded("write_array", [&] {
+    ensure_group(m.file.get(), parent_of(d));
+    Hid space = simple_space(total, d);
+    Hid type = text ? vlen_utf8(d) : Hid();
+    constexpr ColumnType kTypes[] = {ColumnType::i32, ColumnType::i64, ColumnType::f64};
+    const hid_t ftype = text ? type.get() : file_type(kTypes[values.index()]);
+    Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), ftype, space.get(), H5P_DEFAULT,
+                               H5P_DEFAULT, H5P_DEFAULT),
+                    H5Dclose, "H5Dcreate2", d);
+    if (text) {
+      auto all = gather_strings(std::get<std::vector<std::string>>(values), m.comm, m.rank, m.size, d);
+      if (m.rank == 0 && total > 0) m.strings.push_back({d, std::move(all)});
+    } else if (total > 0) {
+      write_rows(dset.get(), values, offset, m.xfer.get(), d);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// ReadOnlyFile
+
+struct ReadOnlyFile::Impl {
+  std::string path;
+  Hid file;
+};
+
+ReadOnlyFile::ReadOnlyFile(const std::string& path, const std::string& key)
+    : impl_(std::make_unique<Impl>()) {
+  silence_hdf5();
+  impl_->path = path;
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (!fs::exists(st)) throw InputError(path, key, "no such file");
+  if (fs::is_directory(st)) throw InputError(path, key, "is a folder, not an HDF5 file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(path, key, "not an HDF5 file");
+  }
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) throw InputError(path, key, fmt::format("cannot open: {}", hdf5_message()));
+  impl_->file = Hid(f, H5Fclose);
+}
+
+ReadOnlyFile::~ReadOnlyFile() = default;
+
+bool ReadOnlyFile::exists(const std::string& object) const {
+  // Component by component: H5Lexists fails on a missing intermediate group.
+  std::string cur;
+  for (const auto& c : components(object)) {
+    cur += '/';
+    cur += c;
+    if (!link_exists(impl_->file.get(), cur)) return false;
+  }
+  return true;
+}
+
+std::optional<ReadOnlyFile::Value> ReadOnlyFile::attribute(const std::string& object,
+                                                           const std::string& name) const {
+  const std::string o = normalize(object);
+  if (!exists(o)) return std::nullopt;
+  Hid obj = open_object(impl_->file.get(), o);
+  return read_attribute(obj.get(), name.c_str(), o);
+}
+
+std::vector<std::string> ReadOnlyFile::children(const std::string& group) const {
+  std::vector<std::string> out;
+  for (auto& c : list_children(impl_->file.get(), normalize(group))) out.push_back(std::move(c.name));
+  return out;
+}
+
+std::string ReadOnlyFile::text(const std::string& dataset) const {
+  Dataset d = open_dataset(impl_->file.get(), normalize(dataset));
+  if (d.kind != Kind::text || d.rows != 1)
+    throw InternalError(fmt::format("{} is not a string", d.path));
+  ColumnData data;
+  read_rows(d, 0, 1, data);
+  return std::get<std::vector<std::string>>(data).at(0);
+}
+
+namespace {
+ColumnType column_type_of(const Dataset& d) {
+  switch (d.kind) {
+    case Kind::integer: return H5Tget_size(d.type.get()) <= 4 ? ColumnType::i32 : ColumnType::i64;
+    case Kind::real: return ColumnType::f64;
+    case Kind::text: return ColumnType::str;
+    case Kind::other: break;
+  }
+  throw InternalError(fmt::format("{}: unsupported data type {}", d.path, describe_type(d.type.get())));
+}
+
+ColumnData read_typed(const Dataset& d, hsize_t offset, hsize_t n) {
+  if (d.rank != 1) throw InternalError(fmt::format("{}: expected a 1-D dataset", d.path));
+  if (offset + n > d.rows)
+    throw InternalError(fmt::format("{}: rows {}..{} of {}", d.path, offset, offset + n, d.rows));
+  const ColumnType t = column_type_of(d);
+  if (t == ColumnType::str) {
+    ColumnData out;
+    read_rows(d, offset, n, out);
+    return out;
+  }
+  return read_numeric_rows(d.id.get(), t, offset, n, H5P_DEFAULT, d.path);
+}
+}  // namespace
+
+ColumnData ReadOnlyFile::array(const std::string& dataset) const {
+  const Dataset d = open_dataset(impl_->file.get(), normalize(dataset));
+  return read_typed(d, 0, d.rows);
+}
+
+std::vector<ColumnSpec> ReadOnlyFile::columns(const std::string& group) const {
+  const std::string g = normalize(group);
+  std::vector<ColumnSpec> out;
+  for (const auto& c : list_children(impl_->file.get(), g)) {
+    if (c.type != H5I_DATASET) continue;
+    const Dataset d = open_dataset(impl_->file.get(), child_path(g, c.name));
+    out.push_back({c.name, column_type_of(d), string_attribute(d.id.get(), "units", d.path),
+                   string_attribute(d.id.get(), "description", d.path),
+                   string_attribute(d.id.get(), "codes", d.path)});
+  }
+  return out;
+}
+
+std::uint64_t ReadOnlyFile::rows(const std::string& group) const {
+  const std::string g = normalize(group);
+  for (const auto& c : list_children(impl_->file.get(), g))
+    if (c.type == H5I_DATASET) return open_dataset(impl_->file.get(), child_path(g, c.name)).rows;
+  return 0;
+}
+
+Table ReadOnlyFile::read(const std::string& group, std::uint64_t offset, std::uint64_t count) const {
+  const std::string g = normalize(group);
+  Table t;
+  for (auto& spec : columns(g)) {
+    const Dataset d = open_dataset(impl_->file.get(), child_path(g, spec.name));
+    t.columns.push_back(read_typed(d, offset, count));
+    t.specs.push_back(std::move(spec));
+  }
+  return t;
 }
 
 // ---------------------------------------------------------------------------------------

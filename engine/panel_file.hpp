@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <variant>
@@ -99,12 +100,57 @@ class PanelFile {
   const std::string& path() const;
   std::string partial_path() const;
 
+  // ---- what checkpoints need (engine/checkpoint.cpp)
+  // The file's own duplicate of the communicator it was opened with.
+  MPI_Comm communicator() const;
+  // Panels created so far, in creation order; their columns and the rows written so far.
+  std::vector<std::string> panels() const;
+  const std::vector<ColumnSpec>& panel_columns(const std::string& group) const;
+  std::uint64_t panel_rows(const std::string& group) const;
+  // Collective: rows [offset, offset + count) of a panel as appended so far; each rank passes
+  // its own range (0 rows included).
+  Table read_panel(const std::string& group, std::uint64_t offset, std::uint64_t count);
+  // Collective: a plain 1-D dataset (no attributes); each rank passes its own values (the same
+  // alternative on every rank), and the file holds their concatenation in rank order.
+  void write_array(const std::string& dataset, const ColumnData& values);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
 // The readers below are serial (one process, no MPI calls); call them on rank 0 only.
+
+// Any HDF5 file, read-only and serial (no MPI calls: usable before MPI_Init and by every rank
+// at once). Integer datasets of 4 bytes read as i32, other integers as i64.
+class ReadOnlyFile {
+ public:
+  using Value = std::variant<std::int64_t, double, std::string>;
+  // Throws InputError(path, key, …) if the file is missing, a folder or not HDF5.
+  explicit ReadOnlyFile(const std::string& path, const std::string& key = "FILE");
+  ~ReadOnlyFile();
+  ReadOnlyFile(const ReadOnlyFile&) = delete;
+  ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
+
+  bool exists(const std::string& object) const;
+  // A scalar numeric or string attribute; nullopt if absent or of another kind.
+  std::optional<Value> attribute(const std::string& object, const std::string& name) const;
+  // Names of the groups and datasets in a group, in creation order when tracked.
+  std::vector<std::string> children(const std::string& group) const;
+  // A scalar string dataset (e.g. /config).
+  std::string text(const std::string& dataset) const;
+  // A whole 1-D dataset.
+  ColumnData array(const std::string& dataset) const;
+  // A group of equal-length column datasets (a panel): its columns with their attributes,
+  // its length, and rows [offset, offset + count).
+  std::vector<ColumnSpec> columns(const std::string& group) const;
+  std::uint64_t rows(const std::string& group) const;
+  Table read(const std::string& group, std::uint64_t offset, std::uint64_t count) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // `decouple info FILE`: a human-readable summary (root attributes, groups, datasets
 // with lengths, units). Throws InputError if FILE is missing or not a decouple file.

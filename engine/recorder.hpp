@@ -21,6 +21,8 @@ class Recorder {
   void record(int period);
   // Flush buffered rows and write /meta (firm entry periods are known only at the end).
   void finish();
+  // Every buffered row to the file now (a checkpoint snapshots the panels). Collective.
+  void flush_all() { flush(true); }
 
  private:
   void flush(bool all);

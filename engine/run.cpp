@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <ctime>
 #include <exception>
 #include <filesystem>
@@ -13,6 +14,7 @@
 
 #include "core/errors.hpp"
 #include "core/rng.hpp"
+#include "engine/checkpoint.hpp"
 #include "engine/config.hpp"
 #include "engine/panel_file.hpp"
 #include "engine/recorder.hpp"
@@ -48,6 +50,54 @@ Scenario load_for_run(const RunOptions& o) {
 }
 
 namespace {
+// ---- stopping on a signal (SLURM sends SIGTERM or, with --signal, SIGUSR1 before the time
+// limit; mpirun forwards SIGUSR1): the handler only sets a flag, read once per period.
+volatile std::sig_atomic_t stop_signal = 0;
+extern "C" void on_stop_signal(int signal) { stop_signal = signal; }
+
+// SIGTERM and SIGUSR1 set the flag while a run lasts; the previous handlers come back after.
+class StopSignals {
+ public:
+  StopSignals() {
+    stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, &old_term_);
+    sigaction(SIGUSR1, &sa, &old_usr1_);
+  }
+  ~StopSignals() {
+    sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGUSR1, &old_usr1_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_term_ {}, old_usr1_ {};
+};
+
+// A word for a shell command line, quoted when it needs to be.
+std::string shell_word(const std::string& s) {
+  const bool plain = !s.empty() && s.find_first_not_of(
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=.,:/@%") == std::string::npos;
+  if (plain) return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// The command that continues a stopped run.
+std::string resume_command(const RunOptions& o, const std::string& out, const std::string& checkpoint) {
+  std::string cmd = fmt::format("decouple run {} --out {}", shell_word(o.config), shell_word(out));
+  for (const auto& kv : o.sets) cmd += " --set " + shell_word(kv);
+  if (o.seed) cmd += fmt::format(" --seed {}", *o.seed);
+  if (o.replicate) cmd += fmt::format(" --replicate {}", *o.replicate);
+  if (o.checkpoint_every) cmd += fmt::format(" --checkpoint-every {}", *o.checkpoint_every);
+  return cmd + " --resume " + shell_word(checkpoint);
+}
+
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -58,13 +108,28 @@ std::string utc_now() {
 }
 }  // namespace
 
+std::string checkpoint_path(const RunOptions& o) {
+  return (o.out.empty() ? std::filesystem::path(o.config).stem().string() + ".h5" : o.out) + ".checkpoint.h5";
+}
+
+void check_run_options(const RunOptions& o, const Scenario& sc) {
+  if (o.checkpoint_every && *o.checkpoint_every < 1)
+    throw InputError("command line", "--checkpoint-every", "must be a number of periods >= 1");
+  if (o.stop_after && *o.stop_after < 1)
+    throw InputError("command line", "--stop-after", "must be a number of periods >= 1");
+  if (!o.resume.empty()) (void)check_checkpoint(o.resume, sc);
+}
+
 RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& err) {
   const auto t0 = std::chrono::steady_clock::now();
   const Scenario sc = load_for_run(o);
+  check_run_options(o, sc);
+  const StopSignals signals;  // before the output exists: a signal from then on is a clean stop
   const Communicator comm = Communicator::world();
   const bool root = comm.rank() == 0;
   RunSummary s;
   s.out = o.out.empty() ? std::filesystem::path(o.config).stem().string() + ".h5" : o.out;
+  const std::string checkpoint = checkpoint_path(o);
   PanelFile file(s.out, o.force, MPI_COMM_WORLD);  // refuses an existing output without --force, before any work
   file.set_attributes("/", {{"format", std::string("decouple-panel")},
                             {"format_version", kFormatVersion},
@@ -83,6 +148,11 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   Simulation sim(sc, comm);
   Exchange& ex = sim.exchange();
   Recorder recorder(sim, file);
+  int first = sim.first_period();
+  if (!o.resume.empty()) {
+    first = restore_checkpoint(o.resume, sim, file);
+    file.set_attributes("/", {{"resumed_at", static_cast<std::int64_t>(first)}});
+  }
   const bool show = root && !o.quiet && (o.progress || isatty(STDERR_FILENO));
   std::int64_t link_periods = 0;  // this rank's firms' active links × periods
   double io_seconds = 0.0;        // this rank's time in the recorder and file (collective waits included)
@@ -90,7 +160,9 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   const double setup_seconds = std::chrono::duration<double>(loop_start - t0).count();
   ex.reset_stats();
   const auto& w = sim.world();
-  for (int t = sim.first_period(); t < sc.run.periods; ++t) {
+  int done = 0, stopped_after = 0;  // periods this invocation simulated; the period it stopped after
+  std::uint64_t checkpoint_bytes = 0;
+  for (int t = first; t < sc.run.periods; ++t) {
     // An error on one rank must not leave the others waiting in a collective: every rank
     // checks in after each period and all stop together, the failing rank with its own
     // error, the others with its message.
@@ -107,15 +179,48 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
       failure = std::current_exception();
       message = e.what();
     }
-    const ErrorAgreement verdict = ex.agree_error(failure != nullptr, message);
+    // A signal (on any rank) or --stop-after rides on the same agreement.
+    ++done;
+    const bool stop_here = stop_signal != 0 || (o.stop_after && done >= *o.stop_after);
+    const ErrorAgreement verdict = ex.agree_error(failure != nullptr, message, stop_here);
     if (failure) std::rethrow_exception(failure);
     if (verdict.failed) throw InternalError(fmt::format("rank {}: {}", verdict.rank, verdict.message));
     for (Index f = sim.firm_begin(); f < sim.firm_end(); ++f)
       if (w.firm_status[f] == FirmStatus::active) link_periods += w.link_begin[f + 1] - w.link_begin[f];
     if (show && (t % 12 == 0 || t + 1 == sc.run.periods))
       fmt::print(err, "\rperiod {:>6}/{} ({})", t + 1, sc.run.periods, period_label(sc.run, t));
+    if (t + 1 == sc.run.periods) break;  // finished: the output is the result, not a checkpoint
+    const bool due = o.checkpoint_every && (t - sim.first_period() + 1) % *o.checkpoint_every == 0;
+    if (verdict.stop || due) {
+      const auto c0 = std::chrono::steady_clock::now();
+      checkpoint_bytes = write_checkpoint(checkpoint, sim, recorder, file, t + 1);
+      ++s.checkpoints;
+      s.checkpoint_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+    }
+    if (verdict.stop) {
+      s.stopped = true;
+      stopped_after = t;
+      break;
+    }
   }
   if (show) fmt::print(err, "\n");
+  if (s.stopped) {
+    // The output's partial file goes with `file`; the checkpoint holds the run.
+    s.checkpoint = checkpoint;
+    if (root) {
+      const std::string why = stop_signal == SIGTERM  ? "on SIGTERM"
+                              : stop_signal == SIGUSR1 ? "on SIGUSR1"
+                              : stop_signal != 0       ? fmt::format("on signal {}", static_cast<int>(stop_signal))
+                              : o.stop_after && done >= *o.stop_after
+                                  ? fmt::format("by --stop-after {}", *o.stop_after)
+                                  : std::string("on a signal to another rank");
+      fmt::print(err, "decouple: stopped {} after period {} ({}); checkpoint {} ({:.1f} MB, written in {:.2f} s); "
+                      "continue with: {}\n",
+                 why, stopped_after, period_label(sc.run, stopped_after), checkpoint, checkpoint_bytes / 1e6,
+                 s.checkpoint_seconds, resume_command(o, s.out, checkpoint));
+    }
+    return s;
+  }
   const ExchangeStats traffic = ex.stats();
   const auto f0 = std::chrono::steady_clock::now();
   recorder.finish();
@@ -126,6 +231,14 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   s.wall_seconds = times[0];
   file.set_attributes("/", {{"wall_seconds", s.wall_seconds}});
   file.commit();
+  // The finished output supersedes the run's checkpoint (one this run wrote or resumed from).
+  if (root) {
+    std::error_code ec;
+    if (s.checkpoints > 0 || (!o.resume.empty() && std::filesystem::equivalent(o.resume, checkpoint, ec))) {
+      std::filesystem::remove(checkpoint, ec);
+      std::filesystem::remove(checkpoint + ".partial", ec);  // left by a checkpoint write that was killed
+    }
+  }
   io_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
   // Rank 0's shares of the wall time; bytes every rank sent, per simulated period.
   s.setup_seconds = setup_seconds;
@@ -175,6 +288,9 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
              s.ranks == 1 ? std::string() : fmt::format(" per rank, {:.0f} MB in all", s.peak_memory_total_mb));
   fmt::print(out, "time (rank 0): set-up {:.2f} s, output {:.1f}%, exchange {:.1f}% (waiting included); {:.3g} MB sent between ranks per period\n",
              s.setup_seconds, 100.0 * s.io_share, 100.0 * s.exchange_share, s.bytes_per_period / 1e6);
+  if (s.checkpoints > 0)
+    fmt::print(out, "{} checkpoint{} written in {:.2f} s (the last {:.1f} MB; {} removed now that the run is complete)\n",
+               s.checkpoints, s.checkpoints == 1 ? "" : "s", s.checkpoint_seconds, checkpoint_bytes / 1e6, checkpoint);
   return s;
 }
 

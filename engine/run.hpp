@@ -20,6 +20,11 @@ struct RunOptions {
   std::optional<std::uint64_t> seed;   // --seed
   std::optional<int> replicate;        // --replicate
   bool progress = false, quiet = false;
+  // Checkpoints (engine/checkpoint.hpp): OUT.checkpoint.h5 after every N simulated periods;
+  // continue from a checkpoint; stop (checkpoint, RunSummary::stopped) after N periods.
+  std::optional<int> checkpoint_every;  // --checkpoint-every N
+  std::string resume;                   // --resume FILE
+  std::optional<int> stop_after;        // --stop-after N
 };
 
 struct RunSummary {
@@ -35,14 +40,26 @@ struct RunSummary {
   double io_share = 0.0;          // rank 0's time writing output ÷ wall time
   double exchange_share = 0.0;    // rank 0's time in the exchange ÷ wall time
   double bytes_per_period = 0.0;  // sent between ranks, all ranks, per simulated period
+  // Stopped on SIGTERM/SIGUSR1 or --stop-after: no output, the checkpoint holds the run.
+  bool stopped = false;
+  std::string checkpoint;         // OUT.checkpoint.h5
+  int checkpoints = 0;            // written by this run
+  double checkpoint_seconds = 0;  // rank 0's time writing them
 };
 
 // The scenario with --seed/--replicate/--set applied (throws InputError).
 Scenario load_for_run(const RunOptions& options);
 // The seed replicate i runs with: a pure function of (base seed, i).
 std::uint64_t replicate_seed(std::uint64_t base_seed, int replicate);
-// Runs and writes the panel file; prints the summary table to `out` unless quiet.
+// Runs and writes the panel file; prints the summary table to `out` unless quiet. On SIGTERM
+// or SIGUSR1 (caught while it runs) or after --stop-after periods, it finishes the period,
+// writes the checkpoint, prints one line on `err` (rank 0) and returns with `stopped` set.
 RunSummary run_scenario(const RunOptions& options, std::ostream& out, std::ostream& err);
+// Bad --checkpoint-every/--stop-after/--resume (the checkpoint's config must be the run's):
+// InputError. Serial, no MPI.
+void check_run_options(const RunOptions& options, const Scenario& scenario);
+// OUT.checkpoint.h5 for the run's output path.
+std::string checkpoint_path(const RunOptions& options);
 
 double peak_memory_mb();
 

@@ -16,6 +16,8 @@
 
 namespace decouple {
 
+class StateVisitor;  // engine/checkpoint.hpp
+
 // Per market, this period (after clearing).
 struct MarketMetrics {
   std::vector<double> supply, sold, unsold, demand, exogenous, hhi_firms, hhi_origins,
@@ -89,6 +91,10 @@ class Simulation {
   int ranks() const { return exchange_.ranks(); }
   // Firms' output lost to missing inputs this period (planned − actual).
   double output_lost(Index firm) const { return world_.firm_planned[firm] - world_.firm_output[firm]; }
+  // Every piece of state that later periods depend on, named, for checkpoints: saving reads
+  // it, loading (on any number of ranks, after construction) overwrites it. The one list of
+  // it is in engine/checkpoint.cpp.
+  void state(StateVisitor& visitor);
 
  private:
   void apply_policy(int period);

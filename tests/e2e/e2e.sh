@@ -325,6 +325,215 @@ t_ranks_errors() {
   [[ ! -e taken.h5.partial ]] || fail "existing output: partial file left behind"
 }
 
+# ---- checkpoints (DESIGN §8) -----------------------------------------------------------------
+
+# attr FILE NAME: a root attribute of an HDF5 file.
+attr() { "$PY" -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r').attrs[sys.argv[2]])" "$1" "$2"; }
+
+# expect_stopped PREFIX OUT: exit 3, one line on stderr naming the checkpoint and --resume, no
+# output (nor its partial) left, a checkpoint in place.
+expect_stopped() {
+  local prefix=$1 out=$2
+  [[ $rc -eq 3 ]] || fail "$prefix: exit $rc, expected 3: $(cat "$prefix.err")"
+  [[ ! -e "$out" && ! -e "$out.partial" ]] || fail "$prefix: output or its partial left behind"
+  [[ -s "$out.checkpoint.h5" && ! -e "$out.checkpoint.h5.partial" ]] || fail "$prefix: no checkpoint $out.checkpoint.h5"
+  local lines; lines=$(grep -c . "$prefix.err" || true)
+  grep -qE "^decouple: stopped .*checkpoint $out.checkpoint.h5 .*--resume $out.checkpoint.h5\$" "$prefix.err" ||
+    fail "$prefix: no line saying where the checkpoint is and how to resume: $(cat "$prefix.err")"
+  [[ $lines -eq 1 ]] || fail "$prefix: $lines lines on stderr, expected 1"
+}
+
+# Stopping after N periods (--stop-after) and resuming gives the uninterrupted run's panels bit for
+# bit: calibrated scenarios with random licence draws and rules, with entry, and a synthetic world;
+# stops in the burn-in and mid-run, chained, and the printed command continues the run.
+t_checkpoint_resume() {
+  need_python
+  local cfg b stop
+  for cfg in escalation_2025_rules noncooperative synthetic/small; do
+    b=$(basename "$cfg")
+    stop=300; [[ $b == small ]] && stop=80   # inside the recorded periods (burn-in 240 / 60)
+    run_cmd "$b-full" run "$SRC/configs/$cfg.toml" --out "$b-full.h5" --quiet
+    [[ $rc -eq 0 ]] || die "$b: exit $rc: $(cat "$b-full.err")"
+    run_cmd "$b-stop" run "$SRC/configs/$cfg.toml" --out "$b.h5" --quiet --stop-after $stop
+    expect_stopped "$b-stop" "$b.h5"
+    local next; next=$((stop - $(attr "$b-full.h5" burn_in)))   # periods run from -burn_in
+    [[ $(attr "$b.h5.checkpoint.h5" next_period) -eq $next ]] ||
+      fail "$b: checkpoint continues at $(attr "$b.h5.checkpoint.h5" next_period), expected $next"
+    run_cmd "$b-res" run "$SRC/configs/$cfg.toml" --out "$b.h5" --quiet --resume "$b.h5.checkpoint.h5"
+    [[ $rc -eq 0 ]] || fail "$b: resume: exit $rc: $(cat "$b-res.err")"
+    "$PY" "$HERE/compare_panels.py" "$b-full.h5" "$b.h5" --expect same || fail "$b: resumed run differs"
+    [[ $(attr "$b.h5" resumed_at) -eq $next ]] || fail "$b: resumed_at is $(attr "$b.h5" resumed_at), expected $next"
+    [[ ! -e "$b.h5.checkpoint.h5" ]] || fail "$b: the checkpoint outlived the finished run"
+  done
+  # Chained: stop in the burn-in, resume and stop again (with --set and --seed), then run the
+  # command the second stop printed.
+  local c="$SRC/configs/escalation_2025_rules.toml" opts=(--set run.periods=60 --seed 11)
+  run_cmd ref run "$c" --out ref.h5 --quiet "${opts[@]}"
+  run_cmd s1 run "$c" --out ch.h5 --quiet "${opts[@]}" --stop-after 100
+  expect_stopped s1 ch.h5
+  run_cmd s2 run "$c" --out ch.h5 --quiet "${opts[@]}" --stop-after 170 --resume ch.h5.checkpoint.h5
+  expect_stopped s2 ch.h5
+  [[ $(attr ch.h5.checkpoint.h5 next_period) -eq 30 ]] || fail "chained: second checkpoint continues at $(attr ch.h5.checkpoint.h5 next_period)"
+  local cmd; cmd=$(sed -n 's/.*continue with: decouple //p' s2.err)
+  eval "\"\$DECOUPLE\" $cmd --quiet" >s3.out 2>s3.err || fail "the printed resume command failed: $cmd: $(cat s3.err)"
+  "$PY" "$HERE/compare_panels.py" ref.h5 ch.h5 --expect same || fail "chained resume differs"
+  # --checkpoint-every alone changes nothing in the result, and the checkpoint goes at the end.
+  run_cmd ev run "$c" --out ev.h5 --quiet "${opts[@]}" --checkpoint-every 45
+  [[ $rc -eq 0 ]] || fail "--checkpoint-every: exit $rc: $(cat ev.err)"
+  "$PY" "$HERE/compare_panels.py" ref.h5 ev.h5 --expect same || fail "--checkpoint-every changed the panels"
+  [[ ! -e ev.h5.checkpoint.h5 && ! -e ev.h5.checkpoint.h5.partial ]] || fail "--checkpoint-every: checkpoint left after success"
+}
+
+# A bad --resume is bad input: exit 2, one problem line, nothing written, the file untouched.
+t_checkpoint_bad_resume() {
+  need_python
+  run_cmd ck run "$TWO" --out ck.h5 --quiet --stop-after 5
+  expect_stopped ck ck.h5
+  local h; h=$(sha ck.h5.checkpoint.h5)
+  run_cmd p run "$TWO" --out panel.h5 --quiet
+  echo "not hdf5" >text.h5
+  local case
+  for case in "missing.h5:$TWO:no such file" "text.h5:$TWO:not an HDF5 file" "panel.h5:$TWO:not a decouple checkpoint" \
+              "ck.h5.checkpoint.h5:$SRC/configs/escalation_2025_rules.toml:another configuration" \
+              "ck.h5.checkpoint.h5:$TWO --seed 8:another configuration" \
+              "ck.h5.checkpoint.h5:$TWO --set run.periods=400:another configuration"; do
+    IFS=: read -r file args want <<<"$case"
+    # shellcheck disable=SC2086
+    run_cmd bad run $args --out x.h5 --resume "$file"
+    [[ $rc -eq 2 ]] || fail "--resume $file ($args): exit $rc, expected 2: $(cat bad.err)"
+    [[ $(grep -cE "$problem_re" bad.err) -eq 1 && $(grep -c . bad.err) -eq 1 ]] ||
+      fail "--resume $file ($args): not one problem line: $(cat bad.err)"
+    grep -q -- "--resume: .*$want" bad.err || fail "--resume $file ($args): message lacks '$want': $(cat bad.err)"
+    [[ ! -e x.h5 && ! -e x.h5.partial && ! -e x.h5.checkpoint.h5 ]] || fail "--resume $file ($args): wrote output"
+  done
+  run_cmd bad run "$TWO" --seed 8 --out x.h5 --resume ck.h5.checkpoint.h5
+  grep -q "line [0-9]*: 'seed = 8' here, 'seed = 7' in the checkpoint" bad.err ||
+    fail "another seed: the message does not show the difference: $(cat bad.err)"
+  [[ $(sha ck.h5.checkpoint.h5) == "$h" ]] || fail "a refused resume touched the checkpoint"
+  for opt in "--stop-after 0" "--checkpoint-every -1"; do
+    # shellcheck disable=SC2086
+    run_cmd o run "$TWO" --out x.h5 $opt
+    [[ $rc -eq 2 ]] || fail "$opt: exit $rc, expected 2"
+    [[ ! -e x.h5 && ! -e x.h5.partial ]] || fail "$opt: wrote output"
+  done
+}
+
+# wait_for FILE PID: until FILE exists (up to 20 s) while PID runs.
+wait_for() {
+  local i
+  for ((i = 0; i < 200; i++)); do
+    [[ -e "$1" ]] && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# SIGTERM to a running single-process run: it finishes the period, writes the checkpoint and
+# exits 3; resuming gives the uninterrupted run's panels.
+t_checkpoint_signal() {
+  need_python
+  local c="$SRC/configs/synthetic/small.toml" opts=(--set run.periods=150 --quiet)
+  run_cmd full run "$c" --out full.h5 "${opts[@]}"
+  [[ $rc -eq 0 ]] || die "full run: exit $rc: $(cat full.err)"
+  "$DECOUPLE" run "$c" --out sig.h5 "${opts[@]}" >sig.out 2>sig.err &
+  bg_pid=$!
+  wait_for sig.h5.partial "$bg_pid" || die "the run never created sig.h5.partial: $(cat sig.err)"
+  sleep 0.3
+  kill -TERM "$bg_pid"
+  set +e; wait "$bg_pid"; rc=$?; set -e
+  bg_pid=""
+  expect_stopped sig sig.h5
+  grep -q "stopped on SIGTERM" sig.err || fail "the message does not name SIGTERM: $(cat sig.err)"
+  run_cmd res run "$c" --out sig.h5 "${opts[@]}" --resume sig.h5.checkpoint.h5
+  [[ $rc -eq 0 ]] || fail "resume: exit $rc: $(cat res.err)"
+  "$PY" "$HERE/compare_panels.py" full.h5 sig.h5 --expect same || fail "resumed run differs"
+}
+
+# SIGKILL while a checkpoint is being written (OUT.checkpoint.h5.partial present) leaves the
+# previous checkpoint whole and an existing OUT untouched; that checkpoint resumes to the
+# uninterrupted run's panels, and the stale partial blocks nothing.
+t_checkpoint_kill() {
+  need_python
+  local opts=(--set run.periods=3000 --quiet)
+  run_cmd ref run "$TWO" --out ref.h5 "${opts[@]}"
+  [[ $rc -eq 0 ]] || die "reference run: exit $rc: $(cat ref.err)"
+  run_cmd old run "$TWO" --out k.h5 --set run.periods=12 --quiet
+  local h caught="" try
+  h=$(sha k.h5)
+  for try in 1 2 3 4 5; do
+    rm -f k.h5.checkpoint.h5 k.h5.checkpoint.h5.partial
+    # A checkpoint every period: most of the time is spent writing one.
+    "$DECOUPLE" run "$TWO" --out k.h5 --force "${opts[@]}" --checkpoint-every 1 >long.out 2>long.err &
+    bg_pid=$!
+    wait_for k.h5.checkpoint.h5 "$bg_pid" || die "no first checkpoint: $(cat long.err)"
+    local i
+    for ((i = 0; i < 100000; i++)); do [[ -e k.h5.checkpoint.h5.partial ]] && break; done
+    kill -9 "$bg_pid"
+    set +e; wait "$bg_pid"; set -e
+    bg_pid=""
+    if [[ -e k.h5.checkpoint.h5.partial ]]; then caught=1; break; fi
+  done
+  [[ -n "$caught" ]] || die "never killed the run while it wrote a checkpoint (5 tries)"
+  [[ "$(sha k.h5)" == "$h" ]] || fail "k.h5 changed by the killed run"
+  [[ $(attr k.h5.checkpoint.h5 format) == decouple-checkpoint ]] || fail "the previous checkpoint is damaged"
+  local next; next=$(attr k.h5.checkpoint.h5 next_period)
+  [[ $next -gt 0 ]] || fail "checkpoint at period $next"
+  run_cmd res run "$TWO" --out k.h5 --force "${opts[@]}" --checkpoint-every 1000 --resume k.h5.checkpoint.h5
+  [[ $rc -eq 0 ]] || fail "resume after the kill: exit $rc: $(cat res.err)"
+  "$PY" "$HERE/compare_panels.py" ref.h5 k.h5 --expect same || fail "resumed run differs"
+  [[ ! -e k.h5.checkpoint.h5 && ! -e k.h5.checkpoint.h5.partial && ! -e k.h5.partial ]] ||
+    fail "checkpoint files left after the resumed run finished: $(ls)"
+}
+
+# Checkpoints across rank counts: a 2-rank run stopped by --stop-after resumes on 2 ranks (and
+# the synthetic world's on 1 and 3) to the 1-rank uninterrupted run's panels.
+t_ranks_checkpoint() {
+  need_python
+  local cfg b n stop
+  for cfg in escalation_2025_rules synthetic/small; do
+    b=$(basename "$cfg")
+    stop=300; [[ $b == small ]] && stop=80
+    run_cmd "$b-full" run "$SRC/configs/$cfg.toml" --out "$b-full.h5" --quiet
+    [[ $rc -eq 0 ]] || die "$b: exit $rc: $(cat "$b-full.err")"
+    mpi_cmd "$b-stop" 2 run "$SRC/configs/$cfg.toml" --out "$b.h5" --quiet --stop-after $stop
+    [[ $rc -eq 3 ]] || fail "$b on 2 ranks: exit $rc, expected 3: $(cat "$b-stop.err")"
+    [[ $(grep -c "^decouple: stopped" "$b-stop.err") -eq 1 ]] || fail "$b on 2 ranks: not one stop line: $(cat "$b-stop.err")"
+    [[ ! -e "$b.h5" && ! -e "$b.h5.partial" ]] || fail "$b on 2 ranks: output left behind"
+    [[ $(attr "$b.h5.checkpoint.h5" ranks) -eq 2 ]] || fail "$b: checkpoint not written by 2 ranks"
+    local counts=(2); [[ $b == small ]] && counts=(1 3 2)   # 2 last: resuming onto its own output removes the checkpoint
+    for n in "${counts[@]}"; do
+      mpi_cmd "$b-res$n" "$n" run "$SRC/configs/$cfg.toml" --out "$b$n.h5" --quiet --resume "$b.h5.checkpoint.h5"
+      [[ $rc -eq 0 ]] || fail "$b: resume on $n ranks: exit $rc: $(cat "$b-res$n.err")"
+      "$PY" "$HERE/compare_panels.py" "$b-full.h5" "$b$n.h5" --expect same || fail "$b: resumed on $n ranks differs"
+    done
+  done
+}
+
+# SIGUSR1 to mpiexec (which forwards it to the ranks): the ranks agree, write one checkpoint and
+# exit 3; it resumes on 2 ranks to the uninterrupted run's panels.
+t_ranks_checkpoint_signal() {
+  need_python
+  [[ -n "${MPIEXEC:-}" ]] || die "MPIEXEC is not set (ctest sets it)"
+  local c="$SRC/configs/synthetic/small.toml" opts=(--set run.periods=150 --quiet)
+  run_cmd full run "$c" --out full.h5 "${opts[@]}"
+  [[ $rc -eq 0 ]] || die "full run: exit $rc: $(cat full.err)"
+  "$MPIEXEC" -n 2 "$DECOUPLE" run "$c" --out sig.h5 "${opts[@]}" >sig.out 2>sig.err &
+  bg_pid=$!
+  wait_for sig.h5.partial "$bg_pid" || die "the run never created sig.h5.partial: $(cat sig.err)"
+  sleep 0.5
+  kill -USR1 "$bg_pid"
+  set +e; wait "$bg_pid"; rc=$?; set -e
+  bg_pid=""
+  [[ $rc -eq 3 ]] || fail "exit $rc, expected 3: $(cat sig.err)"
+  [[ $(grep -c "^decouple: stopped on SIGUSR1 .*--resume sig.h5.checkpoint.h5\$" sig.err) -eq 1 ]] ||
+    fail "not one stop line: $(cat sig.err)"
+  [[ ! -e sig.h5 && ! -e sig.h5.partial && -s sig.h5.checkpoint.h5 ]] || fail "files after the stop: $(ls)"
+  mpi_cmd res 2 run "$c" --out sig.h5 "${opts[@]}" --resume sig.h5.checkpoint.h5
+  [[ $rc -eq 0 ]] || fail "resume: exit $rc: $(cat res.err)"
+  "$PY" "$HERE/compare_panels.py" full.h5 sig.h5 --expect same || fail "resumed run differs"
+}
+
 # ----------------------------------------------------------------------------------------------
 
 [[ -x "$DECOUPLE" ]] || die "not executable: $DECOUPLE"
