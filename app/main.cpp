@@ -32,6 +32,9 @@ struct MpiSession {
     if (!std::getenv("OMPI_COMM_WORLD_SIZE")) {
       setenv("OMPI_MCA_pml", "ob1", 0);
       setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
+      // Isolated singletons share one session folder, which the first to finish removes; the
+      // shared-file-pointer component (unused by HDF5) then complains on stderr at each file.
+      setenv("OMPI_MCA_sharedfp", "^sm", 0);
     }
     int initialized = 0;
     MPI_Initialized(&initialized);
