@@ -28,7 +28,8 @@ std::vector<double> sobol_point(std::uint64_t i, int dims);
 // - latin_hypercube: replicates are taken in blocks of N = replications; within a block each
 //   parameter's N strata [k/N, (k+1)/N) hold one replicate each (a random permutation per
 //   parameter and block) with a uniform jitter inside the stratum. N is part of the design;
-//   replicates from N on form further independent hypercubes.
+//   replicates from N on form further independent hypercubes. (A point costs O(N) draws:
+//   its stratum is the rank of its random key among its block's.)
 // - sobol: Sobol point i (point 0, the origin, is not skipped, so the first 2^m replicates
 //   are a balanced net).
 std::vector<double> unit_point(const EnsembleSpec& e, std::int64_t i);
