@@ -14,6 +14,8 @@
 
 #include "core/errors.hpp"
 #include "engine/config.hpp"
+#include "engine/ensemble.hpp"
+#include "engine/merge.hpp"
 #include "engine/panel_file.hpp"
 #include "engine/run.hpp"
 
@@ -109,6 +111,23 @@ int main(int argc, char** argv) {
   cmd_export->add_option("FILE", export_file, "HDF5 file written by decouple")->required();
   cmd_export->add_option("--csv", export_dir, "output folder")->required();
 
+  EnsembleOptions ens;
+  auto* cmd_ensemble = app.add_subcommand("ensemble", "run replicates 0..N-1 of a scenario into DIR/rep_<I>.h5");
+  cmd_ensemble->add_option("CONFIG", ens.config, "scenario file (TOML)")->required();
+  cmd_ensemble->add_option("--replications", ens.replications, "number of replicates N (default: ensemble.replications)");
+  cmd_ensemble->add_option("--ranks-per-replicate", ens.ranks_per_replicate, "MPI ranks per replicate K (the world size must be a multiple)")
+      ->check(CLI::PositiveNumber);
+  cmd_ensemble->add_option("--out", ens.out_dir, "output folder (created if missing)")->required();
+  cmd_ensemble->add_option("--set", ens.sets, "override a key in every replicate: dotted.key=value (repeatable)")
+      ->allow_extra_args(false);
+  cmd_ensemble->add_flag("--force", ens.force, "run again replicates whose rep_<I>.h5 exists (else kept)");
+
+  MergeOptions merge;
+  auto* cmd_merge = app.add_subcommand("merge", "merge an ensemble's replicate files into one file with /replicates and /summary");
+  cmd_merge->add_option("INPUTS", merge.inputs, "a folder of rep_<I>.h5 / rep_<I>.failed, or files")->required();
+  cmd_merge->add_option("--out", merge.out, "output file")->required();
+  cmd_merge->add_flag("--force", merge.force, "replace an existing output file (only on success)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -128,6 +147,25 @@ int main(int argc, char** argv) {
       check_run_options(run, load_for_run(run));  // bad input exits 2 before MPI starts
       const MpiSession mpi;
       if (run_scenario(run, std::cout, std::cerr).stopped) return 3;
+    } else if (*cmd_ensemble) {
+      (void)plan_ensemble(ens);  // bad input exits 2 before MPI starts
+      const MpiSession mpi;
+      const EnsembleSummary summary = run_ensemble(ens, std::cout, std::cerr);
+      // 0: some replicates succeeded and every failure is recorded in its rep_<I>.failed.
+      return summary.ok > 0 && summary.unrecorded == 0 ? 0 : 1;
+    } else if (*cmd_merge) {
+      const MpiSession mpi;  // the writer is MPI-IO (on MPI_COMM_SELF); one rank merges
+      int rank = 0;
+      MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+      if (rank != 0) return 0;
+      const MergeSummary s = merge_replicates(merge);
+      auto join = [](const std::vector<std::string>& v) {
+        std::string r;
+        for (const auto& x : v) r += (r.empty() ? "" : ", ") + x;
+        return r.empty() ? std::string("none") : r;
+      };
+      fmt::print("merged {} replicates ({} ok, {} failed, {} missing) into {}; panels: {}; summaries: {}\n",
+                 s.replications, s.ok, s.failed, s.missing, merge.out, join(s.panels), join(s.summaries));
     } else if (*cmd_validate) {
       const Scenario sc = load_scenario(validate_config, validate_sets);
       fmt::print("{}: ok ({} regions, {} goods, {} firms, {} entrant pools, {} events)\n",

@@ -342,6 +342,27 @@ struct OutputSpec {
   int trade_period() const { return trade_every > 0 ? trade_every : every; }
 };
 
+// [ensemble] — Monte Carlo ensembles and sweeps (engine/design: replicate i → seed, point).
+enum class Design : std::uint8_t { grid = 0, random = 1, latin_hypercube = 2, sobol = 3 };
+
+// [[ensemble.parameter]]: a numeric key, by dotted name as --set accepts it, swept over
+// bounds or a list of values.
+struct EnsembleParameter {
+  std::string key;
+  bool integer = false;       // the key takes integers: values are whole numbers
+  double min = 0.0, max = 0.0;  // bounds (when `values` is empty), min <= max
+  std::vector<double> values;   // or a list
+  int points = 0;               // grid over bounds: points per parameter, >= 2
+};
+
+struct EnsembleSpec {
+  bool present = false;
+  int replications = 0;         // N >= 1 (part of the design: the Latin hypercube's strata)
+  std::uint64_t seed = 0;       // base seed; default run.seed
+  Design design = Design::random;
+  std::vector<EnsembleParameter> parameters;
+};
+
 struct Scenario {
   RunSpec run;
   BehaviourSpec behaviour;
@@ -355,6 +376,7 @@ struct Scenario {
   std::vector<EventSpec> events;        // sorted by period, stable (file order within a period)
   AgreementSpec agreement;
   OutputSpec output;
+  EnsembleSpec ensemble;
   std::vector<RegionGroupSpec> region_groups;  // their regions and markets are in regions/markets
   std::vector<FirmGroupSpec> firm_groups;      // their firms follow the listed firms and candidates
   std::string source_path;              // the top-level config file

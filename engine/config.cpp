@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "engine/design.hpp"
 #include "engine/synthetic.hpp"
 
 namespace decouple {
@@ -60,7 +61,7 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 const std::vector<std::string_view> kTopKeys = {"run",    "behaviour", "output", "region",
                                                 "good",   "market",    "route",  "firm",
                                                 "entrant_pool", "government", "event", "agreement",
-                                                "region_group", "firm_group"};
+                                                "region_group", "firm_group", "ensemble"};
 const std::set<std::string_view> kEntryArrays = {"region", "good", "market", "route", "firm",
                                                  "entrant_pool", "government", "event",
                                                  "region_group", "firm_group"};
@@ -106,6 +107,7 @@ class Ctx {
     add(pos(n), std::move(key), std::move(message));
   }
   bool ok() const { return problems_.empty(); }
+  const std::vector<Problem>& problems() const { return problems_; }
 
   [[noreturn]] void raise() {
     std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
@@ -281,6 +283,10 @@ const Choices<ControlKind> kControls = {{"ban", ControlKind::ban},
                                         {"quota", ControlKind::quota},
                                         {"license", ControlKind::license},
                                         {"none", ControlKind::none}};
+const Choices<Design> kDesigns = {{"grid", Design::grid},
+                                  {"random", Design::random},
+                                  {"latin_hypercube", Design::latin_hypercube},
+                                  {"sobol", Design::sobol}};
 const Choices<Instrument> kInstruments = {{"tariff", Instrument::tariff},
                                           {"export_control", Instrument::export_control},
                                           {"production_subsidy", Instrument::production_subsidy},
@@ -824,8 +830,12 @@ class Builder {
     events(top);
     agreement(top);
     output(top);
+    ensemble(top);
     top.finish();
   }
+
+  // Where each [[ensemble.parameter]]'s `key` was written (for load_scenario's check of it).
+  std::vector<Pos> ensemble_key_pos;
 
  private:
   // ---- helpers
@@ -1197,6 +1207,72 @@ class Builder {
     if (auto v = f.integer("firm_every", ge(1))) o.firm_every = *v;
     if (auto v = f.integer("trade_every", ge(1))) o.trade_every = *v;
     if (auto v = f.integer("deflate", in(0, 9))) o.deflate = *v;
+    f.finish();
+  }
+
+  // [ensemble]: the design only; load_scenario checks each parameter's key by applying it.
+  void ensemble(Fields& top) {
+    const toml::table* t = table_at(top, "ensemble", false);
+    if (!t) return;
+    Fields f(c_, *t, "ensemble");
+    EnsembleSpec& e = s_.ensemble;
+    e.present = true;
+    if (auto v = f.integer("replications", ge(1), true)) e.replications = *v;
+    e.seed = s_.run.seed;
+    if (const toml::node* n = f.node("seed")) {
+      if (auto v = read_integer(c_, *n, "ensemble.seed", ge(0), std::numeric_limits<std::int64_t>::max()))
+        e.seed = static_cast<std::uint64_t>(*v);
+    }
+    if (auto v = f.choice("design", kDesigns)) e.design = *v;
+    std::unordered_map<std::string, Pos> seen;
+    each_inline(f, "parameter", [&](Fields& p) {
+      EnsembleParameter& q = e.parameters.emplace_back();
+      Pos at = c_.pos(p.table());
+      if (const toml::node* kn = p.table().get("key")) at = c_.pos(*kn);
+      ensemble_key_pos.push_back(at);
+      if (auto k = p.str("key", true)) {
+        q.key = *k;
+        const std::string kk = p.key("key");
+        if (q.key.empty()) {
+          c_.add(at, kk, "must not be empty");
+        } else if (q.key == "run.seed" || q.key.starts_with("ensemble.")) {
+          c_.add(at, kk, fmt::format("'{}' cannot be swept (replicates' seeds derive from ensemble.seed)", q.key));
+        } else if (auto [it, fresh] = seen.emplace(q.key, at); !fresh) {
+          c_.add(at, kk, fmt::format("'{}' is swept twice (first at {})", q.key, it->second.text()));
+        }
+      }
+      const bool bounds = p.has("min") || p.has("max");
+      if (const toml::node* vn = p.node("values")) {
+        const std::string vk = p.key("values");
+        if (bounds) c_.add(*vn, vk, "give either min and max or values, not both");
+        p.node("min");  // known keys, reported above
+        p.node("max");
+        if (const toml::array* a = vn->as_array()) {
+          if (a->empty()) c_.add(*vn, vk, "must list at least one value");
+          for (std::size_t j = 0; j < a->size(); ++j)
+            if (auto v = read_number(c_, *a->get(j), fmt::format("{}[{}]", vk, j), Range{})) q.values.push_back(*v);
+        } else {
+          c_.add(*vn, vk, fmt::format("expected an array of numbers, got {}", type_name(*vn)));
+        }
+      } else {
+        const auto lo = p.num("min", Range{}, true);
+        const auto hi = p.num("max", Range{}, true);
+        if (lo) q.min = *lo;
+        if (hi) q.max = *hi;
+        if (lo && hi && *hi < *lo)
+          c_.add(*p.table().get("max"), p.key("max"), fmt::format("must be >= min (got {} < {})", fmt_num(*hi), fmt_num(*lo)));
+      }
+      const bool grid_bounds = e.design == Design::grid && !p.has("values");
+      if (const toml::node* pn = p.node("points", grid_bounds)) {
+        if (!grid_bounds)
+          c_.add(*pn, p.key("points"), "only for design = \"grid\" with min and max");
+        else if (auto v = read_integer(c_, *pn, p.key("points"), ge(2)))
+          q.points = static_cast<int>(*v);
+      }
+    });
+    if (e.design == Design::sobol && e.parameters.size() > static_cast<std::size_t>(kSobolMaxDimensions))
+      c_.add(*t, "ensemble.parameter", fmt::format("the sobol design has direction numbers for at most {} parameters (got {})",
+                                                   kSobolMaxDimensions, e.parameters.size()));
     f.finish();
   }
 
@@ -2069,6 +2145,69 @@ class Builder {
   bool start_ok_ = false, periods_ok_ = false;
 };
 
+// What applying `set` ("key=value") to the scenario `doc` (its [ensemble] left out) and
+// validating it reports on the override: nullopt if the key takes that value's type, else the
+// problem (unknown key, wrong type, no such entry). Range problems do not count: a swept value
+// outside its key's range fails only the replicates that draw it.
+std::optional<std::string> probe_key(const toml::table& doc, const std::string& set) {
+  toml::table copy = doc;
+  copy.erase("ensemble");
+  Ctx c("--set");
+  Overrides(c, copy).apply(set, 1);
+  if (!c.ok()) return c.problems().front().message;
+  Scenario s;
+  Builder(c, copy, s).build();
+  for (const auto& p : c.problems())
+    if (p.file == "--set" && (p.message.starts_with("unknown key") || p.message.starts_with("expected")))
+      return p.message;
+  return std::nullopt;
+}
+
+// A swept key must name a numeric key --set can set: tried with a float, then an integer.
+void check_parameter_key(Ctx& c, const toml::table& doc, EnsembleParameter& q, const Pos& at,
+                         const std::string& prefix) {
+  const std::string key = prefix + ".key";
+  if (q.key.empty() || q.key == "run.seed" || q.key.starts_with("ensemble.")) return;  // reported
+  const auto as_float = probe_key(doc, q.key + "=0.5");
+  if (as_float) {
+    if (const auto as_integer = probe_key(doc, q.key + "=1")) {
+      c.add(at, key, fmt::format("'{}' is not a numeric key --set can set: {}", q.key, *as_integer));
+      return;
+    }
+    q.integer = true;
+  }
+  if (!q.integer) return;
+  auto whole = [](double v) { return std::floor(v) == v && std::fabs(v) < 9.0e15; };
+  for (double v : q.values)
+    if (!whole(v)) c.add(at, prefix + ".values", fmt::format("'{}' takes integers (got {})", q.key, fmt_num(v)));
+  if (q.values.empty() && (!whole(q.min) || !whole(q.max)))
+    c.add(at, prefix + ".min", fmt::format("'{}' takes integers: min and max must be whole numbers (got {} and {})",
+                                           q.key, fmt_num(q.min), fmt_num(q.max)));
+}
+
+}  // namespace
+
+namespace {
+// Overrides, validation and the ensemble's key checks on a loaded document.
+Scenario finish_load(Ctx& c, toml::table& doc, const std::string& path, const std::vector<std::string>& overrides) {
+  Overrides over(c, doc);
+  for (std::size_t i = 0; i < overrides.size(); ++i) over.apply(overrides[i], static_cast<int>(i) + 1);
+
+  Scenario s;
+  Builder builder(c, doc, s);
+  builder.build();
+  if (!c.ok()) c.raise();
+  for (std::size_t j = 0; j < s.ensemble.parameters.size(); ++j)
+    check_parameter_key(c, doc, s.ensemble.parameters[j], builder.ensemble_key_pos[j],
+                        fmt::format("ensemble.parameter[{}]", j));
+  if (!c.ok()) c.raise();
+
+  s.source_path = path;
+  std::ostringstream os;
+  os << toml::toml_formatter{doc};
+  s.resolved_toml = os.str();
+  return s;
+}
 }  // namespace
 
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
@@ -2076,19 +2215,24 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
   Layering layering(c);
   std::optional<toml::table> doc = layering.load(path, nullptr);
   if (!doc || !c.ok()) c.raise();
+  return finish_load(c, *doc, path, overrides);
+}
 
-  Overrides over(c, *doc);
-  for (std::size_t i = 0; i < overrides.size(); ++i) over.apply(overrides[i], static_cast<int>(i) + 1);
-
-  Scenario s;
-  Builder(c, *doc, s).build();
-  if (!c.ok()) c.raise();
-
-  s.source_path = path;
-  std::ostringstream os;
-  os << toml::toml_formatter{*doc};
-  s.resolved_toml = os.str();
-  return s;
+Scenario load_scenario_text(const std::string& text, const std::string& name) {
+  Ctx c(name);
+  toml::table doc;
+  try {
+    doc = toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    const Pos p = c.pos(e.source());
+    c.add(Pos{name, p.line, p.column}, "syntax", std::string(e.description()));
+    c.raise();
+  }
+  if (doc.contains("base")) {
+    c.add(*doc.get("base"), "base", "a resolved configuration has no base");
+    c.raise();
+  }
+  return finish_load(c, doc, name, {});
 }
 
 }  // namespace decouple

@@ -17,6 +17,10 @@ namespace decouple {
 // Throws InputError listing every problem.
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides = {});
 
+// The same from a resolved configuration text (a run file's /config; no `base`). `name`
+// stands for the file in messages.
+Scenario load_scenario_text(const std::string& text, const std::string& name);
+
 // Parses "YYYY-MM" into (year, month); false if malformed.
 bool parse_year_month(const std::string& text, int& year, int& month);
 

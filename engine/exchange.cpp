@@ -1,4 +1,5 @@
 #include "engine/exchange.hpp"
+#include "engine/mpi_communicator.hpp"
 
 #include <boost/mpi.hpp>
 
@@ -49,6 +50,18 @@ Communicator Communicator::world() {
   c.size_ = c.impl_->comm.size();
   return c;
 }
+
+Communicator MpiCommunicator::attach(MPI_Comm comm) {
+  if (!boost::mpi::environment::initialized() || boost::mpi::environment::finalized())
+    fail("MPI is not initialised (call MPI_Init or create a boost::mpi::environment first)");
+  Communicator c;
+  c.impl_ = std::make_shared<const Communicator::Impl>(Communicator::Impl{boost::mpi::communicator(comm, boost::mpi::comm_attach)});
+  c.rank_ = c.impl_->comm.rank();
+  c.size_ = c.impl_->comm.size();
+  return c;
+}
+
+MPI_Comm MpiCommunicator::native(const Communicator& c) { return c.impl_ ? c.impl_->native() : MPI_COMM_SELF; }
 
 // ---- RoutingPlan --------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ class Communicator {
 
  private:
   friend class Exchange;
+  friend struct MpiCommunicator;  // engine/mpi_communicator.hpp: to and from MPI_Comm
   struct Impl;
   std::shared_ptr<const Impl> impl_;  // null for the serial communicator
   int rank_ = 0, size_ = 1;

@@ -780,7 +780,7 @@ void describe_group(hid_t file, const std::string& path, std::string& out) {
     if (equal && datasets.size() > 1)
       notes.push_back(fmt::format("{} columns, {} row{}", datasets.size(), datasets[0].rows,
                                   datasets[0].rows == 1 ? "" : "s"));
-    if (path.starts_with("/panel/")) {
+    if (path.starts_with("/panel/") || path.starts_with("/summary/")) {
       if (const auto r = period_range(file, path))
         notes.push_back(fmt::format("periods {}..{}", r->first, r->second));
     }
@@ -1737,6 +1737,15 @@ std::vector<std::string> export_csv(const std::string& path, const std::string& 
         written.push_back(
             export_table(file.get(), "/panel/" + c.name, out_dir, c.name + ".csv", cache));
   }
+  // A merged ensemble (decouple merge): the replicates table and the summaries.
+  if (link_exists(file.get(), "/replicates") && is_group(file.get(), "/replicates"))
+    written.push_back(export_table(file.get(), "/replicates", out_dir, "replicates.csv", cache));
+  if (link_exists(file.get(), "/summary") && is_group(file.get(), "/summary")) {
+    for (const auto& c : list_children(file.get(), "/summary"))
+      if (c.type == H5I_GROUP)
+        written.push_back(export_table(file.get(), "/summary/" + c.name, out_dir,
+                                       "summary_" + c.name + ".csv", cache));
+  }
   if (link_exists(file.get(), "/meta") && is_group(file.get(), "/meta")) {
     for (const auto& c : list_children(file.get(), "/meta")) {
       const std::string p = "/meta/" + c.name;
@@ -1753,6 +1762,155 @@ std::vector<std::string> export_csv(const std::string& path, const std::string& 
     }
   }
   return written;
+}
+
+// ---------------------------------------------------------------------------------------
+// PanelReader (merge)
+
+struct PanelReader::Impl {
+  std::string path;
+  Hid file;
+};
+
+PanelReader::PanelReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  impl_->path = path;
+  impl_->file = open_panel_file(path);
+}
+
+PanelReader::~PanelReader() = default;
+
+const std::string& PanelReader::path() const { return impl_->path; }
+
+bool PanelReader::exists(const std::string& object) const {
+  const std::string p = normalize(object);
+  if (p == "/") return true;
+  // Each parent must exist before H5Lexists may be asked about the child.
+  std::string at;
+  for (const auto& c : components(p)) {
+    at += "/" + c;
+    if (!link_exists(impl_->file.get(), at)) return false;
+  }
+  return true;
+}
+
+std::vector<Attribute> PanelReader::attributes(const std::string& object) const {
+  const std::string p = normalize(object);
+  Hid obj = open_object(impl_->file.get(), p);
+  std::vector<Attribute> out;
+  for (auto& a : read_attributes(obj.get(), p))
+    if (a.value) out.push_back({a.name, *a.value});
+  return out;
+}
+
+std::optional<PanelReader::Value> PanelReader::attribute(const std::string& object,
+                                                         const std::string& name) const {
+  const std::string p = normalize(object);
+  Hid obj = open_object(impl_->file.get(), p);
+  return read_attribute(obj.get(), name.c_str(), p);
+}
+
+std::vector<std::string> PanelReader::groups(const std::string& group) const {
+  std::vector<std::string> out;
+  for (auto& c : list_children(impl_->file.get(), normalize(group)))
+    if (c.type == H5I_GROUP) out.push_back(c.name);
+  return out;
+}
+
+std::vector<std::string> PanelReader::datasets(const std::string& group) const {
+  std::vector<std::string> out;
+  for (auto& c : list_children(impl_->file.get(), normalize(group)))
+    if (c.type == H5I_DATASET) out.push_back(c.name);
+  return out;
+}
+
+std::string PanelReader::text(const std::string& dataset) const {
+  Dataset d = open_dataset(impl_->file.get(), normalize(dataset));
+  if (d.kind != Kind::text || d.rank != 0)
+    throw InputError(impl_->path, dataset, "is not a scalar string dataset");
+  ColumnData v;
+  read_rows(d, 0, 1, v);
+  return std::get<std::vector<std::string>>(v).at(0);
+}
+
+std::vector<std::string> PanelReader::strings(const std::string& dataset) const {
+  return read_string_list(impl_->file.get(), normalize(dataset));
+}
+
+namespace {
+ColumnType column_type(const Dataset& d, const std::string& file) {
+  switch (d.kind) {
+    case Kind::integer: {
+      const std::size_t size = H5Tget_size(d.type.get());
+      if (H5Tget_sign(d.type.get()) != H5T_SGN_NONE && size == 4) return ColumnType::i32;
+      if (H5Tget_sign(d.type.get()) != H5T_SGN_NONE && size == 8) return ColumnType::i64;
+      break;
+    }
+    case Kind::real:
+      if (H5Tget_size(d.type.get()) == 8) return ColumnType::f64;
+      break;
+    case Kind::text: return ColumnType::str;
+    case Kind::other: break;
+  }
+  throw InputError(file, d.path, fmt::format("unsupported column type {}", describe_type(d.type.get())));
+}
+
+template <class T>
+void read_native(const Dataset& d, hid_t mem_type, hsize_t offset, hsize_t n, ColumnData& out) {
+  std::vector<T> v(n);
+  if (n > 0) {
+    Hid fspace = make(H5Dget_space(d.id.get()), H5Sclose, "H5Dget_space", d.path);
+    check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &offset, nullptr, &n, nullptr),
+          "H5Sselect_hyperslab", d.path);
+    Hid mspace = simple_space(n, d.path);
+    check(H5Dread(d.id.get(), mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, v.data()),
+          "H5Dread", d.path);
+  }
+  out = std::move(v);
+}
+}  // namespace
+
+std::vector<ColumnSpec> PanelReader::columns(const std::string& group) const {
+  const std::string g = normalize(group);
+  std::vector<ColumnSpec> out;
+  for (const auto& c : list_children(impl_->file.get(), g)) {
+    if (c.type != H5I_DATASET) continue;
+    Dataset d = open_dataset(impl_->file.get(), child_path(g, c.name));
+    if (d.rank != 1) continue;
+    out.push_back({c.name, column_type(d, impl_->path), string_attribute(d.id.get(), "units", d.path),
+                   string_attribute(d.id.get(), "description", d.path),
+                   string_attribute(d.id.get(), "codes", d.path)});
+  }
+  return out;
+}
+
+std::uint64_t PanelReader::rows(const std::string& group) const {
+  const std::string g = normalize(group);
+  for (const auto& c : list_children(impl_->file.get(), g))
+    if (c.type == H5I_DATASET) return open_dataset(impl_->file.get(), child_path(g, c.name)).rows;
+  return 0;
+}
+
+void PanelReader::read(const std::string& group, const std::vector<ColumnSpec>& cols,
+                       std::uint64_t offset, std::uint64_t n, Table& out) const {
+  const std::string g = normalize(group);
+  out = Table{};
+  for (const auto& spec : cols) {
+    out.add(spec);
+    Dataset d = open_dataset(impl_->file.get(), child_path(g, spec.name));
+    if (d.rank != 1 || offset + n > d.rows)
+      throw InputError(impl_->path, d.path,
+                       fmt::format("has {} rows, {} wanted from row {}", d.rows, n, offset));
+    if (column_type(d, impl_->path) != spec.type)
+      throw InputError(impl_->path, d.path, fmt::format("is {}, expected {}", describe_type(d.type.get()),
+                                                        type_name(spec.type)));
+    ColumnData& c = out.columns.back();
+    switch (spec.type) {
+      case ColumnType::i32: read_native<std::int32_t>(d, H5T_NATIVE_INT32, offset, n, c); break;
+      case ColumnType::i64: read_native<std::int64_t>(d, H5T_NATIVE_INT64, offset, n, c); break;
+      case ColumnType::f64: read_native<double>(d, H5T_NATIVE_DOUBLE, offset, n, c); break;
+      case ColumnType::str: read_rows(d, offset, n, c); break;
+    }
+  }
 }
 
 }  // namespace decouple

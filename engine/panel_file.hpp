@@ -158,7 +158,43 @@ std::string describe_file(const std::string& path);
 
 // `decouple export FILE --csv DIR`: one CSV per panel (DIR/<panel>.csv), integer
 // columns with a `codes` attribute decoded to their names, plus meta tables as
-// DIR/meta_<name>.csv. Creates DIR if needed. Returns the files written.
+// DIR/meta_<name>.csv; a merged ensemble adds DIR/replicates.csv and
+// DIR/summary_<panel>.csv. Creates DIR if needed. Returns the files written.
 std::vector<std::string> export_csv(const std::string& path, const std::string& dir);
+
+// Reading a decouple file as columns, for `decouple merge` (serial, one process, no MPI).
+// Keeps the file open; integer columns keep their stored width (i32/i64).
+class PanelReader {
+ public:
+  using Value = std::variant<std::int64_t, double, std::string>;
+
+  // InputError if `path` is missing, not HDF5, or not a decouple file.
+  explicit PanelReader(const std::string& path);
+  ~PanelReader();
+  PanelReader(const PanelReader&) = delete;
+  PanelReader& operator=(const PanelReader&) = delete;
+
+  const std::string& path() const;
+  bool exists(const std::string& object) const;
+  // Scalar attributes (integers as int64, reals as double, strings) in creation order; others
+  // are left out.
+  std::vector<Attribute> attributes(const std::string& object = "/") const;
+  std::optional<Value> attribute(const std::string& object, const std::string& name) const;
+  std::vector<std::string> groups(const std::string& group) const;    // child groups, in order
+  std::vector<std::string> datasets(const std::string& group) const;  // child datasets, in order
+  std::string text(const std::string& dataset) const;                 // a scalar string
+  std::vector<std::string> strings(const std::string& dataset) const; // a 1-D string dataset
+  // The 1-D datasets of a group as columns (type as stored, units, description, codes).
+  std::vector<ColumnSpec> columns(const std::string& group) const;
+  std::uint64_t rows(const std::string& group) const;  // length of the group's first column
+  // Rows [offset, offset + n) of the group's columns `cols` (as columns() gave them) into
+  // `out`, which is reset to those columns.
+  void read(const std::string& group, const std::vector<ColumnSpec>& cols, std::uint64_t offset,
+            std::uint64_t n, Table& out) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace decouple

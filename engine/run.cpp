@@ -16,6 +16,8 @@
 #include "core/rng.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/config.hpp"
+#include "engine/design.hpp"
+#include "engine/mpi_communicator.hpp"
 #include "engine/panel_file.hpp"
 #include "engine/recorder.hpp"
 #include "engine/simulation.hpp"
@@ -36,14 +38,34 @@ std::uint64_t replicate_seed(std::uint64_t base_seed, int replicate) {
   return (static_cast<std::uint64_t>(w[0]) << 32 | w[1]) >> 1;  // fits a TOML integer
 }
 
-Scenario load_for_run(const RunOptions& o) {
+std::string config_id_of(const std::string& text) {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64
+  for (const unsigned char ch : text) {
+    h ^= ch;
+    h *= 0x100000001b3ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+Scenario load_for_run(const RunOptions& o, RunIdentity* identity) {
   std::vector<std::string> sets = o.sets;
   if (o.seed) sets.push_back(fmt::format("run.seed={}", *o.seed));
   Scenario sc = load_scenario(o.config, sets);
+  if (o.seed && sc.ensemble.present) {
+    sets.push_back(fmt::format("ensemble.seed={}", *o.seed));
+    sc = load_scenario(o.config, sets);
+  }
+  const std::uint64_t base = sc.ensemble.present ? sc.ensemble.seed : sc.run.seed;
+  if (identity) *identity = {config_id_of(sc.resolved_toml), base};
   if (o.replicate) {
-    // Load again with the replicate's own seed, so /config alone reproduces the run.
+    // Load again with the replicate's own seed (and point), so /config alone reproduces the run.
     if (*o.replicate < 0) throw InputError("command line", "--replicate", "must be >= 0");
-    sets.push_back(fmt::format("run.seed={}", replicate_seed(sc.run.seed, *o.replicate)));
+    if (sc.ensemble.present) {
+      sets.push_back(fmt::format("ensemble.seed={}", base));
+      const auto point = parameter_overrides(sc.ensemble, *o.replicate);
+      sets.insert(sets.end(), point.begin(), point.end());
+    }
+    sets.push_back(fmt::format("run.seed={}", replicate_seed(base, *o.replicate)));
     sc = load_scenario(o.config, sets);
   }
   return sc;
@@ -121,16 +143,21 @@ void check_run_options(const RunOptions& o, const Scenario& sc) {
 }
 
 RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& err) {
+  return run_scenario(o, out, err, Communicator::world());
+}
+
+RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& err, const Communicator& comm) {
   const auto t0 = std::chrono::steady_clock::now();
-  const Scenario sc = load_for_run(o);
+  RunIdentity id;
+  const Scenario sc = load_for_run(o, &id);
   check_run_options(o, sc);
   const StopSignals signals;  // before the output exists: a signal from then on is a clean stop
-  const Communicator comm = Communicator::world();
   const bool root = comm.rank() == 0;
   RunSummary s;
   s.out = o.out.empty() ? std::filesystem::path(o.config).stem().string() + ".h5" : o.out;
   const std::string checkpoint = checkpoint_path(o);
-  PanelFile file(s.out, o.force, MPI_COMM_WORLD);  // refuses an existing output without --force, before any work
+  // Refuses an existing output without --force, before any work.
+  PanelFile file(s.out, o.force, MpiCommunicator::native(comm));
   file.set_attributes("/", {{"format", std::string("decouple-panel")},
                             {"format_version", kFormatVersion},
                             {"model_version", std::string(kModelVersion)},
@@ -141,7 +168,9 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
                             {"burn_in", static_cast<std::int64_t>(sc.run.burn_in)},
                             {"start", sc.run.start},
                             {"ranks", static_cast<std::int64_t>(comm.size())},
-                            {"created_utc", utc_now()}});
+                            {"created_utc", utc_now()},
+                            {"config_id", id.config_id},
+                            {"base_seed", static_cast<std::int64_t>(id.base_seed)}});
   file.write_text("/config", sc.resolved_toml);
   file.set_deflate(sc.output.deflate);
 

@@ -12,6 +12,8 @@
 
 namespace decouple {
 
+class Communicator;  // engine/exchange.hpp
+
 struct RunOptions {
   std::string config;
   std::string out;                     // empty: <config stem>.h5 in the current folder
@@ -47,14 +49,29 @@ struct RunSummary {
   double checkpoint_seconds = 0;  // rank 0's time writing them
 };
 
-// The scenario with --seed/--replicate/--set applied (throws InputError).
-Scenario load_for_run(const RunOptions& options);
+// What ties a run to its ensemble: recorded as root attributes of its file.
+struct RunIdentity {
+  std::string config_id;        // config_id_of(the resolved base configuration)
+  std::uint64_t base_seed = 0;  // ensemble.seed with an [ensemble], else run.seed (before --replicate)
+};
+
+// The scenario with --seed/--replicate/--set applied (throws InputError). With --replicate I:
+// seed = replicate_seed(base seed, I) and, if the config has an [ensemble], I's parameter
+// point (engine/design.hpp) applied as --set overrides after the user's. The resolved text
+// records ensemble.seed explicitly, so `run <its /config> --replicate I` runs the same.
+// --seed N sets run.seed and, with an [ensemble], ensemble.seed.
+Scenario load_for_run(const RunOptions& options, RunIdentity* identity = nullptr);
 // The seed replicate i runs with: a pure function of (base seed, i).
 std::uint64_t replicate_seed(std::uint64_t base_seed, int replicate);
-// Runs and writes the panel file; prints the summary table to `out` unless quiet. On SIGTERM
-// or SIGUSR1 (caught while it runs) or after --stop-after periods, it finishes the period,
-// writes the checkpoint, prints one line on `err` (rank 0) and returns with `stopped` set.
+// 16 hex digits: FNV-1a 64 of a resolved configuration text.
+std::string config_id_of(const std::string& resolved_toml);
+// Runs and writes the panel file; prints the summary table to `out` unless quiet. Every rank
+// of `comm` takes part (the first form: MPI_COMM_WORLD). On SIGTERM or SIGUSR1 (caught while
+// it runs) or after --stop-after periods, it finishes the period, writes the checkpoint,
+// prints one line on `err` (rank 0) and returns with `stopped` set.
 RunSummary run_scenario(const RunOptions& options, std::ostream& out, std::ostream& err);
+RunSummary run_scenario(const RunOptions& options, std::ostream& out, std::ostream& err,
+                        const Communicator& comm);
 // Bad --checkpoint-every/--stop-after/--resume (the checkpoint's config must be the run's):
 // InputError. Serial, no MPI.
 void check_run_options(const RunOptions& options, const Scenario& scenario);

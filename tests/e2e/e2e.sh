@@ -271,6 +271,171 @@ t_report_figures() {
   [[ ! -e work/x ]] || fail "report on a missing file created its --out folder"
 }
 
+# ---- ensembles and merge (README "Ensembles") ------------------------------------------------
+
+ENS="$SRC/configs/ensemble_reciprocal.toml"
+# Short runs of the calibrated reciprocal scenario: about 0.1 s each.
+SHORT=(--set run.periods=24 --set run.burn_in=6)
+
+# h5attr FILE NAME: a root attribute.
+h5attr() { "$PY" -c "import h5py, sys; v = h5py.File(sys.argv[1]).attrs[sys.argv[2]]; print(v.decode() if isinstance(v, bytes) else v)" "$1" "$2"; }
+
+# rep_<I>.h5 of `decouple ensemble` is bit for bit `decouple run CONFIG --replicate I` (with the
+# same --set), and `run <its own /config> --replicate I`; a second ensemble keeps existing files.
+t_ensemble_reproducible() {
+  need_python
+  # A Latin hypercube over N = 5: N is part of the design and recorded in every /config.
+  printf '%s\n' "base = \"$ENS\"" '[ensemble]' 'design = "latin_hypercube"' '[[ensemble.parameter]]' \
+    'key = "behaviour.uncertainty_premium"' 'min = 0.0' 'max = 0.3' >lhs.toml
+  local ENS=lhs.toml lhs=()
+  run_cmd e ensemble "$ENS" --replications 5 --out ens "${SHORT[@]}" "${lhs[@]}"
+  [[ $rc -eq 0 ]] || die "ensemble: exit $rc: $(cat e.err)"
+  grep -qxE 'ensemble: 5 replicates, 5 ok, 0 failed, [0-9.]+ s' e.out || fail "summary line: $(cat e.out)"
+  [[ ! -s e.err ]] || fail "ensemble printed on stderr: $(cat e.err)"
+  [[ $(wc -l <e.out) -eq 1 ]] || fail "ensemble printed more than its summary: $(cat e.out)"
+  local i id; id=$(h5attr ens/rep_0.h5 config_id)
+  [[ "$id" =~ ^[0-9a-f]{16}$ ]] || fail "config_id '$id' is not 16 hex digits"
+  for i in 0 1 2 3 4; do
+    [[ -f ens/rep_$i.h5 ]] || die "no ens/rep_$i.h5"
+    [[ $(h5attr ens/rep_$i.h5 replicate) == "$i" ]] || fail "rep_$i.h5: replicate attribute"
+    [[ $(h5attr ens/rep_$i.h5 config_id) == "$id" ]] || fail "rep_$i.h5: config_id differs from rep_0's"
+  done
+  for i in 1 3; do
+    run_cmd r$i run "$ENS" --replicate $i --out r$i.h5 --quiet "${SHORT[@]}" "${lhs[@]}" --set ensemble.replications=5
+    [[ $rc -eq 0 ]] || die "run --replicate $i: exit $rc: $(cat r$i.err)"
+    "$PY" "$HERE/compare_panels.py" ens/rep_$i.h5 r$i.h5 --expect same || fail "rep_$i.h5 differs from run --replicate $i"
+    [[ $(h5attr r$i.h5 config_id) == "$id" ]] || fail "run --replicate $i: another config_id"
+    [[ $(h5attr r$i.h5 seed) == $(h5attr ens/rep_$i.h5 seed) ]] || fail "run --replicate $i: another seed"
+    # The replicate's own /config reproduces it, with or without --replicate.
+    "$PY" -c "import h5py; open('c$i.toml', 'w').write(h5py.File('ens/rep_$i.h5')['config'][()].decode())"
+    run_cmd c$i run c$i.toml --replicate $i --out c$i.h5 --quiet
+    [[ $rc -eq 0 ]] || die "run rep_$i's /config --replicate $i: exit $rc: $(cat c$i.err)"
+    "$PY" "$HERE/compare_panels.py" ens/rep_$i.h5 c$i.h5 --expect same || fail "rep_$i's /config --replicate $i differs"
+    run_cmd d$i run c$i.toml --out d$i.h5 --quiet
+    "$PY" "$HERE/compare_panels.py" ens/rep_$i.h5 d$i.h5 --expect same || fail "rep_$i's /config alone differs"
+  done
+  "$PY" "$HERE/compare_panels.py" ens/rep_1.h5 ens/rep_3.h5 --expect different || fail "replicates 1 and 3 are the same"
+  # Another N is another hypercube: replicate 3 of N = 4 runs with another ρ.
+  run_cmd n4 run "$ENS" --replicate 3 --out n4.h5 --quiet "${SHORT[@]}" "${lhs[@]}" --set ensemble.replications=4
+  [[ $rc -eq 0 ]] || die "N = 4: exit $rc: $(cat n4.err)"
+  rho() { "$PY" -c "import h5py, re; print(re.findall(r'uncertainty_premium = (\S+)', h5py.File('$1')['config'][()].decode()))"; }
+  [[ "$(rho ens/rep_3.h5)" != "$(rho n4.h5)" ]] || fail "N = 4 and N = 5 gave replicate 3 the same ρ: $(rho n4.h5)"
+  [[ "$(rho ens/rep_3.h5)" != "$(rho ens/rep_1.h5)" ]] || fail "replicates 1 and 3 have the same ρ"
+
+  # Re-running keeps what exists (a killed ensemble finishes); --force runs everything again.
+  rm ens/rep_2.h5
+  local h4; h4=$(sha ens/rep_4.h5)
+  run_cmd e2 ensemble "$ENS" --replications 5 --out ens "${SHORT[@]}" "${lhs[@]}"
+  [[ $rc -eq 0 ]] || fail "second ensemble: exit $rc: $(cat e2.err)"
+  grep -qE '^ensemble: 5 replicates, 5 ok \(4 kept from an earlier run\), 0 failed' e2.out || fail "second ensemble: $(cat e2.out)"
+  [[ $(sha ens/rep_4.h5) == "$h4" ]] || fail "rep_4.h5 rewritten without --force"
+  "$PY" "$HERE/compare_panels.py" ens/rep_1.h5 r1.h5 --expect same || fail "kept rep_1.h5 changed"
+  [[ -f ens/rep_2.h5 ]] || fail "the missing rep_2.h5 was not run again"
+  run_cmd e3 ensemble "$ENS" --replications 5 --out ens --force "${SHORT[@]}" "${lhs[@]}"
+  grep -qxE 'ensemble: 5 replicates, 5 ok, 0 failed, [0-9.]+ s' e3.out || fail "--force: $(cat e3.out)"
+  [[ $(sha ens/rep_4.h5) != "$h4" ]] || fail "--force did not rewrite rep_4.h5"  # created_utc, wall_seconds
+}
+
+# A sweep where some values are invalid: those replicates fail with the validation message in
+# rep_<I>.failed, the others complete; bad input to the command itself exits 2 with nothing written.
+t_ensemble_failures() {
+  need_python
+  printf '%s\n' "base = \"$TWO\"" '[run]' 'periods = 12' '[ensemble]' 'replications = 6' 'design = "grid"' \
+    '[[ensemble.parameter]]' 'key = "behaviour.adjustment"' 'values = [0.3, 1.5, 0.5]' >sweep.toml
+  run_cmd e ensemble sweep.toml --out out
+  [[ $rc -eq 0 ]] || fail "ensemble with some failures: exit $rc, expected 0: $(cat e.err)"
+  grep -qxE 'ensemble: 6 replicates, 4 ok, 2 failed \(rep_1, rep_4\), [0-9.]+ s' e.out || fail "summary: $(cat e.out)"
+  local i msg='behaviour.adjustment: must be in (0, 1] (got 1.5)'
+  for i in 1 4; do
+    [[ ! -e out/rep_$i.h5 && ! -e out/rep_$i.h5.partial ]] || fail "failed replicate $i left a rep file"
+    [[ -f out/rep_$i.failed ]] || { fail "no out/rep_$i.failed"; continue; }
+    head -n 1 out/rep_$i.failed | grep -qE "$problem_re" || fail "rep_$i.failed: first line not 'file:line:col: key: message'"
+    head -n 1 out/rep_$i.failed | grep -qF -- "$msg" || fail "rep_$i.failed lacks '$msg': $(cat out/rep_$i.failed)"
+    grep -qF -- "rep_$i: " e.err || fail "stderr does not name rep_$i: $(cat e.err)"
+  done
+  for i in 0 2 3 5; do [[ -f out/rep_$i.h5 && ! -e out/rep_$i.failed ]] || fail "rep_$i: not ok"; done
+  local tmps=(out/*.tmp*)
+  [[ ! -e "${tmps[0]}" ]] || fail "temporary files left: ${tmps[*]}"
+  # `run --replicate 1` fails the same way, exit 2.
+  run_cmd r1 run sweep.toml --replicate 1 --out r1.h5
+  [[ $rc -eq 2 ]] || fail "run --replicate 1: exit $rc, expected 2"
+  [[ "$(head -n 1 r1.err)" == "$(head -n 1 out/rep_1.failed)" ]] || fail "run --replicate 1 says $(cat r1.err)"
+  # A later ensemble over valid values replaces the failure records.
+  run_cmd e2 ensemble sweep.toml --out out --set 'ensemble.parameter[0].values=[0.3, 0.4, 0.5]'
+  [[ $rc -eq 0 && ! -e out/rep_1.failed && -f out/rep_1.h5 ]] || fail "re-run did not replace rep_1.failed: $(cat e2.out e2.err)"
+
+  # Nothing succeeds: exit 1, every failure recorded.
+  run_cmd a ensemble sweep.toml --out allbad --set 'ensemble.parameter[0].values=[2.0]' --replications 2
+  [[ $rc -eq 1 ]] || fail "all replicates failed: exit $rc, expected 1"
+  [[ -f allbad/rep_0.failed && -f allbad/rep_1.failed ]] || fail "all failed: records missing"
+  grep -qE '^ensemble: 2 replicates, 0 ok, 2 failed' a.out || fail "all failed: $(cat a.out)"
+
+  # Bad input to the command: exit 2, no folder, no files.
+  mkdir work
+  cp sweep.toml work/
+  expect_bad "ensemble of an invalid config" ensemble "$SRC/configs/invalid/ensemble_unknown_parameter_key.toml" --out d
+  expect_bad "ensemble with a bad --set" ensemble sweep.toml --out d --set behaviour.adjustment=2
+  expect_bad "ensemble without --replications or [ensemble]" ensemble "$TWO" --out d
+  expect_bad "ensemble --replications 0" ensemble sweep.toml --replications 0 --out d
+  expect_bad "ensemble on 1 rank, 2 per replicate" ensemble sweep.toml --ranks-per-replicate 2 --out d
+  expect_bad "ensemble without --out" ensemble sweep.toml
+  expect_bad "ensemble into a missing parent" ensemble sweep.toml --out no/such/d
+}
+
+# `decouple merge`: contents and summaries against numpy (check_merge.py), a failed and a
+# missing replicate, CSV export; mixed configurations refused with nothing written.
+t_merge_contents() {
+  need_python
+  # ρ = -0.1 is invalid: replicates 1 and 4 fail; replicate 5 is deleted (missing).
+  run_cmd e ensemble "$ENS" --replications 7 --out ens "${SHORT[@]}" \
+    --set 'ensemble.parameter[0].values=[0.0, -0.1, 0.2]'
+  [[ $rc -eq 0 ]] || die "ensemble: exit $rc: $(cat e.err)"
+  rm ens/rep_5.h5
+  run_cmd m merge ens --out merged.h5
+  [[ $rc -eq 0 ]] || die "merge: exit $rc: $(cat m.err)"
+  grep -qF 'merged 7 replicates (4 ok, 2 failed, 1 missing) into merged.h5' m.out || fail "merge output: $(cat m.out)"
+  [[ ! -e merged.h5.partial ]] || fail "merged.h5.partial left behind"
+  "$PY" "$HERE/check_merge.py" merged.h5 ens --expect-n 7 --expect-failed 1,4 --expect-missing 5 || fail "check_merge.py"
+  # The same from a list of files (the ok ones and the failure records).
+  run_cmd f merge ens/rep_0.h5 ens/rep_2.h5 ens/rep_3.h5 ens/rep_6.h5 ens/rep_1.failed ens/rep_4.failed --out files.h5
+  [[ $rc -eq 0 ]] || fail "merge FILES: exit $rc: $(cat f.err)"
+  "$PY" "$HERE/compare_panels.py" merged.h5 files.h5 --expect same || fail "merge of FILES differs from merge of DIR"
+  run_cmd i info merged.h5
+  [[ $rc -eq 0 ]] || fail "info merged.h5: exit $rc"
+  grep -qE '^/replicates  \(5 columns, 7 rows\)' i.out || fail "info: no /replicates: $(grep -n replicates i.out)"
+  grep -qE '^/summary/market  \(.*periods 0\.\.23\)' i.out || fail "info: no /summary/market with periods"
+  run_cmd x export merged.h5 --csv csv
+  [[ $rc -eq 0 ]] || fail "export merged.h5: exit $rc: $(cat x.err)"
+  [[ -f csv/replicates.csv && -f csv/summary_market.csv && -f csv/market.csv ]] || fail "export: $(ls csv)"
+  "$PY" -c '
+import pandas as pd, sys
+r = pd.read_csv("csv/replicates.csv")
+ok = list(r.status) == ["ok", "failed", "ok", "ok", "failed", "missing", "ok"]
+ok &= list(r.columns) == ["index", "seed", "status", "message", "behaviour.uncertainty_premium"]
+ok &= list(r["behaviour.uncertainty_premium"]) == [0.0, -0.1, 0.2, 0.0, -0.1, 0.2, 0.0]
+s = pd.read_csv("csv/summary_market.csv")
+ok &= {"good", "region", "price_mean", "price_q95"} <= set(s.columns) and s.good.dtype == object
+sys.exit(0 if ok else 1)' || fail "replicates.csv / summary_market.csv"
+  # An existing output is kept without --force.
+  local h; h=$(sha merged.h5)
+  run_cmd m2 merge ens --out merged.h5
+  [[ $rc -eq 2 && $(sha merged.h5) == "$h" ]] || fail "merge over an existing file without --force: exit $rc"
+
+  # Mixed configurations: refused, one line naming both files, nothing written.
+  run_cmd o run "$ENS" --replicate 9 --out other.h5 --quiet "${SHORT[@]}" --set run.periods=12
+  [[ $rc -eq 0 ]] || die "other run: exit $rc"
+  run_cmd x merge ens/rep_0.h5 other.h5 --out mixed.h5
+  [[ $rc -eq 2 ]] || fail "mixed configs: exit $rc, expected 2"
+  [[ $(wc -l <x.err) -eq 1 ]] || fail "mixed configs: not one line: $(cat x.err)"
+  grep -qF other.h5 x.err && grep -qF ens/rep_0.h5 x.err || fail "mixed configs: message does not name both files: $(cat x.err)"
+  grep -qF config_id x.err || fail "mixed configs: message does not say config_id: $(cat x.err)"
+  [[ ! -e mixed.h5 && ! -e mixed.h5.partial ]] || fail "mixed configs: output written"
+  mkdir work
+  expect_bad "merge of a missing folder" merge nowhere --out x.h5
+  expect_bad "merge of an empty folder" merge . --out x.h5
+  expect_bad "merge without --out" merge .
+}
+
 # mpi_cmd OUT_PREFIX RANKS ARGS...: decouple under the real mpiexec ($MPIEXEC, set by CMake).
 mpi_cmd() {
   local prefix=$1 n=$2; shift 2
@@ -532,6 +697,30 @@ t_ranks_checkpoint_signal() {
   mpi_cmd res 2 run "$c" --out sig.h5 "${opts[@]}" --resume sig.h5.checkpoint.h5
   [[ $rc -eq 0 ]] || fail "resume: exit $rc: $(cat res.err)"
   "$PY" "$HERE/compare_panels.py" full.h5 sig.h5 --expect same || fail "resumed run differs"
+
+# An ensemble under mpiexec: 2 ranks with 1 rank per replicate (two groups) and with 2 ranks per
+# replicate give the same rep files as a serial ensemble; 3 ranks cannot form groups of 2.
+t_ensemble_mpi() {
+  need_python
+  local i k
+  run_cmd s ensemble "$ENS" --replications 4 --out serial "${SHORT[@]}"
+  [[ $rc -eq 0 ]] || die "serial ensemble: exit $rc: $(cat s.err)"
+  for k in 1 2; do
+    mpi_cmd m$k 2 ensemble "$ENS" --replications 4 --ranks-per-replicate $k --out mpi$k "${SHORT[@]}"
+    [[ $rc -eq 0 ]] || die "2 ranks, $k per replicate: exit $rc: $(cat m$k.err)"
+    [[ $(grep -c '^ensemble: 4 replicates, 4 ok, 0 failed' m$k.out) -eq 1 ]] || fail "2 ranks, k=$k: summary not printed once: $(cat m$k.out)"
+    for i in 0 1 2 3; do
+      "$PY" "$HERE/compare_panels.py" serial/rep_$i.h5 mpi$k/rep_$i.h5 --expect same || fail "k=$k: rep_$i differs from serial"
+      [[ $(h5attr mpi$k/rep_$i.h5 ranks) == "$k" ]] || fail "k=$k: rep_$i.h5 ran on $(h5attr mpi$k/rep_$i.h5 ranks) ranks"
+    done
+  done
+  mkdir work
+  pushd work >/dev/null
+  mpi_cmd ../b 3 ensemble "$ENS" --replications 4 --ranks-per-replicate 2 --out d "${SHORT[@]}"
+  popd >/dev/null
+  [[ $rc -eq 2 ]] || fail "3 ranks in groups of 2: exit $rc, expected 2"
+  [[ $(grep -c 'ranks-per-replicate' b.err) -eq 1 ]] || fail "3 ranks in groups of 2: not one message: $(cat b.err)"
+  [[ -z "$(ls -A work)" ]] || fail "3 ranks in groups of 2 wrote $(ls work)"
 }
 
 # ----------------------------------------------------------------------------------------------

@@ -681,3 +681,70 @@ TEST(LoadScenario, EventsOfEveryInstrument) {
   EXPECT_TRUE(std::isnan(e[10].ad_valorem));
   for (const auto& ev : e) EXPECT_EQ(ev.period, 1);
 }
+
+// [ensemble]: defaults, the example config, integer keys found by applying them, --set, and
+// a resolved text read back by load_scenario_text.
+TEST(LoadScenario, EnsembleTable) {
+  TempDir tmp;
+  const std::string path = tmp.write("ens.toml", R"(base = ")" + kTwoFirm + R"("
+[ensemble]
+replications = 8
+
+[[ensemble.parameter]]
+key = "behaviour.adjustment"
+min = 0.1
+max = 0.5
+
+[[ensemble.parameter]]
+key = "behaviour.exit_after"
+values = [6, 12]
+
+[[ensemble.parameter]]
+key = "firm.home-1.capacity"
+values = [800, 1000.5]
+)");
+  const Scenario s = load_ok(path);
+  const EnsembleSpec& e = s.ensemble;
+  ASSERT_TRUE(e.present);
+  EXPECT_EQ(e.replications, 8);
+  EXPECT_EQ(e.seed, s.run.seed);  // default: run.seed
+  EXPECT_EQ(e.design, Design::random);
+  ASSERT_EQ(e.parameters.size(), 3u);
+  EXPECT_EQ(e.parameters[0].key, "behaviour.adjustment");
+  EXPECT_FALSE(e.parameters[0].integer);
+  EXPECT_EQ(e.parameters[0].min, 0.1);
+  EXPECT_EQ(e.parameters[0].max, 0.5);
+  EXPECT_TRUE(e.parameters[1].integer);  // exit_after takes integers
+  EXPECT_EQ(e.parameters[1].values, (std::vector<double>{6, 12}));
+  EXPECT_FALSE(e.parameters[2].integer);
+
+  const Scenario t = load_ok(path, {"ensemble.replications=3", "ensemble.seed=11", "ensemble.design=\"sobol\""});
+  EXPECT_EQ(t.ensemble.replications, 3);
+  EXPECT_EQ(t.ensemble.seed, 11u);
+  EXPECT_EQ(t.ensemble.design, Design::sobol);
+
+  const Scenario back = load_scenario_text(t.resolved_toml, "resolved");
+  EXPECT_EQ(back.resolved_toml, t.resolved_toml);
+  EXPECT_EQ(back.ensemble.seed, 11u);
+  EXPECT_TRUE(back.ensemble.parameters[1].integer);
+
+  const Scenario none = load_ok(kTwoFirm);
+  EXPECT_FALSE(none.ensemble.present);
+}
+
+TEST(LoadScenario, EnsembleExampleConfig) {
+  const Scenario s = load_ok(kConfigs + "/ensemble_reciprocal.toml");
+  ASSERT_TRUE(s.ensemble.present);
+  EXPECT_EQ(s.ensemble.design, Design::grid);
+  ASSERT_EQ(s.ensemble.parameters.size(), 1u);
+  EXPECT_EQ(s.ensemble.parameters[0].key, "behaviour.uncertainty_premium");
+}
+
+TEST(LoadScenario, ResolvedTextWithBaseIsRefused) {
+  try {
+    load_scenario_text("base = \"x.toml\"\n", "text");
+    ADD_FAILURE() << "loaded";
+  } catch (const InputError& e) {
+    EXPECT_NE(e.problems().front().message.find("no base"), std::string::npos);
+  }
+}
