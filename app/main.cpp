@@ -152,6 +152,7 @@ int main(int argc, char** argv) {
       const MpiSession mpi;
       const EnsembleSummary summary = run_ensemble(ens, std::cout, std::cerr);
       // 0: some replicates succeeded and every failure is recorded in its rep_<I>.failed.
+      if (summary.stopped > 0) return 3;  // a signal: checkpoints written, run again to continue
       return summary.ok > 0 && summary.unrecorded == 0 ? 0 : 1;
     } else if (*cmd_merge) {
       const MpiSession mpi;  // the writer is MPI-IO (on MPI_COMM_SELF); one rank merges

@@ -88,7 +88,7 @@ EnsemblePlan plan_ensemble(const EnsembleOptions& o) {
 
 namespace {
 
-enum Status : int { none = 0, ran = 1, kept = 2, failed = 3, unrecorded = 4 };  // MAX-reduced
+enum Status : int { none = 0, ran = 1, kept = 2, failed = 3, unrecorded = 4, stopped = 5 };  // MAX-reduced
 
 // Rank 0 of `comm` runs f; if it throws InputError, every rank throws it.
 template <class F>
@@ -178,12 +178,22 @@ EnsembleSummary run_ensemble(const EnsembleOptions& o, std::ostream& out, std::o
       run.sets = plan.sets;
       run.replicate = i;
       run.quiet = true;
+      // A replicate stopped by a signal left its checkpoint: running the command again resumes it.
+      int resume = 0;
+      if (group_rank == 0) resume = !o.force && fs::exists(checkpoint_path(run)) ? 1 : 0;
+      MPI_Bcast(&resume, 1, MPI_INT, 0, group);
+      if (resume) run.resume = checkpoint_path(run);
       std::exception_ptr failure;
+      bool stopped = false;
       try {
         std::ostringstream quiet;
-        run_scenario(run, quiet, quiet, comm);
+        stopped = run_scenario(run, quiet, quiet, comm).stopped;
       } catch (...) {
         failure = std::current_exception();
+      }
+      if (stopped) {  // SIGTERM/SIGUSR1: this group stops; the checkpoint holds the replicate
+        status[i] = Status::stopped;
+        break;
       }
       status[i] = failure ? Status::failed : Status::ran;
       if (group_rank != 0) continue;
@@ -212,6 +222,7 @@ EnsembleSummary run_ensemble(const EnsembleOptions& o, std::ostream& out, std::o
     s.ok += status[i] == Status::ran || status[i] == Status::kept;
     s.kept += status[i] == Status::kept;
     s.unrecorded += status[i] == Status::unrecorded;
+    s.stopped += status[i] == Status::stopped;
     if (status[i] == Status::failed || status[i] == Status::unrecorded) {
       ++s.failed;
       s.failed_indices.push_back(i);
@@ -229,6 +240,10 @@ EnsembleSummary run_ensemble(const EnsembleOptions& o, std::ostream& out, std::o
     fmt::print(out, "ensemble: {} replicates, {} ok{}, {} failed{}, {:.1f} s\n", s.replicates, s.ok,
                s.kept > 0 ? fmt::format(" ({} kept from an earlier run)", s.kept) : std::string(),
                s.failed, s.failed > 0 ? fmt::format(" ({})", failed_list) : std::string(), s.wall_seconds);
+    if (s.stopped > 0)
+      fmt::print(err, "decouple: ensemble stopped on a signal with {} replicate(s) checkpointed and {} not started; "
+                      "run the same command again to continue\n",
+                 s.stopped, s.replicates - s.ok - s.failed - s.stopped);
   }
   return s;
 }

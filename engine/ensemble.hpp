@@ -33,6 +33,7 @@ EnsemblePlan plan_ensemble(const EnsembleOptions& options);
 struct EnsembleSummary {
   int replicates = 0, ok = 0, kept = 0, failed = 0;
   int unrecorded = 0;  // failed and their rep_<I>.failed could not be written
+  int stopped = 0;     // stopped by SIGTERM/SIGUSR1 with a checkpoint (rep_<I>.h5.checkpoint.h5)
   std::vector<int> failed_indices;
   double wall_seconds = 0.0;
 };

@@ -490,6 +490,31 @@ t_ranks_errors() {
   [[ ! -e taken.h5.partial ]] || fail "existing output: partial file left behind"
 }
 
+# An ensemble under mpiexec: 2 ranks with 1 rank per replicate (two groups) and with 2 ranks per
+# replicate give the same rep files as a serial ensemble; 3 ranks cannot form groups of 2.
+t_ensemble_mpi() {
+  need_python
+  local i k
+  run_cmd s ensemble "$ENS" --replications 4 --out serial "${SHORT[@]}"
+  [[ $rc -eq 0 ]] || die "serial ensemble: exit $rc: $(cat s.err)"
+  for k in 1 2; do
+    mpi_cmd m$k 2 ensemble "$ENS" --replications 4 --ranks-per-replicate $k --out mpi$k "${SHORT[@]}"
+    [[ $rc -eq 0 ]] || die "2 ranks, $k per replicate: exit $rc: $(cat m$k.err)"
+    [[ $(grep -c '^ensemble: 4 replicates, 4 ok, 0 failed' m$k.out) -eq 1 ]] || fail "2 ranks, k=$k: summary not printed once: $(cat m$k.out)"
+    for i in 0 1 2 3; do
+      "$PY" "$HERE/compare_panels.py" serial/rep_$i.h5 mpi$k/rep_$i.h5 --expect same || fail "k=$k: rep_$i differs from serial"
+      [[ $(h5attr mpi$k/rep_$i.h5 ranks) == "$k" ]] || fail "k=$k: rep_$i.h5 ran on $(h5attr mpi$k/rep_$i.h5 ranks) ranks"
+    done
+  done
+  mkdir work
+  pushd work >/dev/null
+  mpi_cmd ../b 3 ensemble "$ENS" --replications 4 --ranks-per-replicate 2 --out d "${SHORT[@]}"
+  popd >/dev/null
+  [[ $rc -eq 2 ]] || fail "3 ranks in groups of 2: exit $rc, expected 2"
+  [[ $(grep -c 'ranks-per-replicate' b.err) -eq 1 ]] || fail "3 ranks in groups of 2: not one message: $(cat b.err)"
+  [[ -z "$(ls -A work)" ]] || fail "3 ranks in groups of 2 wrote $(ls work)"
+}
+
 # ---- checkpoints (DESIGN §8) -----------------------------------------------------------------
 
 # attr FILE NAME: a root attribute of an HDF5 file.
@@ -615,6 +640,34 @@ t_checkpoint_signal() {
   "$PY" "$HERE/compare_panels.py" full.h5 sig.h5 --expect same || fail "resumed run differs"
 }
 
+# SIGTERM to a running ensemble: the replicate in progress is checkpointed, the command exits 3,
+# and running the same command again resumes it and finishes the rest; every replicate equals
+# `run --replicate I`.
+t_ensemble_signal() {
+  need_python
+  local c="$SRC/configs/synthetic/small.toml" opts=(--set run.periods=150)
+  "$DECOUPLE" ensemble "$c" --replications 3 --out ens "${opts[@]}" >sig.out 2>sig.err &
+  bg_pid=$!
+  wait_for ens/rep_0.h5.partial "$bg_pid" || die "the ensemble never created ens/rep_0.h5.partial: $(cat sig.err)"
+  sleep 0.3
+  kill -TERM "$bg_pid"
+  set +e; wait "$bg_pid"; rc=$?; set -e
+  bg_pid=""
+  [[ $rc -eq 3 ]] || fail "signalled ensemble: exit $rc, expected 3: $(cat sig.out sig.err)"
+  [[ -f ens/rep_0.h5.checkpoint.h5 && ! -e ens/rep_0.h5 && ! -e ens/rep_0.h5.partial ]] ||
+    fail "no checkpoint of rep_0 (or output left): $(ls ens)"
+  grep -q "run the same command again" sig.err || fail "stderr does not say how to continue: $(cat sig.err)"
+  run_cmd again ensemble "$c" --replications 3 --out ens "${opts[@]}"
+  [[ $rc -eq 0 ]] || fail "continued ensemble: exit $rc: $(cat again.out again.err)"
+  grep -qE '^ensemble: 3 replicates, 3 ok' again.out || fail "continued ensemble: $(cat again.out)"
+  [[ ! -e ens/rep_0.h5.checkpoint.h5 ]] || fail "the finished replicate's checkpoint was left"
+  local i
+  for i in 0 1 2; do
+    run_cmd r$i run "$c" --replicate $i --out r$i.h5 --quiet "${opts[@]}"
+    "$PY" "$HERE/compare_panels.py" r$i.h5 ens/rep_$i.h5 --expect same || fail "rep_$i differs from run --replicate $i"
+  done
+}
+
 # SIGKILL while a checkpoint is being written (OUT.checkpoint.h5.partial present) leaves the
 # previous checkpoint whole and an existing OUT untouched; that checkpoint resumes to the
 # uninterrupted run's panels, and the stale partial blocks nothing.
@@ -697,30 +750,6 @@ t_ranks_checkpoint_signal() {
   mpi_cmd res 2 run "$c" --out sig.h5 "${opts[@]}" --resume sig.h5.checkpoint.h5
   [[ $rc -eq 0 ]] || fail "resume: exit $rc: $(cat res.err)"
   "$PY" "$HERE/compare_panels.py" full.h5 sig.h5 --expect same || fail "resumed run differs"
-
-# An ensemble under mpiexec: 2 ranks with 1 rank per replicate (two groups) and with 2 ranks per
-# replicate give the same rep files as a serial ensemble; 3 ranks cannot form groups of 2.
-t_ensemble_mpi() {
-  need_python
-  local i k
-  run_cmd s ensemble "$ENS" --replications 4 --out serial "${SHORT[@]}"
-  [[ $rc -eq 0 ]] || die "serial ensemble: exit $rc: $(cat s.err)"
-  for k in 1 2; do
-    mpi_cmd m$k 2 ensemble "$ENS" --replications 4 --ranks-per-replicate $k --out mpi$k "${SHORT[@]}"
-    [[ $rc -eq 0 ]] || die "2 ranks, $k per replicate: exit $rc: $(cat m$k.err)"
-    [[ $(grep -c '^ensemble: 4 replicates, 4 ok, 0 failed' m$k.out) -eq 1 ]] || fail "2 ranks, k=$k: summary not printed once: $(cat m$k.out)"
-    for i in 0 1 2 3; do
-      "$PY" "$HERE/compare_panels.py" serial/rep_$i.h5 mpi$k/rep_$i.h5 --expect same || fail "k=$k: rep_$i differs from serial"
-      [[ $(h5attr mpi$k/rep_$i.h5 ranks) == "$k" ]] || fail "k=$k: rep_$i.h5 ran on $(h5attr mpi$k/rep_$i.h5 ranks) ranks"
-    done
-  done
-  mkdir work
-  pushd work >/dev/null
-  mpi_cmd ../b 3 ensemble "$ENS" --replications 4 --ranks-per-replicate 2 --out d "${SHORT[@]}"
-  popd >/dev/null
-  [[ $rc -eq 2 ]] || fail "3 ranks in groups of 2: exit $rc, expected 2"
-  [[ $(grep -c 'ranks-per-replicate' b.err) -eq 1 ]] || fail "3 ranks in groups of 2: not one message: $(cat b.err)"
-  [[ -z "$(ls -A work)" ]] || fail "3 ranks in groups of 2 wrote $(ls work)"
 }
 
 # ----------------------------------------------------------------------------------------------
