@@ -64,6 +64,10 @@ struct BehaviourSpec {
   // Largest rise of a market's price in one month, as a share of last month's price; at the
   // bound buyers are rationed pro rata (allocation under contracts). Infinite: no bound.
   double max_price_rise = std::numeric_limits<double>::infinity();
+  // Price-sensitive restocking: the part of an input bid that rebuilds the buffer (beyond
+  // next month's use not covered by the stock on hand) bids at most (1 + m)·the expected
+  // input price. Infinite: the whole bid at the firm's reservation price.
+  double restock_markup = std::numeric_limits<double>::infinity();
 };
 
 // [[region]]

@@ -1180,6 +1180,7 @@ class Builder {
     if (auto v = f.num("investment_rate", in(0, 1))) b.investment_rate = *v;
     if (auto v = f.num("bid_spread", in(0, 1, false, true))) b.bid_spread = *v;
     if (auto v = f.num("max_price_rise", gt(0))) b.max_price_rise = *v;
+    if (auto v = f.num("restock_markup", ge(0))) b.restock_markup = *v;
     f.finish();
   }
 

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "agents/entry.hpp"
+#include "agents/inventory.hpp"
 #include "core/errors.hpp"
 #include "core/rng.hpp"
 
@@ -125,6 +126,10 @@ Simulation::Simulation(const Scenario& scenario, Communicator comm)
   bid_q_.assign(w.bid_slot.size(), 0.0);
   bid_r_.assign(w.bid_slot.size(), 0.0);
   bid_served_.assign(w.bid_slot.size(), 0.0);
+  if (!w.slot_stock_bid.empty()) {
+    bid_stock_q_.assign(w.bid_slot.size(), 0.0);
+    bid_stock_r_.assign(w.bid_slot.size(), 0.0);
+  }
   std::size_t max_links = 0, max_bids = 0;
   for (Index f = 0; f < w.firms; ++f)
     max_links = std::max<std::size_t>(max_links, w.link_begin[f + 1] - w.link_begin[f]);
@@ -134,10 +139,14 @@ Simulation::Simulation(const Scenario& scenario, Communicator comm)
   target_.resize(max_links);
   adjusted_.resize(max_links);
   scratch_.resize(2 * max_links + 2);
-  sorted_q_.resize(max_bids);
-  sorted_r_.resize(max_bids);
-  served_.resize(max_bids);
-  order_.resize(max_bids);
+  // With split bids every slot is two entries (this month's use, restocking).
+  const std::size_t max_entries = w.slot_stock_bid.empty() ? max_bids : 2 * max_bids;
+  sorted_q_.resize(max_entries);
+  sorted_r_.resize(max_entries);
+  served_.resize(max_entries);
+  order_.resize(max_entries);
+  entry_q_.resize(max_entries);
+  entry_r_.resize(max_entries);
   distribute();
 }
 
@@ -215,9 +224,16 @@ void Simulation::step(int period) {
   plan_offers();
   // Phase 3: offers and bids to the markets' owners.
   exchange_.to_markets(offer_plan_, w.link_q, offer_q_);
-  const std::span<const double> bids_from[] = {w.slot_bid, w.slot_reservation};
-  const std::span<double> bids_to[] = {bid_q_, bid_r_};
-  exchange_.to_markets(bid_plan_, bids_from, bids_to);
+  if (w.slot_stock_bid.empty()) {
+    const std::span<const double> bids_from[] = {w.slot_bid, w.slot_reservation};
+    const std::span<double> bids_to[] = {bid_q_, bid_r_};
+    exchange_.to_markets(bid_plan_, bids_from, bids_to);
+  } else {
+    const std::span<const double> bids_from[] = {w.slot_bid, w.slot_reservation, w.slot_stock_bid,
+                                                 w.slot_stock_reservation};
+    const std::span<double> bids_to[] = {bid_q_, bid_r_, bid_stock_q_, bid_stock_r_};
+    exchange_.to_markets(bid_plan_, bids_from, bids_to);
+  }
   clear_markets();
   // Phase 5: settlements back to the firms; markets' state and metrics to every rank.
   exchange_.to_firms(offer_plan_, offer_sold_, w.link_sold);
@@ -462,6 +478,8 @@ void Simulation::plan_offers() {
   auto& w = world_;
   const auto& p = policy_;
   const double kappa = scenario_.behaviour.adjustment;
+  const double markup = scenario_.behaviour.restock_markup;
+  const bool split = !w.slot_stock_bid.empty();  // restocking bids at their own price
   const double* directed_q = directed_q_.empty() ? nullptr : directed_q_.data();  // none yet: no directive
   auto directed = [&](int l) { return directed_q != nullptr && !std::isnan(directed_q[l]); };
   for (Index f = firm_lo_; f < firm_hi_; ++f) {
@@ -551,10 +569,18 @@ void Simulation::plan_offers() {
         const double cover = w.good_cover[w.slot_good[s]];  // months of this input kept
         w.slot_inventory[s] -= w.slot_units[s] * actual;
         if (w.slot_inventory[s] < 0.0) w.slot_inventory[s] = 0.0;  // rounding only
-        const double want = w.slot_units[s] * planned * (1.0 + cover);
-        w.slot_bid[s] = std::max(0.0, want - w.slot_inventory[s]);
-        w.slot_reservation[s] =
-            std::max(0.0, (value - (cost - w.slot_units[s] * input_price(w, s))) / w.slot_units[s]);
+        const double expected = input_price(w, s);
+        const double reservation =
+            std::max(0.0, (value - (cost - w.slot_units[s] * expected)) / w.slot_units[s]);
+        // With split bids the part that rebuilds the buffer bids near the expected price.
+        const auto bid = input_bid(w.slot_units[s], planned, w.slot_inventory[s], cover, reservation,
+                                   expected, markup);
+        w.slot_bid[s] = bid.quantity;
+        w.slot_reservation[s] = reservation;
+        if (split) {
+          w.slot_stock_bid[s] = bid.stock_quantity;
+          w.slot_stock_reservation[s] = bid.stock_reservation;
+        }
       }
     }
   }
@@ -568,23 +594,40 @@ void Simulation::clear_markets() {
   auto& mm = market_metrics_;
   for (Index m : my_markets_) {
     const int o0 = w.offer_begin[m], o1 = w.offer_begin[m + 1];
-    const int b0 = w.bid_begin[m], nb = w.bid_begin[m + 1] - b0;
+    const int b0 = w.bid_begin[m], slots_here = w.bid_begin[m + 1] - b0;
     double supply = 0.0;
     for (int j = o0; j < o1; ++j) supply += offer_q_[j];
-    // Bids by reservation price, highest first; ties keep firm order (stable sort). Sorted
-    // as (price, slot) pairs, ties by slot: the same permutation without the indirection
-    // and the merge buffer; NaN prices (no strict weak order) keep the stable sort.
+    // Bid entries: one per slot, or with split bids two — entry 2k this month's use at r,
+    // entry 2k + 1 the restocking part at its own (lower) price.
+    const bool split = !bid_stock_q_.empty();
+    const int nb = split ? 2 * slots_here : slots_here;
+    const double* eq = bid_q_.data() + b0;
+    const double* er = bid_r_.data() + b0;
+    if (split) {
+      for (int k = 0; k < slots_here; ++k) {
+        const double stock = bid_stock_q_[b0 + k];
+        entry_q_[2 * k] = bid_q_[b0 + k] - stock;
+        entry_r_[2 * k] = bid_r_[b0 + k];
+        entry_q_[2 * k + 1] = stock;
+        entry_r_[2 * k + 1] = bid_stock_r_[b0 + k];
+      }
+      eq = entry_q_.data();
+      er = entry_r_.data();
+    }
+    // Bids by reservation price, highest first; ties keep entry (firm) order (stable sort).
+    // Sorted as (price, entry) pairs, ties by entry: the same permutation without the
+    // indirection and the merge buffer; NaN prices (no strict weak order) keep the stable sort.
     keyed_.resize(nb);
     bool sorted = true, nan = false;
     for (int k = 0; k < nb; ++k) {
-      keyed_[k] = {bid_r_[b0 + k], k};
+      keyed_[k] = {er[k], k};
       nan = nan || std::isnan(keyed_[k].first);
       sorted = sorted && (k == 0 || !(keyed_[k].first > keyed_[k - 1].first));
     }
     if (nan) {
       for (int k = 0; k < nb; ++k) order_[k] = k;
       std::stable_sort(order_.begin(), order_.begin() + nb,
-                       [&](Index x, Index y) { return bid_r_[b0 + x] > bid_r_[b0 + y]; });
+                       [&](Index x, Index y) { return er[x] > er[y]; });
     } else {
       if (!sorted)
         std::sort(keyed_.begin(), keyed_.end(), [](const auto& x, const auto& y) {
@@ -593,8 +636,8 @@ void Simulation::clear_markets() {
       for (int k = 0; k < nb; ++k) order_[k] = keyed_[k].second;
     }
     for (int k = 0; k < nb; ++k) {
-      sorted_q_[k] = bid_q_[b0 + order_[k]];
-      sorted_r_[k] = bid_r_[b0 + order_[k]];
+      sorted_q_[k] = eq[order_[k]];
+      sorted_r_[k] = er[order_[k]];
     }
     const std::span<const double> q(sorted_q_.data(), nb), r(sorted_r_.data(), nb);
     const double spread = scenario_.behaviour.bid_spread;
@@ -604,9 +647,17 @@ void Simulation::clear_markets() {
     const auto c = clear_market_capped(supply, w.market_exogenous[m], q, r,
                                        std::span(served_.data(), nb), spread, cap);
     double bid_total = 0.0;
-    for (int k = 0; k < nb; ++k) {
-      bid_served_[b0 + order_[k]] = served_[k];
-      bid_total += sorted_q_[k];
+    if (split) {
+      for (int k = 0; k < slots_here; ++k) bid_served_[b0 + k] = 0.0;
+      for (int k = 0; k < nb; ++k) {
+        bid_served_[b0 + order_[k] / 2] += served_[k];
+        bid_total += sorted_q_[k];
+      }
+    } else {
+      for (int k = 0; k < nb; ++k) {
+        bid_served_[b0 + order_[k]] = served_[k];
+        bid_total += sorted_q_[k];
+      }
     }
     const double sold = supply - c.unsold;
     const double ratio = supply > 0.0 ? sold / supply : 0.0;

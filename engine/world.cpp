@@ -242,6 +242,8 @@ World build_world(const Scenario& sc) {
   w.link_denied.assign(L, 0);
   // The initial stock is an endowment valued at 0 until the first delivery re-prices it.
   for (auto* v : {&w.slot_bid, &w.slot_reservation, &w.slot_delivered, &w.slot_cost}) v->assign(S, 0.0);
+  if (std::isfinite(sc.behaviour.restock_markup))  // split bids only when restocking is price-sensitive
+    for (auto* v : {&w.slot_stock_bid, &w.slot_stock_reservation}) v->assign(S, 0.0);
 
   // Market-side slots, CSR by market; filling in link order keeps firm ids ascending.
   auto csr = [M](const std::vector<Index>& owner_market, std::vector<int>& begin,

@@ -19,6 +19,15 @@ BURN_IN = 240
 KAPPA = 0.1
 SPREAD = 0.05         # behaviour.bid_spread
 WINDOW = 0.3          # behaviour.demand_window
+# Price-sensitive restocking (MODEL §3.3 g): the buffer-rebuilding part of an input bid bids at
+# most (1 + RESTOCK_MARKUP) x the expected input price (competitive storage: stocks are drawn
+# down, not rebuilt, while the price is far above its expected level). Must keep those bids flat
+# in the fit window: (1 - SPREAD)(1 + RESTOCK_MARKUP) > 1 + WINDOW.
+RESTOCK_MARKUP = 0.5
+# Bound on a market's monthly price rise (pro-rata allocation above it, as under supply
+# contracts). With price-sensitive restocking it binds only in the month a buffer runs out
+# (docs/CALIBRATION_NOTES.md, "2025 price spike").
+MAX_PRICE_RISE = 0.5
 SPARE = 1.25          # capacity / planned output
 # Magnet makers outside China run close to capacity (so a cut-off of Chinese magnets cannot be
 # made up from spare capacity elsewhere within a few months).
@@ -44,7 +53,7 @@ FRINGE_SPARE = 3.0    # fringe capacity / rest-point output
 GOODS = {
   "ree_oxide":    dict(unit="t", inputs={}, cover=None, transport=1.0,
                        note="NdPr oxide (proxy for separated rare earths incl. heavy RE); k$/t = $/kg"),
-  "magnets":      dict(unit="t", inputs={"ree_oxide": 0.3}, cover=1.5, transport=1.0,
+  "magnets":      dict(unit="t", inputs={"ree_oxide": 0.3}, cover=0.75, transport=1.0,
                        note="sintered NdFeB magnets; k$/t = $/kg"),
   "sme":          dict(unit="tools", inputs={}, cover=None, transport=30.0,
                        note="wafer-fab equipment, average tool ≈ $3M"),
@@ -305,6 +314,8 @@ def solve():
                     r = p + mark / u
                     if (1 - SPREAD) * r < (1 + WINDOW) * p:
                         out["checks"].append(f"LOW reservation {fid} for {h}: r={r:.2f} p={p:.2f}")
+                    if (1 - SPREAD) * min(r, (1 + RESTOCK_MARKUP) * p) < (1 + WINDOW) * p:
+                        out["checks"].append(f"LOW restocking reservation {fid} for {h}")
                 out["firms"].append(dict(id=fid, good=g, region=o, kind=kind, theta=theta, c0=c0, c_eff=c_eff,
                                          cap=k, y=y, q=q, sells_to=dests, base=base, lm=lm, markup=mark))
             # The fringe: one price-taking firm per export route, at P_d/M - e_od = c + k*q (its
@@ -461,6 +472,8 @@ def emit(res, path):
     w("                            # the noncooperative runs → +3–5 pp on 8%). A modelling choice (trade-policy")
     w("                            # uncertainty deters investment: Handley & Limão 2017); sweep it in ensembles.")
     w("inventory_cover = 1.0       # months of input stock kept by default")
+    w(f"restock_markup = {RESTOCK_MARKUP}        # buffer restocking bids at most (1 + 0.5) x the expected input price")
+    w(f"max_price_rise = {MAX_PRICE_RISE}        # a price rises at most 50% in a month; buyers rationed pro rata above it")
     w("exit_after = 12")
     w("")
     for r in REGIONS:
@@ -481,7 +494,7 @@ def emit(res, path):
             w(f"progress_ratio = {spec['pr']}        # 20% cost fall per doubling (CAL §2)")
             w(f"learning_floor = {spec['floor']}")
         if spec["cover"] is not None:
-            cov = {"magnets": "automakers keep ≈ 6 weeks of magnets (CAL §2: 4-8 weeks)",
+            cov = {"magnets": "automakers hold 1.75 months ≈ 7.5 weeks at the start of a month (CAL §2: 4-8 weeks)",
                    "mature_chips": "≈ 2 weeks of mature-node chips (CAL §2: 1-3 weeks)"}[g]
             w(f"inventory_cover = {spec['cover']}      # {cov}")
     w("")
