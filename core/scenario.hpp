@@ -96,8 +96,11 @@ struct GoodSpec {
 struct MarketSpec {
   Index good = kNone;
   Index region = kNone;
-  double a = 0.0;  // > 0
-  double b = 0.0;  // > 0
+  double a = 0.0;  // > 0: intercept (linear) or choke price (isoelastic)
+  double b = 0.0;  // > 0 (linear)
+  // Isoelastic (constant-elasticity) demand Q = quantity·(P/price)^−elasticity for P < a;
+  // elasticity 0: linear.
+  double elasticity = 0.0, price = 0.0, quantity = 0.0;
 };
 
 // [[route]] — transport cost for shipments origin → destination (optionally one good);

@@ -1302,8 +1302,18 @@ class Builder {
       if (const toml::table* d = table_at(f, "demand", true)) {
         Fields df(c_, *d, f.key("demand"));
         if (auto v = df.num("a", gt(0), true)) m.a = *v;
-        if (auto v = df.num("b", gt(0), true)) m.b = *v;
-        df.finish();
+        if (d->contains("elasticity")) {
+          // Constant elasticity through (price, quantity), nothing bought from the choke a on.
+          if (auto v = df.num("elasticity", gt(0), true)) m.elasticity = *v;
+          if (auto v = df.num("price", gt(0), true)) m.price = *v;
+          if (auto v = df.num("quantity", gt(0), true)) m.quantity = *v;
+          if (m.price > 0.0 && m.a > 0.0 && m.price >= m.a)
+            c_.add(*d, df.key("price"), fmt::format("must be below the choke price a = {} (got {})", m.a, m.price));
+          df.finish({"b"}, "not used by isoelastic demand (give a, elasticity, price, quantity)");
+        } else {
+          if (auto v = df.num("b", gt(0), true)) m.b = *v;
+          df.finish();
+        }
       }
       if (m.good != kNone && m.region != kNone) {
         auto [it, fresh] = seen.emplace(std::make_pair(m.good, m.region), c_.pos(*t));

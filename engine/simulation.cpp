@@ -687,7 +687,12 @@ void Simulation::clear_markets() {
     mm.demand[m] = c.exogenous + bid_total;
     mm.shortage[m] = std::max(0.0, bid_total - c.bids_served);
     const auto& ex = w.market_exogenous[m];
-    mm.consumer_surplus[m] = ex.present ? 0.5 * std::max(0.0, ex.a - c.price) * c.exogenous : 0.0;
+    if (ex.isoelastic()) {  // ∫ above the price, for the share of the schedule's demand it got
+      const double wanted = ex.quantity_at(c.price);
+      mm.consumer_surplus[m] = wanted > 0.0 ? ex.surplus_at(c.price) * std::min(1.0, c.exogenous / wanted) : 0.0;
+    } else {
+      mm.consumer_surplus[m] = ex.present ? 0.5 * std::max(0.0, ex.a - c.price) * c.exogenous : 0.0;
+    }
   }
 }
 

@@ -45,6 +45,13 @@ TARIFF0 = {("US", "CN"): 0.21, ("CN", "US"): 0.21}   # (importer, exporter) -> a
 # reciprocal agreement's monitoring reads as a breach; higher elasticities cycle. See
 # docs/CALIBRATION_NOTES.md (tariff pass-through).
 FRINGE = {}
+# Goods whose exogenous demand is isoelastic, Q = A·P^-e below a choke price CHOKE·P* (MODEL
+# §2.3): with Cournot sellers, a constant-elasticity schedule passes cost and tariff changes
+# through more than a linear one (Bulow-Pfleiderer 1983; Weyl-Fabinger 2013). e is chosen so the
+# engine's fitted elasticity of total demand at the rest point is the market's eps, as for the
+# linear schedule. Other goods keep linear demand.
+ISOELASTIC = {"ree_oxide", "magnets"}
+CHOKE = 10.0
 FRINGE_SPARE = 3.0    # fringe capacity / rest-point output
 
 
@@ -238,6 +245,21 @@ def exo_slope(P, X, qexo, eps):
     return math.sqrt(lo * hi)
 
 
+def fitted_eta_iso(P, X, qexo, e):
+    """Fitted elasticity of total demand (flat bids) with an isoelastic schedule of own elasticity e."""
+    k = ((1 - WINDOW) ** -e - (1 + WINDOW) ** -e) / (2 * WINDOW)
+    return qexo * k / X
+
+
+def exo_elasticity(P, X, qexo, eps):
+    lo, hi = 1e-6, 50.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if fitted_eta_iso(P, X, qexo, mid) > eps: hi = mid
+        else: lo = mid
+    return 0.5 * (lo + hi)
+
+
 def solve():
     prod = {g: {r: 0.0 for r in REGIONS} for g in GOODS}
     for g, fl in FLOWS.items():
@@ -260,11 +282,13 @@ def solve():
             assert qexo > 0, (g, d, qexo)
             b = exo_slope(P, X[d], qexo, eps)
             a = P + b * qexo
+            e_iso = exo_elasticity(P, X[d], qexo, eps) if g in ISOELASTIC else None
             eta = eps
             if not (WINDOW <= eta <= 1 / WINDOW):
                 out["checks"].append(f"WARN {g}@{d}: fitted elasticity {eta:.3f} outside clamp")
             bh = P / (eps * X[d])           # b-hat the sellers see at the rest point
-            mk[d] = dict(P=P, b=bh, bexo=b, a=a, qexo=qexo, X=X[d], derived=derived[g][d], eta=eta, eps_exo=eps * X[d] / qexo)
+            mk[d] = dict(P=P, b=bh, bexo=b, a=a, qexo=qexo, X=X[d], derived=derived[g][d], eta=eta, eps_exo=eps * X[d] / qexo,
+                         e_iso=e_iso)
         out["markets"][g] = mk
         for o, row in fl.items():
             firms = FIRMS[g][o]
@@ -509,7 +533,10 @@ def emit(res, path):
             w("[[market]]")
             w(f'good = "{g}"')
             w(f'region = "{d}"')
-            w(f"demand = {{ a = {fmt(m['a'], 8)}, b = {fmt(m['bexo'], 6)} }}   # exogenous {m['qexo']:.1f} of {m['X']:g} at P*; eps {m['eta']:g} (own {m['P'] / m['bexo'] / m['qexo']:.2f})")
+            if m["e_iso"] is not None:
+                w(f"demand = {{ a = {fmt(CHOKE * m['P'], 8)}, elasticity = {fmt(m['e_iso'], 6)}, price = {fmt(m['P'], 8)}, quantity = {fmt(m['qexo'], 8)} }}   # isoelastic; exogenous {m['qexo']:.1f} of {m['X']:g} at P*; eps {m['eta']:g}")
+            else:
+                w(f"demand = {{ a = {fmt(m['a'], 8)}, b = {fmt(m['bexo'], 6)} }}   # exogenous {m['qexo']:.1f} of {m['X']:g} at P*; eps {m['eta']:g} (own {m['P'] / m['bexo'] / m['qexo']:.2f})")
     w("")
     w("# Export routes: transport and other trade costs (k$/unit) that reproduce the 2024 flows.")
     for (o, d, g, e) in res["routes"]:
