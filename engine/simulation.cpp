@@ -453,9 +453,13 @@ void Simulation::share_capacities() {
     double limit = dir.automatic ? entry_limit_price_[m] : dir.limit_price;
     if (!std::isfinite(limit)) continue;  // `auto` with no would-be entrant: nothing to deter
     limit *= (1.0 - dir.margin);
+    // The directing government's SOEs; a western government (no SOEs) directs its own firms,
+    // whose losses it covers (settle).
+    const bool any_kind = w.region_bloc[dir.government] == Bloc::west;
     auto directed = [&](int j) {
       const Index f = w.link_firm[w.offer_link[j]];
-      return w.firm_kind[f] == FirmKind::soe && w.firm_region[f] == dir.government && slot_capacity_[j] >= 0.0;
+      return (any_kind || w.firm_kind[f] == FirmKind::soe) && w.firm_region[f] == dir.government &&
+             slot_capacity_[j] >= 0.0;
     };
     double directed_last = 0.0, directed_capacity = 0.0;
     for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j)
@@ -465,7 +469,10 @@ void Simulation::share_capacities() {
       }
     if (directed_capacity <= 0.0 || w.market_b_hat[m] <= 0.0) continue;
     const double q_limit = std::max(0.0, (w.market_a_hat[m] - limit) / w.market_b_hat[m]);
-    const double need = std::max(0.0, q_limit - (w.market_supply[m] - directed_last));
+    const double need = q_limit - (w.market_supply[m] - directed_last);
+    // Already at or below the limit price without them: the directed firms best-respond (a
+    // directive of 0 would take them out of the market).
+    if (!(need > 0.0)) continue;
     for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j)
       if (directed(j)) slot_directed_[j] = need * slot_capacity_[j] / directed_capacity;
   }
@@ -501,8 +508,8 @@ void Simulation::plan_offers() {
     const double theta = soe_theta(w, p, f);
     w.firm_unit_cost[f] = cost;
 
-    // Directed links ship the directive volume (scaled down if it exceeds capacity); the
-    // rest best-respond with the capacity left.
+    // Directed links ship at least the directive volume (scaled down if it exceeds capacity);
+    // the other links give way where capacity binds.
     const double capacity = w.firm_capacity[f];
     double directed_raw = 0.0;
     for (int i = 0; i < nl; ++i) {
@@ -518,29 +525,39 @@ void Simulation::plan_offers() {
       // A price-taking (fringe) firm sets price = marginal cost: slope b, as λ = 1 does.
       t.slope = (w.firm_price_taking[f] ? 1.0 : 2.0 - w_home) * b;
       t.cap = w.link_cap[l];
-      if (directed(l)) {
-        t.cap = 0.0;  // excluded from the water-filling below
-        directed_raw += directed_q[l];
-      }
+      if (directed(l)) directed_raw += directed_q[l];
     }
     const double directed_scale = directed_raw > capacity ? capacity / directed_raw : 1.0;
-    const double free_capacity = capacity - directed_raw * directed_scale;
+    const double free_capacity = capacity;
     const std::span<const LinkTerms> terms(terms_.data(), nl);
     const std::span<double> target(target_.data(), nl), adjusted(adjusted_.data(), nl);
     // Partial adjustment starts from last month's plan: a shortage that forced actual
     // shipments to 0 does not reset what the firm intends to make.
     const std::span<double> previous(w.link_plan.data() + l0, nl);
-    const double committed = std::max(0.0, floor_min_output_[f] - directed_raw * directed_scale);
+    const double committed = floor_min_output_[f];
     const auto plan = best_response(terms, w.firm_cost_slope[f], free_capacity, committed, target,
                                     scratch_);
     w.firm_shadow[f] = plan.shadow;
     adjust_shipments(previous, target, terms, kappa, free_capacity, adjusted);
-    double planned = 0.0;
-    for (int i = 0; i < nl; ++i) {
-      const int l = l0 + i;
-      if (directed(l)) adjusted[i] = directed_q[l] * directed_scale;
-      planned += adjusted[i];
+    if (directed_raw > 0.0) {
+      double on_directed = 0.0, on_free = 0.0;
+      for (int i = 0; i < nl; ++i) {
+        const int l = l0 + i;
+        if (directed(l)) {
+          adjusted[i] = std::max(adjusted[i], directed_q[l] * directed_scale);
+          on_directed += adjusted[i];
+        } else {
+          on_free += adjusted[i];
+        }
+      }
+      if (on_directed + on_free > capacity) {
+        const double keep_directed = on_directed > capacity ? capacity / on_directed : 1.0;
+        const double keep_free = on_free > 0.0 ? std::max(0.0, capacity - on_directed * keep_directed) / on_free : 0.0;
+        for (int i = 0; i < nl; ++i) adjusted[i] *= directed(l0 + i) ? keep_directed : keep_free;
+      }
     }
+    double planned = 0.0;
+    for (int i = 0; i < nl; ++i) planned += adjusted[i];
     // Inputs on hand limit what can actually be made (the buffer runs down first).
     double feasible = kInf;
     for (int s = s0; s < s1; ++s) feasible = std::min(feasible, w.slot_inventory[s] / w.slot_units[s]);
@@ -814,7 +831,17 @@ void Simulation::settle(int period) {
     const double cost = w.firm_cost[f] * q + 0.5 * w.firm_cost_slope[f] * q * q +
                         (w.firm_status[f] == FirmStatus::active ? w.firm_fixed_cost[f] : 0.0) +
                         input_outlay;
-    const double profit = revenue + subsidy + floor_payment - cost;
+    double profit = revenue + subsidy + floor_payment - cost;
+    // A western firm under an underpricing directive is paid its loss by its government
+    // (booked with SOE support): cut-rate pricing is the government's policy, not its own.
+    if (w.firm_kind[f] == FirmKind::western && profit < 0.0 && !directed_q_.empty()) {
+      bool directed = false;
+      for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) directed |= directed_q_[l] > 0.0;
+      if (directed) {
+        acc[kSoeSupport] += -profit;
+        profit = 0.0;
+      }
+    }
     w.firm_revenue[f] = revenue;
     w.firm_input_outlay[f] = input_outlay;
     w.firm_subsidy[f] = subsidy;
