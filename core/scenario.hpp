@@ -64,6 +64,10 @@ struct BehaviourSpec {
   // Largest rise of a market's price in one month, as a share of last month's price; at the
   // bound buyers are rationed pro rata (allocation under contracts). Infinite: no bound.
   double max_price_rise = std::numeric_limits<double>::infinity();
+  // Price-sensitive restocking: the part of an input bid that rebuilds the buffer (beyond
+  // next month's use not covered by the stock on hand) bids at most (1 + m)·the expected
+  // input price. Infinite: the whole bid at the firm's reservation price.
+  double restock_markup = std::numeric_limits<double>::infinity();
 };
 
 // [[region]]
@@ -92,8 +96,11 @@ struct GoodSpec {
 struct MarketSpec {
   Index good = kNone;
   Index region = kNone;
-  double a = 0.0;  // > 0
-  double b = 0.0;  // > 0
+  double a = 0.0;  // > 0: intercept (linear) or choke price (isoelastic)
+  double b = 0.0;  // > 0 (linear)
+  // Isoelastic (constant-elasticity) demand Q = quantity·(P/price)^−elasticity for P < a;
+  // elasticity 0: linear.
+  double elasticity = 0.0, price = 0.0, quantity = 0.0;
 };
 
 // [[route]] — transport cost for shipments origin → destination (optionally one good);

@@ -1190,6 +1190,7 @@ class Builder {
     if (auto v = f.num("investment_rate", in(0, 1))) b.investment_rate = *v;
     if (auto v = f.num("bid_spread", in(0, 1, false, true))) b.bid_spread = *v;
     if (auto v = f.num("max_price_rise", gt(0))) b.max_price_rise = *v;
+    if (auto v = f.num("restock_markup", ge(0))) b.restock_markup = *v;
     f.finish();
   }
 
@@ -1377,8 +1378,18 @@ class Builder {
       if (const toml::table* d = table_at(f, "demand", true)) {
         Fields df(c_, *d, f.key("demand"));
         if (auto v = df.num("a", gt(0), true)) m.a = *v;
-        if (auto v = df.num("b", gt(0), true)) m.b = *v;
-        df.finish();
+        if (d->contains("elasticity")) {
+          // Constant elasticity through (price, quantity), nothing bought from the choke a on.
+          if (auto v = df.num("elasticity", gt(0), true)) m.elasticity = *v;
+          if (auto v = df.num("price", gt(0), true)) m.price = *v;
+          if (auto v = df.num("quantity", gt(0), true)) m.quantity = *v;
+          if (m.price > 0.0 && m.a > 0.0 && m.price >= m.a)
+            c_.add(*d, df.key("price"), fmt::format("must be below the choke price a = {} (got {})", m.a, m.price));
+          df.finish({"b"}, "not used by isoelastic demand (give a, elasticity, price, quantity)");
+        } else {
+          if (auto v = df.num("b", gt(0), true)) m.b = *v;
+          df.finish();
+        }
       }
       if (m.good != kNone && m.region != kNone) {
         auto [it, fresh] = seen.emplace(std::make_pair(m.good, m.region), c_.pos(*t));

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "agents/entry.hpp"
+#include "agents/inventory.hpp"
 #include "core/errors.hpp"
 #include "core/rng.hpp"
 
@@ -125,6 +126,10 @@ Simulation::Simulation(const Scenario& scenario, Communicator comm)
   bid_q_.assign(w.bid_slot.size(), 0.0);
   bid_r_.assign(w.bid_slot.size(), 0.0);
   bid_served_.assign(w.bid_slot.size(), 0.0);
+  if (!w.slot_stock_bid.empty()) {
+    bid_stock_q_.assign(w.bid_slot.size(), 0.0);
+    bid_stock_r_.assign(w.bid_slot.size(), 0.0);
+  }
   std::size_t max_links = 0, max_bids = 0;
   for (Index f = 0; f < w.firms; ++f)
     max_links = std::max<std::size_t>(max_links, w.link_begin[f + 1] - w.link_begin[f]);
@@ -134,10 +139,14 @@ Simulation::Simulation(const Scenario& scenario, Communicator comm)
   target_.resize(max_links);
   adjusted_.resize(max_links);
   scratch_.resize(2 * max_links + 2);
-  sorted_q_.resize(max_bids);
-  sorted_r_.resize(max_bids);
-  served_.resize(max_bids);
-  order_.resize(max_bids);
+  // With split bids every slot is two entries (this month's use, restocking).
+  const std::size_t max_entries = w.slot_stock_bid.empty() ? max_bids : 2 * max_bids;
+  sorted_q_.resize(max_entries);
+  sorted_r_.resize(max_entries);
+  served_.resize(max_entries);
+  order_.resize(max_entries);
+  entry_q_.resize(max_entries);
+  entry_r_.resize(max_entries);
   distribute();
 }
 
@@ -215,9 +224,16 @@ void Simulation::step(int period) {
   plan_offers();
   // Phase 3: offers and bids to the markets' owners.
   exchange_.to_markets(offer_plan_, w.link_q, offer_q_);
-  const std::span<const double> bids_from[] = {w.slot_bid, w.slot_reservation};
-  const std::span<double> bids_to[] = {bid_q_, bid_r_};
-  exchange_.to_markets(bid_plan_, bids_from, bids_to);
+  if (w.slot_stock_bid.empty()) {
+    const std::span<const double> bids_from[] = {w.slot_bid, w.slot_reservation};
+    const std::span<double> bids_to[] = {bid_q_, bid_r_};
+    exchange_.to_markets(bid_plan_, bids_from, bids_to);
+  } else {
+    const std::span<const double> bids_from[] = {w.slot_bid, w.slot_reservation, w.slot_stock_bid,
+                                                 w.slot_stock_reservation};
+    const std::span<double> bids_to[] = {bid_q_, bid_r_, bid_stock_q_, bid_stock_r_};
+    exchange_.to_markets(bid_plan_, bids_from, bids_to);
+  }
   clear_markets();
   // Phase 5: settlements back to the firms; markets' state and metrics to every rank.
   exchange_.to_firms(offer_plan_, offer_sold_, w.link_sold);
@@ -437,9 +453,13 @@ void Simulation::share_capacities() {
     double limit = dir.automatic ? entry_limit_price_[m] : dir.limit_price;
     if (!std::isfinite(limit)) continue;  // `auto` with no would-be entrant: nothing to deter
     limit *= (1.0 - dir.margin);
+    // The directing government's SOEs; a western government (no SOEs) directs its own firms,
+    // whose losses it covers (settle).
+    const bool any_kind = w.region_bloc[dir.government] == Bloc::west;
     auto directed = [&](int j) {
       const Index f = w.link_firm[w.offer_link[j]];
-      return w.firm_kind[f] == FirmKind::soe && w.firm_region[f] == dir.government && slot_capacity_[j] >= 0.0;
+      return (any_kind || w.firm_kind[f] == FirmKind::soe) && w.firm_region[f] == dir.government &&
+             slot_capacity_[j] >= 0.0;
     };
     double directed_last = 0.0, directed_capacity = 0.0;
     for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j)
@@ -449,7 +469,10 @@ void Simulation::share_capacities() {
       }
     if (directed_capacity <= 0.0 || w.market_b_hat[m] <= 0.0) continue;
     const double q_limit = std::max(0.0, (w.market_a_hat[m] - limit) / w.market_b_hat[m]);
-    const double need = std::max(0.0, q_limit - (w.market_supply[m] - directed_last));
+    const double need = q_limit - (w.market_supply[m] - directed_last);
+    // Already at or below the limit price without them: the directed firms best-respond (a
+    // directive of 0 would take them out of the market).
+    if (!(need > 0.0)) continue;
     for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j)
       if (directed(j)) slot_directed_[j] = need * slot_capacity_[j] / directed_capacity;
   }
@@ -462,6 +485,8 @@ void Simulation::plan_offers() {
   auto& w = world_;
   const auto& p = policy_;
   const double kappa = scenario_.behaviour.adjustment;
+  const double markup = scenario_.behaviour.restock_markup;
+  const bool split = !w.slot_stock_bid.empty();  // restocking bids at their own price
   const double* directed_q = directed_q_.empty() ? nullptr : directed_q_.data();  // none yet: no directive
   auto directed = [&](int l) { return directed_q != nullptr && !std::isnan(directed_q[l]); };
   for (Index f = firm_lo_; f < firm_hi_; ++f) {
@@ -483,8 +508,8 @@ void Simulation::plan_offers() {
     const double theta = soe_theta(w, p, f);
     w.firm_unit_cost[f] = cost;
 
-    // Directed links ship the directive volume (scaled down if it exceeds capacity); the
-    // rest best-respond with the capacity left.
+    // Directed links ship at least the directive volume (scaled down if it exceeds capacity);
+    // the other links give way where capacity binds.
     const double capacity = w.firm_capacity[f];
     double directed_raw = 0.0;
     for (int i = 0; i < nl; ++i) {
@@ -500,29 +525,39 @@ void Simulation::plan_offers() {
       // A price-taking (fringe) firm sets price = marginal cost: slope b, as λ = 1 does.
       t.slope = (w.firm_price_taking[f] ? 1.0 : 2.0 - w_home) * b;
       t.cap = w.link_cap[l];
-      if (directed(l)) {
-        t.cap = 0.0;  // excluded from the water-filling below
-        directed_raw += directed_q[l];
-      }
+      if (directed(l)) directed_raw += directed_q[l];
     }
     const double directed_scale = directed_raw > capacity ? capacity / directed_raw : 1.0;
-    const double free_capacity = capacity - directed_raw * directed_scale;
+    const double free_capacity = capacity;
     const std::span<const LinkTerms> terms(terms_.data(), nl);
     const std::span<double> target(target_.data(), nl), adjusted(adjusted_.data(), nl);
     // Partial adjustment starts from last month's plan: a shortage that forced actual
     // shipments to 0 does not reset what the firm intends to make.
     const std::span<double> previous(w.link_plan.data() + l0, nl);
-    const double committed = std::max(0.0, floor_min_output_[f] - directed_raw * directed_scale);
+    const double committed = floor_min_output_[f];
     const auto plan = best_response(terms, w.firm_cost_slope[f], free_capacity, committed, target,
                                     scratch_);
     w.firm_shadow[f] = plan.shadow;
     adjust_shipments(previous, target, terms, kappa, free_capacity, adjusted);
-    double planned = 0.0;
-    for (int i = 0; i < nl; ++i) {
-      const int l = l0 + i;
-      if (directed(l)) adjusted[i] = directed_q[l] * directed_scale;
-      planned += adjusted[i];
+    if (directed_raw > 0.0) {
+      double on_directed = 0.0, on_free = 0.0;
+      for (int i = 0; i < nl; ++i) {
+        const int l = l0 + i;
+        if (directed(l)) {
+          adjusted[i] = std::max(adjusted[i], directed_q[l] * directed_scale);
+          on_directed += adjusted[i];
+        } else {
+          on_free += adjusted[i];
+        }
+      }
+      if (on_directed + on_free > capacity) {
+        const double keep_directed = on_directed > capacity ? capacity / on_directed : 1.0;
+        const double keep_free = on_free > 0.0 ? std::max(0.0, capacity - on_directed * keep_directed) / on_free : 0.0;
+        for (int i = 0; i < nl; ++i) adjusted[i] *= directed(l0 + i) ? keep_directed : keep_free;
+      }
     }
+    double planned = 0.0;
+    for (int i = 0; i < nl; ++i) planned += adjusted[i];
     // Inputs on hand limit what can actually be made (the buffer runs down first).
     double feasible = kInf;
     for (int s = s0; s < s1; ++s) feasible = std::min(feasible, w.slot_inventory[s] / w.slot_units[s]);
@@ -551,10 +586,18 @@ void Simulation::plan_offers() {
         const double cover = w.good_cover[w.slot_good[s]];  // months of this input kept
         w.slot_inventory[s] -= w.slot_units[s] * actual;
         if (w.slot_inventory[s] < 0.0) w.slot_inventory[s] = 0.0;  // rounding only
-        const double want = w.slot_units[s] * planned * (1.0 + cover);
-        w.slot_bid[s] = std::max(0.0, want - w.slot_inventory[s]);
-        w.slot_reservation[s] =
-            std::max(0.0, (value - (cost - w.slot_units[s] * input_price(w, s))) / w.slot_units[s]);
+        const double expected = input_price(w, s);
+        const double reservation =
+            std::max(0.0, (value - (cost - w.slot_units[s] * expected)) / w.slot_units[s]);
+        // With split bids the part that rebuilds the buffer bids near the expected price.
+        const auto bid = input_bid(w.slot_units[s], planned, w.slot_inventory[s], cover, reservation,
+                                   expected, markup);
+        w.slot_bid[s] = bid.quantity;
+        w.slot_reservation[s] = reservation;
+        if (split) {
+          w.slot_stock_bid[s] = bid.stock_quantity;
+          w.slot_stock_reservation[s] = bid.stock_reservation;
+        }
       }
     }
   }
@@ -568,23 +611,40 @@ void Simulation::clear_markets() {
   auto& mm = market_metrics_;
   for (Index m : my_markets_) {
     const int o0 = w.offer_begin[m], o1 = w.offer_begin[m + 1];
-    const int b0 = w.bid_begin[m], nb = w.bid_begin[m + 1] - b0;
+    const int b0 = w.bid_begin[m], slots_here = w.bid_begin[m + 1] - b0;
     double supply = 0.0;
     for (int j = o0; j < o1; ++j) supply += offer_q_[j];
-    // Bids by reservation price, highest first; ties keep firm order (stable sort). Sorted
-    // as (price, slot) pairs, ties by slot: the same permutation without the indirection
-    // and the merge buffer; NaN prices (no strict weak order) keep the stable sort.
+    // Bid entries: one per slot, or with split bids two — entry 2k this month's use at r,
+    // entry 2k + 1 the restocking part at its own (lower) price.
+    const bool split = !bid_stock_q_.empty();
+    const int nb = split ? 2 * slots_here : slots_here;
+    const double* eq = bid_q_.data() + b0;
+    const double* er = bid_r_.data() + b0;
+    if (split) {
+      for (int k = 0; k < slots_here; ++k) {
+        const double stock = bid_stock_q_[b0 + k];
+        entry_q_[2 * k] = bid_q_[b0 + k] - stock;
+        entry_r_[2 * k] = bid_r_[b0 + k];
+        entry_q_[2 * k + 1] = stock;
+        entry_r_[2 * k + 1] = bid_stock_r_[b0 + k];
+      }
+      eq = entry_q_.data();
+      er = entry_r_.data();
+    }
+    // Bids by reservation price, highest first; ties keep entry (firm) order (stable sort).
+    // Sorted as (price, entry) pairs, ties by entry: the same permutation without the
+    // indirection and the merge buffer; NaN prices (no strict weak order) keep the stable sort.
     keyed_.resize(nb);
     bool sorted = true, nan = false;
     for (int k = 0; k < nb; ++k) {
-      keyed_[k] = {bid_r_[b0 + k], k};
+      keyed_[k] = {er[k], k};
       nan = nan || std::isnan(keyed_[k].first);
       sorted = sorted && (k == 0 || !(keyed_[k].first > keyed_[k - 1].first));
     }
     if (nan) {
       for (int k = 0; k < nb; ++k) order_[k] = k;
       std::stable_sort(order_.begin(), order_.begin() + nb,
-                       [&](Index x, Index y) { return bid_r_[b0 + x] > bid_r_[b0 + y]; });
+                       [&](Index x, Index y) { return er[x] > er[y]; });
     } else {
       if (!sorted)
         std::sort(keyed_.begin(), keyed_.end(), [](const auto& x, const auto& y) {
@@ -593,8 +653,8 @@ void Simulation::clear_markets() {
       for (int k = 0; k < nb; ++k) order_[k] = keyed_[k].second;
     }
     for (int k = 0; k < nb; ++k) {
-      sorted_q_[k] = bid_q_[b0 + order_[k]];
-      sorted_r_[k] = bid_r_[b0 + order_[k]];
+      sorted_q_[k] = eq[order_[k]];
+      sorted_r_[k] = er[order_[k]];
     }
     const std::span<const double> q(sorted_q_.data(), nb), r(sorted_r_.data(), nb);
     const double spread = scenario_.behaviour.bid_spread;
@@ -604,9 +664,17 @@ void Simulation::clear_markets() {
     const auto c = clear_market_capped(supply, w.market_exogenous[m], q, r,
                                        std::span(served_.data(), nb), spread, cap);
     double bid_total = 0.0;
-    for (int k = 0; k < nb; ++k) {
-      bid_served_[b0 + order_[k]] = served_[k];
-      bid_total += sorted_q_[k];
+    if (split) {
+      for (int k = 0; k < slots_here; ++k) bid_served_[b0 + k] = 0.0;
+      for (int k = 0; k < nb; ++k) {
+        bid_served_[b0 + order_[k] / 2] += served_[k];
+        bid_total += sorted_q_[k];
+      }
+    } else {
+      for (int k = 0; k < nb; ++k) {
+        bid_served_[b0 + order_[k]] = served_[k];
+        bid_total += sorted_q_[k];
+      }
     }
     const double sold = supply - c.unsold;
     const double ratio = supply > 0.0 ? sold / supply : 0.0;
@@ -636,7 +704,12 @@ void Simulation::clear_markets() {
     mm.demand[m] = c.exogenous + bid_total;
     mm.shortage[m] = std::max(0.0, bid_total - c.bids_served);
     const auto& ex = w.market_exogenous[m];
-    mm.consumer_surplus[m] = ex.present ? 0.5 * std::max(0.0, ex.a - c.price) * c.exogenous : 0.0;
+    if (ex.isoelastic()) {  // ∫ above the price, for the share of the schedule's demand it got
+      const double wanted = ex.quantity_at(c.price);
+      mm.consumer_surplus[m] = wanted > 0.0 ? ex.surplus_at(c.price) * std::min(1.0, c.exogenous / wanted) : 0.0;
+    } else {
+      mm.consumer_surplus[m] = ex.present ? 0.5 * std::max(0.0, ex.a - c.price) * c.exogenous : 0.0;
+    }
   }
 }
 
@@ -758,7 +831,17 @@ void Simulation::settle(int period) {
     const double cost = w.firm_cost[f] * q + 0.5 * w.firm_cost_slope[f] * q * q +
                         (w.firm_status[f] == FirmStatus::active ? w.firm_fixed_cost[f] : 0.0) +
                         input_outlay;
-    const double profit = revenue + subsidy + floor_payment - cost;
+    double profit = revenue + subsidy + floor_payment - cost;
+    // A western firm under an underpricing directive is paid its loss by its government
+    // (booked with SOE support): cut-rate pricing is the government's policy, not its own.
+    if (w.firm_kind[f] == FirmKind::western && profit < 0.0 && !directed_q_.empty()) {
+      bool directed = false;
+      for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) directed |= directed_q_[l] > 0.0;
+      if (directed) {
+        acc[kSoeSupport] += -profit;
+        profit = 0.0;
+      }
+    }
     w.firm_revenue[f] = revenue;
     w.firm_input_outlay[f] = input_outlay;
     w.firm_subsidy[f] = subsidy;

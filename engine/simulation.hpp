@@ -163,6 +163,8 @@ class Simulation {
 
   // Market-side buffers the exchange fills (one entry per offer / bid slot).
   std::vector<double> offer_q_, offer_sold_, bid_q_, bid_r_, bid_served_;
+  std::vector<double> bid_stock_q_, bid_stock_r_;  // restocking parts (only with split bids)
+  std::vector<double> entry_q_, entry_r_;          // one market's bid entries (split bids)
   // Scratch for one firm / one market.
   std::vector<LinkTerms> terms_;
   std::vector<double> target_, adjusted_, scratch_, sorted_q_, sorted_r_, served_;

@@ -175,8 +175,19 @@ World build_world(const Scenario& sc) {
   const auto M = static_cast<Index>(w.market_good.size());
   w.markets = M;
   w.market_exogenous.assign(M, LinearDemand{});
-  for (const auto& m : sc.markets)
-    w.market_exogenous[w.market_of[static_cast<std::size_t>(m.good) * R + m.region]] = {true, m.a, m.b};
+  std::vector<double> a_hat0(M, 0.0);  // published intercept before the first clearing
+  for (const auto& m : sc.markets) {
+    const Index at = w.market_of[static_cast<std::size_t>(m.good) * R + m.region];
+    auto& d = w.market_exogenous[at];
+    d = {true, m.a, m.b};
+    a_hat0[at] = m.a;
+    if (m.elasticity > 0.0) {  // isoelastic: b and a_hat are the tangent at the reference point
+      d.elasticity = m.elasticity;
+      d.scale = m.quantity * std::pow(m.price, m.elasticity);
+      d.b = m.price / (m.elasticity * m.quantity);
+      a_hat0[at] = m.price + d.b * m.quantity;
+    }
+  }
 
   // Firm arrays, links (destinations ascending) and input slots.
   w.link_begin.push_back(0);
@@ -242,6 +253,8 @@ World build_world(const Scenario& sc) {
   w.link_denied.assign(L, 0);
   // The initial stock is an endowment valued at 0 until the first delivery re-prices it.
   for (auto* v : {&w.slot_bid, &w.slot_reservation, &w.slot_delivered, &w.slot_cost}) v->assign(S, 0.0);
+  if (std::isfinite(sc.behaviour.restock_markup))  // split bids only when restocking is price-sensitive
+    for (auto* v : {&w.slot_stock_bid, &w.slot_stock_reservation}) v->assign(S, 0.0);
 
   // Market-side slots, CSR by market; filling in link order keeps firm ids ascending.
   auto csr = [M](const std::vector<Index>& owner_market, std::vector<int>& begin,
@@ -299,7 +312,7 @@ World build_world(const Scenario& sc) {
   // markets with derived demand only start empty and learn from their first clearing.
   for (Index m = 0; m < M; ++m) {
     const auto& d = w.market_exogenous[m];
-    w.market_a_hat.push_back(d.present ? d.a : 0.0);
+    w.market_a_hat.push_back(a_hat0[m]);
     w.market_b_hat.push_back(d.present ? d.b : 1.0);
     w.market_price.push_back(d.present ? d.a : 0.0);
     w.market_sold.push_back(0.0);

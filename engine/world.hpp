@@ -87,6 +87,9 @@ struct World {
   std::vector<Index> slot_good, slot_market;
   std::vector<double> slot_units, slot_inventory, slot_bid, slot_reservation, slot_delivered;
   std::vector<double> slot_cost;         // weighted-average cost of the stock on hand
+  // The restocking part of slot_bid (≤ slot_bid) and its reservation price (per period;
+  // only with behaviour.restock_markup set).
+  std::vector<double> slot_stock_bid, slot_stock_reservation;
 
   // ---- trade pairs (good, origin, destination) with at least one link
   std::vector<Index> trade_good, trade_origin, trade_destination;

@@ -117,7 +117,78 @@ Clearing clear_smooth(double supply, const LinearDemand& demand, std::span<const
   return out;
 }
 
+// Clearing against a nonlinear (isoelastic) exogenous schedule: demand is continuous and
+// strictly falling below the choke price except for steps (the choke, σ = 0 bids), so the price
+// is found by bisection on the right-continuous demand, and the supply left at a step goes to
+// the buyers whose demand jumps there (the schedule first, then bids in order, as at a step of
+// the linear case). Demand is unbounded at price → 0, so there is never a glut.
+Clearing clear_general(double supply, const LinearDemand& demand, std::span<const double> q,
+                       std::span<const double> r, std::span<double> served, double spread) {
+  // Demand just above price p (right limit), and each part of it.
+  auto exo_above = [&](double p) { return demand.quantity_at(p); };  // right-continuous already
+  auto bid_above = [&](double p, std::size_t j) {
+    if (q[j] <= 0.0) return 0.0;
+    if (spread > 0.0) return bid_at(p, q[j], r[j], spread);
+    return p < r[j] || (r[j] <= 0.0 && p <= 0.0) ? q[j] : 0.0;
+  };
+  auto total_above = [&](double p) {
+    double d = exo_above(p);
+    for (std::size_t j = 0; j < q.size(); ++j) d += bid_above(p, j);
+    return d;
+  };
+  Clearing out;
+  double top = demand.a;
+  for (std::size_t j = 0; j < q.size(); ++j)
+    if (q[j] > 0.0) top = std::max(top, r[j]);
+  std::fill(served.begin(), served.end(), 0.0);
+  if (supply <= 0.0) {
+    out.price = std::max(top, 0.0);
+    return out;
+  }
+  // Invariant: demand above lo exceeds supply, demand above hi does not.
+  double lo = 0.0, hi = top;
+  for (int it = 0; it < 2000; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    if (!(mid > lo && mid < hi)) break;
+    (total_above(mid) > supply ? lo : hi) = mid;
+  }
+  out.price = hi;
+  double left = supply;
+  const double exo_hi = exo_above(hi);
+  out.exogenous = exo_hi;
+  left -= exo_hi;
+  for (std::size_t j = 0; j < q.size(); ++j) {
+    served[j] = bid_above(hi, j);
+    left -= served[j];
+  }
+  // What is left goes to the buyers whose demand steps up between hi and lo.
+  if (left > 0.0) {
+    const double more = std::min(left, std::max(0.0, exo_above(lo) - exo_hi));
+    out.exogenous += more;
+    left -= more;
+    for (std::size_t j = 0; j < q.size() && left > 0.0; ++j) {
+      const double add = std::min(left, std::max(0.0, bid_above(lo, j) - served[j]));
+      served[j] += add;
+      left -= add;
+    }
+    out.exogenous += std::max(left, 0.0);  // bisection's last bit: the schedule is continuous there
+  }
+  double bids = 0.0;
+  for (std::size_t j = 0; j < q.size(); ++j) bids += served[j];
+  out.bids_served = bids;
+  return out;
+}
+
 }  // namespace
+
+double LinearDemand::surplus_at(double price) const {
+  if (!present || !(price < a)) return 0.0;
+  if (!isoelastic()) return 0.5 * (a - price) * quantity_at(price);
+  const double p = std::max(price, 0.0);
+  if (elasticity == 1.0) return p > 0.0 ? scale * std::log(a / p) : std::numeric_limits<double>::infinity();
+  const double e1 = 1.0 - elasticity;
+  return scale * (std::pow(a, e1) - std::pow(p, e1)) / e1;
+}
 
 double demand_at(double price, const LinearDemand& demand, std::span<const double> q,
                  std::span<const double> r, double spread) {
@@ -128,6 +199,7 @@ double demand_at(double price, const LinearDemand& demand, std::span<const doubl
 
 Clearing clear_market(double supply, const LinearDemand& demand, std::span<const double> q,
                       std::span<const double> r, std::span<double> served, double spread) {
+  if (demand.present && demand.isoelastic()) return clear_general(supply, demand, q, r, served, spread);
   if (spread > 0.0) return clear_smooth(supply, demand, q, r, served, spread);
   Clearing out;
   std::fill(served.begin(), served.end(), 0.0);
@@ -174,7 +246,7 @@ Clearing clear_market(double supply, const LinearDemand& demand, std::span<const
 LocalDemand fit_local_demand(const Clearing& c, double sold, const LinearDemand& demand,
                              std::span<const double> q, std::span<const double> r, double window,
                              double reference_price, const LocalDemand& previous, double spread) {
-  if (q.empty() && demand.present) return {demand.a, demand.b};
+  if (q.empty() && demand.present && !demand.isoelastic()) return {demand.a, demand.b};
   if (c.price <= 0.0 || sold <= 0.0) {
     // A glut (price 0) or an empty market: keep the slope, move the line through the point.
     const double b = previous.b_hat > 0.0 ? previous.b_hat : 1.0;

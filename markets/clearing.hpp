@@ -4,17 +4,30 @@
 // publishes for next period's best responses.
 #pragma once
 
+#include <cmath>
+#include <limits>
 #include <span>
 
 namespace decouple {
 
+// The exogenous schedule: linear P = a − b·Q, or with elasticity > 0 constant-elasticity
+// Q = scale·P^−elasticity below the choke price a (0 from a on). For isoelastic demand `b` is
+// the slope at the configured reference point (what a market publishes before its first
+// clearing).
 struct LinearDemand {
   bool present = false;  // false: the market has only derived demand
   double a = 0.0;
   double b = 0.0;
+  double elasticity = 0.0;  // 0: linear
+  double scale = 0.0;       // isoelastic: quantity·price^elasticity of the reference point
+  bool isoelastic() const { return elasticity > 0.0; }
   double quantity_at(double price) const {
-    return present && price < a ? (a - price) / b : 0.0;
+    if (!present || !(price < a)) return 0.0;
+    if (isoelastic()) return price > 0.0 ? scale * std::pow(price, -elasticity) : std::numeric_limits<double>::infinity();
+    return (a - price) / b;
   }
+  // Consumer surplus of the buyers on the schedule at `price`: ∫_price^a Q(p) dp.
+  double surplus_at(double price) const;
 };
 
 struct Clearing {

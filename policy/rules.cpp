@@ -248,7 +248,11 @@ void diversify(Context& c, Index r, const std::vector<Index>& goods, const Diver
 
 // A government that dominates a good answers the adversary's moves to diversify away from
 // it with underpricing in the adversary's market (limit price `auto`: the entrants' own
-// break-even, which falls as their subsidies rise) and more SOE support.
+// break-even, which falls as their subsidies rise). China adds SOE support (θ); a western
+// government has no SOEs: its directive has its own firms offer cut-rate prices in the
+// adversary's market and it covers their losses (Bown 2026: the US would commit not to
+// "encourage its semiconductor industry to offer cut-rate prices in China to thwart market
+// entry by Chinese companies").
 void thwart(Context& c, Index h, const DiversifySpec& d) {
   const auto& v = c.v;
   const Bloc hb = v.region_bloc[h];
@@ -278,8 +282,9 @@ void thwart(Context& c, Index h, const DiversifySpec& d) {
     if (!in_force) {
       auto e = event(h, Instrument::underpricing, good, a);
       e.margin = d.thwart_margin;  // limit_price unset: auto
-      c.apply(e, cause);
+      c.apply(e, hb == Bloc::west ? cause + " (cut-rate export pricing)" : cause);
     }
+    if (hb == Bloc::west) continue;  // no SOEs whose θ could rise
     auto e = event(h, Instrument::output_weight);
     const double step = d.thwart_theta_step > 0.0 ? d.thwart_theta_step : 0.05 * reference_price(v, h, good);
     e.rate = c.p.output_weight[h] + step;

@@ -19,6 +19,15 @@ BURN_IN = 240
 KAPPA = 0.1
 SPREAD = 0.05         # behaviour.bid_spread
 WINDOW = 0.3          # behaviour.demand_window
+# Price-sensitive restocking (MODEL §3.3 g): the buffer-rebuilding part of an input bid bids at
+# most (1 + RESTOCK_MARKUP) x the expected input price (competitive storage: stocks are drawn
+# down, not rebuilt, while the price is far above its expected level). Must keep those bids flat
+# in the fit window: (1 - SPREAD)(1 + RESTOCK_MARKUP) > 1 + WINDOW.
+RESTOCK_MARKUP = 0.5
+# Bound on a market's monthly price rise (pro-rata allocation above it, as under supply
+# contracts). With price-sensitive restocking it binds only in the month a buffer runs out
+# (docs/CALIBRATION_NOTES.md, "2025 price spike").
+MAX_PRICE_RISE = 0.5
 SPARE = 1.25          # capacity / planned output
 # Magnet makers outside China run close to capacity (so a cut-off of Chinese magnets cannot be
 # made up from spare capacity elsewhere within a few months).
@@ -36,6 +45,13 @@ TARIFF0 = {("US", "CN"): 0.21, ("CN", "US"): 0.21}   # (importer, exporter) -> a
 # reciprocal agreement's monitoring reads as a breach; higher elasticities cycle. See
 # docs/CALIBRATION_NOTES.md (tariff pass-through).
 FRINGE = {}
+# Goods whose exogenous demand is isoelastic, Q = A·P^-e below a choke price CHOKE·P* (MODEL
+# §2.3): with Cournot sellers, a constant-elasticity schedule passes cost and tariff changes
+# through more than a linear one (Bulow-Pfleiderer 1983; Weyl-Fabinger 2013). e is chosen so the
+# engine's fitted elasticity of total demand at the rest point is the market's eps, as for the
+# linear schedule. Other goods keep linear demand.
+ISOELASTIC = {"ree_oxide", "magnets"}
+CHOKE = 10.0
 FRINGE_SPARE = 3.0    # fringe capacity / rest-point output
 
 
@@ -44,7 +60,7 @@ FRINGE_SPARE = 3.0    # fringe capacity / rest-point output
 GOODS = {
   "ree_oxide":    dict(unit="t", inputs={}, cover=None, transport=1.0,
                        note="NdPr oxide (proxy for separated rare earths incl. heavy RE); k$/t = $/kg"),
-  "magnets":      dict(unit="t", inputs={"ree_oxide": 0.3}, cover=1.5, transport=1.0,
+  "magnets":      dict(unit="t", inputs={"ree_oxide": 0.3}, cover=0.75, transport=1.0,
                        note="sintered NdFeB magnets; k$/t = $/kg"),
   "sme":          dict(unit="tools", inputs={}, cover=None, transport=30.0,
                        note="wafer-fab equipment, average tool ≈ $3M"),
@@ -229,6 +245,21 @@ def exo_slope(P, X, qexo, eps):
     return math.sqrt(lo * hi)
 
 
+def fitted_eta_iso(P, X, qexo, e):
+    """Fitted elasticity of total demand (flat bids) with an isoelastic schedule of own elasticity e."""
+    k = ((1 - WINDOW) ** -e - (1 + WINDOW) ** -e) / (2 * WINDOW)
+    return qexo * k / X
+
+
+def exo_elasticity(P, X, qexo, eps):
+    lo, hi = 1e-6, 50.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if fitted_eta_iso(P, X, qexo, mid) > eps: hi = mid
+        else: lo = mid
+    return 0.5 * (lo + hi)
+
+
 def solve():
     prod = {g: {r: 0.0 for r in REGIONS} for g in GOODS}
     for g, fl in FLOWS.items():
@@ -251,11 +282,13 @@ def solve():
             assert qexo > 0, (g, d, qexo)
             b = exo_slope(P, X[d], qexo, eps)
             a = P + b * qexo
+            e_iso = exo_elasticity(P, X[d], qexo, eps) if g in ISOELASTIC else None
             eta = eps
             if not (WINDOW <= eta <= 1 / WINDOW):
                 out["checks"].append(f"WARN {g}@{d}: fitted elasticity {eta:.3f} outside clamp")
             bh = P / (eps * X[d])           # b-hat the sellers see at the rest point
-            mk[d] = dict(P=P, b=bh, bexo=b, a=a, qexo=qexo, X=X[d], derived=derived[g][d], eta=eta, eps_exo=eps * X[d] / qexo)
+            mk[d] = dict(P=P, b=bh, bexo=b, a=a, qexo=qexo, X=X[d], derived=derived[g][d], eta=eta, eps_exo=eps * X[d] / qexo,
+                         e_iso=e_iso)
         out["markets"][g] = mk
         for o, row in fl.items():
             firms = FIRMS[g][o]
@@ -305,6 +338,8 @@ def solve():
                     r = p + mark / u
                     if (1 - SPREAD) * r < (1 + WINDOW) * p:
                         out["checks"].append(f"LOW reservation {fid} for {h}: r={r:.2f} p={p:.2f}")
+                    if (1 - SPREAD) * min(r, (1 + RESTOCK_MARKUP) * p) < (1 + WINDOW) * p:
+                        out["checks"].append(f"LOW restocking reservation {fid} for {h}")
                 out["firms"].append(dict(id=fid, good=g, region=o, kind=kind, theta=theta, c0=c0, c_eff=c_eff,
                                          cap=k, y=y, q=q, sells_to=dests, base=base, lm=lm, markup=mark))
             # The fringe: one price-taking firm per export route, at P_d/M - e_od = c + k*q (its
@@ -461,6 +496,8 @@ def emit(res, path):
     w("                            # the noncooperative runs → +3–5 pp on 8%). A modelling choice (trade-policy")
     w("                            # uncertainty deters investment: Handley & Limão 2017); sweep it in ensembles.")
     w("inventory_cover = 1.0       # months of input stock kept by default")
+    w(f"restock_markup = {RESTOCK_MARKUP}        # buffer restocking bids at most (1 + 0.5) x the expected input price")
+    w(f"max_price_rise = {MAX_PRICE_RISE}        # a price rises at most 50% in a month; buyers rationed pro rata above it")
     w("exit_after = 12")
     w("")
     for r in REGIONS:
@@ -481,7 +518,7 @@ def emit(res, path):
             w(f"progress_ratio = {spec['pr']}        # 20% cost fall per doubling (CAL §2)")
             w(f"learning_floor = {spec['floor']}")
         if spec["cover"] is not None:
-            cov = {"magnets": "automakers keep ≈ 6 weeks of magnets (CAL §2: 4-8 weeks)",
+            cov = {"magnets": "automakers hold 1.75 months ≈ 7.5 weeks at the start of a month (CAL §2: 4-8 weeks)",
                    "mature_chips": "≈ 2 weeks of mature-node chips (CAL §2: 1-3 weeks)"}[g]
             w(f"inventory_cover = {spec['cover']}      # {cov}")
     w("")
@@ -496,7 +533,10 @@ def emit(res, path):
             w("[[market]]")
             w(f'good = "{g}"')
             w(f'region = "{d}"')
-            w(f"demand = {{ a = {fmt(m['a'], 8)}, b = {fmt(m['bexo'], 6)} }}   # exogenous {m['qexo']:.1f} of {m['X']:g} at P*; eps {m['eta']:g} (own {m['P'] / m['bexo'] / m['qexo']:.2f})")
+            if m["e_iso"] is not None:
+                w(f"demand = {{ a = {fmt(CHOKE * m['P'], 8)}, elasticity = {fmt(m['e_iso'], 6)}, price = {fmt(m['P'], 8)}, quantity = {fmt(m['qexo'], 8)} }}   # isoelastic; exogenous {m['qexo']:.1f} of {m['X']:g} at P*; eps {m['eta']:g}")
+            else:
+                w(f"demand = {{ a = {fmt(m['a'], 8)}, b = {fmt(m['bexo'], 6)} }}   # exogenous {m['qexo']:.1f} of {m['X']:g} at P*; eps {m['eta']:g} (own {m['P'] / m['bexo'] / m['qexo']:.2f})")
     w("")
     w("# Export routes: transport and other trade costs (k$/unit) that reproduce the 2024 flows.")
     for (o, d, g, e) in res["routes"]:

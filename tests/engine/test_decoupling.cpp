@@ -2,7 +2,8 @@
 // from a Chinese SOE, China diversifies fab equipment (sme) away from a US firm; entry needs
 // support. Three regimes on the same world and seed:
 //   0  both `diversify` alone;   1  the same with China thwarting;   2  the reciprocal
-//   agreement at 40% (announced paths, U = 0, no underpricing).
+//   agreement at 40% (announced paths, U = 0, no underpricing);   3  both sides thwarting
+//   (the US by cut-rate pricing of its fab equipment in China).
 // Checks the mechanisms and their ordering, not calibrated magnitudes.
 #include <gtest/gtest.h>
 
@@ -48,12 +49,13 @@ Builder world(int regime) {
   pool.sells_to = {CN};
   b.s.entrant_pools.push_back(pool);
   b.gov(US).tariffs.push_back({MAG, CN, 0.25, 0.0});
-  if (regime < 2) {
+  if (regime != 2) {
     b.gov(US).rule = Rule::diversify;
     b.gov(US).diversify.goods = {MAG};
     b.gov(CN).rule = Rule::diversify;
     b.gov(CN).diversify.goods = {SME};
-    b.gov(CN).diversify.thwart = regime == 1;
+    b.gov(CN).diversify.thwart = regime == 1 || regime == 3;
+    b.gov(US).diversify.thwart = regime == 3;
   } else {
     b.gov(US).rule = Rule::reciprocal;
     b.gov(CN).rule = Rule::reciprocal;
@@ -75,6 +77,8 @@ struct Outcome {
   double max_theta_cn = 0.0;
   int directive_months = 0;   // months with a Chinese underpricing directive in force
   double max_u_magnets = 0.0;
+  int china_reached = -1;     // first month from which China's sme dependency stays ≤ 0.4
+  int us_directive_months = 0;
 };
 
 Outcome simulate(int regime) {
@@ -92,6 +96,12 @@ Outcome simulate(int regime) {
     o.max_theta_cn = std::max(o.max_theta_cn, s.policy().output_weight[CN]);
     o.directive_months += !s.policy().directives.empty();
     o.max_u_magnets = std::max(o.max_u_magnets, s.uncertainty()[MAG]);
+    const double sme = s.blocs().dependency_share[static_cast<int>(Bloc::china) * 2 + SME];
+    if (!(sme <= 0.4)) o.china_reached = -1;
+    else if (o.china_reached < 0) o.china_reached = t;
+    bool us_directive = false;
+    for (const auto& d : s.policy().directives) us_directive |= d.government == US;
+    o.us_directive_months += us_directive;
   });
   return o;
 }
@@ -123,6 +133,35 @@ TEST(Decoupling, ThreeRegimesOnTheSameWorld) {
   EXPECT_LE(agreed.china_sme_end, 0.4);
   EXPECT_GE(agreed.china_sme_end, alone.china_sme_end);
   std::printf("months to target (alone, thwarted, agreed): %d %d %d\n", alone.reached, thwarted.reached, agreed.reached);
+  std::printf("China's sme target (alone, thwarted, agreed): %d %d %d\n", alone.china_reached, thwarted.china_reached, agreed.china_reached);
   std::printf("US fiscal cost: %.3g %.3g %.3g\n", alone.fiscal_us, thwarted.fiscal_us, agreed.fiscal_us);
   std::printf("China's sme dependency at the end: %.3f %.3f %.3f\n", alone.china_sme_end, thwarted.china_sme_end, agreed.china_sme_end);
+}
+
+TEST(Decoupling, WesternThwartingIsCutRatePricingPaidByTheUs) {
+  // Both sides thwart: the US answers China's SME ladder by having its toolmaker sell in
+  // China at least enough to hold the price at the Chinese entrants' break-even; China's SME
+  // target comes later than when only China thwarts.
+  const Outcome china_only = simulate(1), both = simulate(3);
+  EXPECT_EQ(china_only.us_directive_months, 0);
+  EXPECT_GT(both.us_directive_months, 12);
+  EXPECT_GT(both.china_reached, china_only.china_reached + 6);
+  std::printf("China's sme target (China thwarts, both thwart): %d %d\n", china_only.china_reached,
+              both.china_reached);
+  // Below its own cost, the directed western firm is paid its loss (booked with SOE support),
+  // so it stays in the market; without the directive it ships less there.
+  auto directed = world(0);
+  directed.gov(US).underpricing.push_back({SME, CN, 40.0, 0.0});  // under its cost of 50
+  Simulation sim(directed.s);
+  double support = 0.0, shipped = 0.0;
+  bool exited = false;
+  run(sim, [&](Simulation& s, int t) {
+    if (t < 0) return;
+    support += s.accounts().soe_support[US];
+    exited |= s.world().firm_status[1] == FirmStatus::exited;
+    shipped = s.world().link_q[s.world().link_begin[1]];
+  });
+  EXPECT_GT(support, 0.0);
+  EXPECT_FALSE(exited) << "a firm paid its losses does not exit";
+  EXPECT_NEAR(shipped, 260.0, 1.0) << "ships what holds the price at the limit: 300 − 40";
 }

@@ -253,3 +253,39 @@ TEST(Convergence, PlainBestResponseCyclesForThreeFirmsPartialAdjustmentConverges
   EXPECT_LT(gap_after(0.3), 1e-9);
   EXPECT_GT(gap_after(1.0), 1.0);
 }
+
+TEST(Cournot, PassThroughUnderConstantElasticityDemand) {
+  // N symmetric Cournot firms, marginal cost c, demand Q = A·P^−ε: P − P/(N·η) = c, so
+  // P = c/(1 − 1/(N·η)) and a cost shift passes through by 1/(1 − 1/(N·η)) > 1 (Bulow and
+  // Pfleiderer 1983; Weyl and Fabinger 2013), where η is the elasticity firms read from the
+  // market's published line: the finite-difference (secant) elasticity over ±ω·P,
+  // η = ((1 − ω)^−ε − (1 + ω)^−ε)/(2ω) — exact for the model, → ε as ω → 0 (linear demand
+  // passes through N/(N + 1) instead).
+  const int n = 3;
+  const double eps = 2.0, window = 0.01;
+  const double eta = (std::pow(1.0 - window, -eps) - std::pow(1.0 + window, -eps)) / (2.0 * window);
+  auto price = [&](double cost, double tariff) {
+    Builder b(600);
+    b.s.behaviour.demand_window = window;
+    const Index home = b.region("HOME", Bloc::west);
+    const Index abroad = b.region("ABROAD", Bloc::china);
+    const Index g = b.good("widget");
+    MarketSpec m{g, home, 1000.0, 0.0};
+    m.elasticity = eps;
+    m.price = 12.0;
+    m.quantity = 100.0;
+    b.s.markets.push_back(m);
+    for (int i = 0; i < n; ++i) b.firm("f" + std::to_string(i), abroad, g, FirmKind::western, cost, {home});
+    if (tariff > 0.0) b.gov(home).tariffs.push_back({g, abroad, tariff, 0.0});
+    Simulation sim(b.s);
+    run(sim);
+    return sim.world().market_price[0];
+  };
+  const double p10 = price(10.0, 0.0);
+  EXPECT_NEAR(p10, 10.0 / (1.0 - 1.0 / (n * eta)), 1e-6);
+  EXPECT_NEAR(p10, 10.0 / (1.0 - 1.0 / (n * eps)), 2e-3);  // textbook ε: 12.0
+  // A 10% ad-valorem tariff on every seller: the price rises by 1/(1 − 1/(Nη)) of the wedge.
+  const double pass = (price(10.0, 0.1) - p10) / (0.1 * 10.0);
+  EXPECT_NEAR(pass, 1.0 / (1.0 - 1.0 / (n * eta)), 1e-5);
+  EXPECT_NEAR(pass, 1.2, 1e-3);
+}

@@ -152,3 +152,42 @@ TEST(Clearing, CappedPriceRationsEveryBuyerProRata) {
   EXPECT_EQ(same.price, uncapped.price);
   EXPECT_EQ(served, free);
 }
+
+// Constant-elasticity exogenous demand Q = A·P^−e below the choke price a.
+TEST(ClearIsoelastic, PriceSolvesDemandEqualsSupplyWithBidsServedFirst) {
+  LinearDemand d;
+  d.present = true;
+  d.a = 1000.0;
+  d.elasticity = 2.0;
+  d.scale = 100.0 * 144.0;  // through (12, 100)
+  // No bids: P = (A/S)^(1/e).
+  std::vector<double> none;
+  auto c = clear_market(100.0, d, none, none, std::span<double>(), 0.05);
+  EXPECT_NEAR(c.price, 12.0, 1e-9);
+  EXPECT_NEAR(c.exogenous, 100.0, 1e-9);
+  EXPECT_DOUBLE_EQ(c.unsold, 0.0);  // demand is unbounded as P → 0: no glut
+  // A bid far above the price is served in full; the schedule takes the rest.
+  for (double spread : {0.0, 0.05}) {
+    const std::vector<double> q{44.0}, r{500.0};
+    std::vector<double> served(1);
+    c = clear_market(100.0, d, q, r, served, spread);
+    EXPECT_NEAR(c.price, 12.0 * std::sqrt(100.0 / 56.0), 1e-9) << spread;
+    EXPECT_NEAR(served[0], 44.0, 1e-9);
+    EXPECT_NEAR(c.exogenous + c.bids_served, 100.0, 1e-9);
+  }
+  // σ = 0: a step the schedule alone cannot absorb prices the market at the bid (served in part).
+  {
+    const std::vector<double> q{200.0}, r{20.0};
+    std::vector<double> served(1);
+    c = clear_market(100.0, d, q, r, served, 0.0);
+    EXPECT_NEAR(c.price, 20.0, 1e-9);
+    EXPECT_NEAR(c.exogenous, 36.0, 1e-6);  // 14,400/400
+    EXPECT_NEAR(served[0], 64.0, 1e-6);
+  }
+  // Below the schedule's demand at the choke price, the price is the choke.
+  c = clear_market(0.001, d, none, none, std::span<double>(), 0.05);
+  EXPECT_DOUBLE_EQ(c.price, 1000.0);
+  EXPECT_NEAR(c.exogenous, 0.001, 1e-12);
+  // Consumer surplus ∫_P^a A p^−2 dp = A (1/P − 1/a).
+  EXPECT_NEAR(d.surplus_at(12.0), 14400.0 * (1.0 / 12.0 - 1.0 / 1000.0), 1e-9);
+}

@@ -419,3 +419,45 @@ TEST(PolicyUncertainty, RootMeanSquareOfChangesOverTheWindow) {
   EXPECT_NEAR(u[MAG], std::sqrt(0.04 / 24.0), 1e-12);
   EXPECT_EQ(u[SME], 0.0);
 }
+
+TEST(Diversify, WesternThwartingIsCutRatePricingWithoutSoeSupport) {
+  // The US dominates China's fab equipment (the West supplies 80% of it): China's investment
+  // subsidy on SME is answered by a US directive for cut-rate prices in China's market; the US
+  // has no SOEs, so no θ step; no answer on a good the West does not dominate.
+  World w;
+  auto& us = w.sc.governments[US];
+  us.rule = Rule::diversify;
+  us.diversify.goods = {MAG};
+  us.diversify.thwart = true;
+  us.diversify.thwart_margin = 0.05;
+  us.diversify.review_every = 1000;
+  w.ready();
+  w.view.dependency[w.view.bg(Bloc::china, SME)] = 0.8;
+  w.view.dependency[w.view.bg(Bloc::china, MAG)] = 0.1;
+  EventSpec e;
+  e.government = CN;
+  e.instrument = Instrument::investment_subsidy;
+  e.good = SME;
+  e.rate = 0.3;
+  w.move(3, e);
+  e.good = MAG;
+  w.move(3, e);
+  w.step(4);
+  ASSERT_EQ(w.policy.directives.size(), 1u);
+  const auto& d = w.policy.directives[0];
+  EXPECT_EQ(d.government, US);
+  EXPECT_EQ(d.good, SME);
+  EXPECT_EQ(d.market_region, CN);
+  EXPECT_TRUE(d.automatic);
+  EXPECT_DOUBLE_EQ(d.margin, 0.05);
+  EXPECT_DOUBLE_EQ(w.policy.output_weight[US], 0.0);
+  ASSERT_EQ(w.log.size(), 1u);  // the directive only
+  EXPECT_EQ(w.cause(w.log.back()),
+            "diversify: thwarting the adversary's diversification (cut-rate export pricing)");
+  // A second Chinese step does not duplicate the directive.
+  e.good = SME;
+  e.rate = 0.4;
+  w.move(9, e);
+  w.step(10);
+  EXPECT_EQ(w.policy.directives.size(), 1u);
+}

@@ -1,0 +1,23 @@
+// Input bids (MODEL §3.3 g): how much of an input a firm bids for and at what price.
+#pragma once
+
+namespace decouple {
+
+struct InputBid {
+  double quantity = 0.0;           // restores the stock to one month of planned use + cover
+  double stock_quantity = 0.0;     // of which rebuilds the buffer (the stock on hand covers next month's use first)
+  double stock_reservation = 0.0;  // the price that part bids at, ≤ the firm's reservation price
+};
+
+// A firm that plans `planned` units of output, uses `units` of the input per unit, keeps
+// `cover` months beyond next month's use and holds `inventory` after this month's use bids
+// for (units·planned·(1 + cover) − inventory)⁺. The part beyond next month's use not covered
+// by the stock, (units·planned − inventory)⁺, bids at `reservation` (the price at which its
+// margin is zero); the rest rebuilds the buffer and bids at most (1 + markup)·`expected`
+// (competitive storage: a buffer is rebuilt near the price the firm expects, drawn down
+// while the price is far above it). expected ≤ 0 (no price known yet) or markup = ∞: the
+// whole bid at `reservation`.
+InputBid input_bid(double units, double planned, double inventory, double cover, double reservation,
+                   double expected, double markup);
+
+}  // namespace decouple
