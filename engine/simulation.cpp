@@ -495,7 +495,10 @@ void Simulation::plan_offers() {
     if (w.firm_status[f] != FirmStatus::active) {
       std::fill(w.link_q.begin() + l0, w.link_q.begin() + l0 + nl, 0.0);
       std::fill(w.link_plan.begin() + l0, w.link_plan.begin() + l0 + nl, 0.0);
-      for (int s = s0; s < s1; ++s) w.slot_bid[s] = 0.0;
+      for (int s = s0; s < s1; ++s) {
+        w.slot_bid[s] = 0.0;
+        if (split) w.slot_stock_bid[s] = 0.0;  // its restocking part too (else a stale bid buys)
+      }
       w.firm_planned[f] = w.firm_output[f] = w.firm_shadow[f] = 0.0;
       continue;
     }

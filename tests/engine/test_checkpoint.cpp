@@ -115,7 +115,12 @@ TEST(Checkpoint, RestoredSimulationContinuesBitForBit) {
 TEST(Checkpoint, MissingStateIsDetected) {
   for (const char* name : {"link/plan", "market/forecast", "firm/status", "slot/inventory"})
     EXPECT_NE(resume_differs("noncooperative.toml", 24, name), "") << "restoring without " << name;
-  EXPECT_NE(resume_differs("escalation_2025_rules.toml", 30, "market/traded_price", {kPriceRise}), "");
+  // The bound binds only in months when a price would jump (around the April 2025 licences):
+  // restoring without the last traded price must show in one of them.
+  bool shown = false;
+  for (int stop : {14, 15, 16, 17, 18, 30})
+    shown = shown || !resume_differs("escalation_2025_rules.toml", stop, "market/traded_price", {kPriceRise}).empty();
+  EXPECT_TRUE(shown) << "restoring without market/traded_price";
 }
 
 // Names are unique and the records' fields come in equal lengths.
