@@ -102,11 +102,12 @@ cd "$work"
 export DECOUPLE=$DECOUPLE_BIN
 # mpirun refuses root without these (the mpirun launcher test); srun ignores them.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# The scripts ask for up to 2 GB per rank; a small test machine gets less (memory is not a
-# consumable resource here, but a request above the node's memory is refused).
+# The scripts ask for up to 4 GB per CPU; a small test machine gets less (memory is not a
+# consumable resource here, but a request above the node's memory is refused). The scripts set
+# --mem-per-cpu, and sbatch refuses --mem beside it, so the override is --mem-per-cpu too.
 mem=()
 node_mb=$(sinfo -h -N -o %m | head -n 1)
-((node_mb >= 4200)) || mem=(--mem=100M)
+((node_mb >= 8400)) || mem=(--mem-per-cpu=200M)
 
 # submit ARGS...: sbatch --parsable ARGS; prints the job id.
 submit() {
