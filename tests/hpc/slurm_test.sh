@@ -261,8 +261,15 @@ path=$(tr ':' '\n' <<<"$PATH" | while read -r d; do [[ -x $d/decouple ]] || prin
 r3=$(cd "$work/elsewhere" && env -u DECOUPLE PATH="${path%:}" sbatch --parsable "${mem[@]}" \
   "$tmp/repo/hpc/run.sbatch" "$CONFIG" "$work/run_found.h5" "${SHORT[@]}" --quiet) ||
   fail "sbatch of the copied run.sbatch"
-for j in "$r1" "$r2" "$r3"; do wait_job "${j%%;*}"; done
-note "run.sbatch jobs $r1 (srun), $r2 (mpirun), $r3 (found by path) done"
+# Without any executable to find, an ensemble task records that as its failure.
+mkdir -p "$tmp/norepo/hpc"
+cp "$HPC/ensemble.sbatch" "$tmp/norepo/hpc/"
+r4=$(cd "$work/elsewhere" && env -u DECOUPLE PATH="${path%:}" sbatch --parsable "${mem[@]}" --array=0 \
+  "$tmp/norepo/hpc/ensemble.sbatch" "$CONFIG" "$work/none") || fail "sbatch of the copied ensemble.sbatch"
+for j in "$r1" "$r2" "$r3" "$r4"; do wait_job "${j%%;*}"; done
+note "run.sbatch jobs $r1 (srun), $r2 (mpirun), $r3 (found by path) and ensemble $r4 (nothing to find) done"
+[[ "$(head -n 1 none/rep_0.failed 2>&1)" == "decouple not found: set DECOUPLE="* ]] ||
+  fail "none/rep_0.failed: $(cat none/rep_0.failed 2>&1)"
 for f in run_srun.h5 run_mpirun.h5; do
   if [[ -f $f ]]; then
     [[ "$(h5attr "$f" ranks)" == 2 ]] || fail "$f: ranks $(h5attr "$f" ranks), expected 2"
