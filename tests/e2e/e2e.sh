@@ -416,6 +416,17 @@ ok &= list(r["behaviour.uncertainty_premium"]) == [0.0, -0.1, 0.2, 0.0, -0.1, 0.
 s = pd.read_csv("csv/summary_market.csv")
 ok &= {"good", "region", "price_mean", "price_q95"} <= set(s.columns) and s.good.dtype == object
 sys.exit(0 if ok else 1)' || fail "replicates.csv / summary_market.csv"
+  # scripts/report draws the ensemble: bands, the indicator table, the sensitivity to ρ.
+  set +e
+  "$SRC/scripts/report" merged.h5 --out rep >rp.out 2>rp.err
+  rc=$?
+  set -e
+  [[ $rc -eq 0 ]] || fail "report on merged.h5: exit $rc: $(cat rp.err)"
+  local fig
+  for fig in ensemble_shares.png ensemble_costs.png; do [[ -s rep/$fig ]] || fail "report: no $fig: $(ls rep)"; done
+  compgen -G "rep/sensitivity_*.png" >/dev/null || fail "report: no sensitivity figure: $(ls rep)"
+  grep -q "median \[5%, 95%\] over replicates" rep/summary.md || fail "report: no indicator table"
+  grep -q "| replicates ok / failed / missing | 4 / 2 / 1 |" rep/summary.md || fail "report: counts: $(grep -n replicates rep/summary.md)"
   # An existing output is kept without --force.
   local h; h=$(sha merged.h5)
   run_cmd m2 merge ens --out merged.h5
