@@ -630,6 +630,20 @@ wait_for() {
   return 1
 }
 
+# signal_when FILE SIGNAL DELAY PREFIX CMD...: runs CMD in the background (output to PREFIX.out
+# and PREFIX.err), waits until FILE exists, then DELAY seconds, sends SIGNAL and waits for CMD;
+# its exit status is in $rc.
+signal_when() {
+  local file=$1 sig=$2 delay=$3 prefix=$4; shift 4
+  "$@" >"$prefix.out" 2>"$prefix.err" &
+  bg_pid=$!
+  wait_for "$file" "$bg_pid" || die "$* never created $file: $(cat "$prefix.err")"
+  sleep "$delay"
+  kill -"$sig" "$bg_pid"
+  set +e; wait "$bg_pid"; rc=$?; set -e
+  bg_pid=""
+}
+
 # SIGTERM to a running single-process run: it finishes the period, writes the checkpoint and
 # exits 3; resuming gives the uninterrupted run's panels.
 t_checkpoint_signal() {
@@ -637,13 +651,7 @@ t_checkpoint_signal() {
   local c="$SRC/configs/synthetic/small.toml" opts=(--set run.periods=150 --quiet)
   run_cmd full run "$c" --out full.h5 "${opts[@]}"
   [[ $rc -eq 0 ]] || die "full run: exit $rc: $(cat full.err)"
-  "$DECOUPLE" run "$c" --out sig.h5 "${opts[@]}" >sig.out 2>sig.err &
-  bg_pid=$!
-  wait_for sig.h5.partial "$bg_pid" || die "the run never created sig.h5.partial: $(cat sig.err)"
-  sleep 0.3
-  kill -TERM "$bg_pid"
-  set +e; wait "$bg_pid"; rc=$?; set -e
-  bg_pid=""
+  signal_when sig.h5.partial TERM 0.3 sig "$DECOUPLE" run "$c" --out sig.h5 "${opts[@]}"
   expect_stopped sig sig.h5
   grep -q "stopped on SIGTERM" sig.err || fail "the message does not name SIGTERM: $(cat sig.err)"
   run_cmd res run "$c" --out sig.h5 "${opts[@]}" --resume sig.h5.checkpoint.h5
@@ -657,13 +665,7 @@ t_checkpoint_signal() {
 t_ensemble_signal() {
   need_python
   local c="$SRC/configs/synthetic/small.toml" opts=(--set run.periods=150)
-  "$DECOUPLE" ensemble "$c" --replications 3 --out ens "${opts[@]}" >sig.out 2>sig.err &
-  bg_pid=$!
-  wait_for ens/rep_0.h5.partial "$bg_pid" || die "the ensemble never created ens/rep_0.h5.partial: $(cat sig.err)"
-  sleep 0.3
-  kill -TERM "$bg_pid"
-  set +e; wait "$bg_pid"; rc=$?; set -e
-  bg_pid=""
+  signal_when ens/rep_0.h5.partial TERM 0.3 sig "$DECOUPLE" ensemble "$c" --replications 3 --out ens "${opts[@]}"
   [[ $rc -eq 3 ]] || fail "signalled ensemble: exit $rc, expected 3: $(cat sig.out sig.err)"
   [[ -f ens/rep_0.h5.checkpoint.h5 && ! -e ens/rep_0.h5 && ! -e ens/rep_0.h5.partial ]] ||
     fail "no checkpoint of rep_0 (or output left): $(ls ens)"
@@ -747,13 +749,7 @@ t_ranks_checkpoint_signal() {
   local c="$SRC/configs/synthetic/small.toml" opts=(--set run.periods=150 --quiet)
   run_cmd full run "$c" --out full.h5 "${opts[@]}"
   [[ $rc -eq 0 ]] || die "full run: exit $rc: $(cat full.err)"
-  "$MPIEXEC" -n 2 "$DECOUPLE" run "$c" --out sig.h5 "${opts[@]}" >sig.out 2>sig.err &
-  bg_pid=$!
-  wait_for sig.h5.partial "$bg_pid" || die "the run never created sig.h5.partial: $(cat sig.err)"
-  sleep 0.5
-  kill -USR1 "$bg_pid"
-  set +e; wait "$bg_pid"; rc=$?; set -e
-  bg_pid=""
+  signal_when sig.h5.partial USR1 0.5 sig "$MPIEXEC" -n 2 "$DECOUPLE" run "$c" --out sig.h5 "${opts[@]}"
   [[ $rc -eq 3 ]] || fail "exit $rc, expected 3: $(cat sig.err)"
   [[ $(grep -c "^decouple: stopped on SIGUSR1 .*--resume sig.h5.checkpoint.h5\$" sig.err) -eq 1 ]] ||
     fail "not one stop line: $(cat sig.err)"
