@@ -177,8 +177,7 @@ void Simulation::distribute() {
   market_trades_.resize(w.trades);
   std::vector<int> at(market_trade_begin_.begin(), market_trade_begin_.end() - 1);
   for (Index t = 0; t < w.trades; ++t) market_trades_[at[trade_market[t]]++] = t;
-  trade_multiplier_.assign(w.trades, 1.0);
-  trade_add_.assign(w.trades, 0.0);
+  trade_terms_.assign(w.trades, TradeTerms{});
   trade_special_.assign(w.trades, 0);
   {
     const auto firm_rank = decomposition_.firm_rank();
@@ -305,8 +304,7 @@ void Simulation::tabulate_border_terms(int period) {
                 (adversary_of(w.region_bloc[d]) == static_cast<int>(w.region_bloc[o]) &&
                  (p.mandate_ban[rg] || p.mandate_share[rg] > 0.0));
     }
-    trade_multiplier_[t] = mult;
-    trade_add_[t] = add;
+    trade_terms_[t] = {mult, add};
     trade_special_[t] = special ? 1 : 0;
   }
   share_capacities();
@@ -315,12 +313,10 @@ void Simulation::tabulate_border_terms(int period) {
     const int origin_bloc = static_cast<int>(w.region_bloc[o]);
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
       const Index t = w.link_trade[l];
-      w.link_multiplier[l] = trade_multiplier_[t];
-      w.link_add[l] = trade_add_[t];
       double cap = kInf;
       bool denied = false;
       if (trade_special_[t]) {  // an export control or a sourcing mandate on this pair (never o = d)
-        const Index d = w.link_destination[l];
+        const Index d = w.link_destination(l);
         const auto c = p.control_at(o, g, d);
         switch (p.control_kind[c]) {
           case ControlKind::none: break;
@@ -436,7 +432,7 @@ void Simulation::share_capacities() {
       if (slot_capacity_[j] < 0.0) continue;
       const Index l = w.offer_link[j];
       trade_capacity_[w.link_trade[l]] += slot_capacity_[j];
-      if (adversary == static_cast<int>(w.region_bloc[w.firm_region[w.link_firm[l]]]))
+      if (adversary == static_cast<int>(w.region_bloc[w.trade_origin[w.link_trade[l]]]))  // the firm's region
         adversary_capacity_[m] += slot_capacity_[j];
     }
   }
@@ -457,7 +453,7 @@ void Simulation::share_capacities() {
     // whose losses it covers (settle).
     const bool any_kind = w.region_bloc[dir.government] == Bloc::west;
     auto directed = [&](int j) {
-      const Index f = w.link_firm[w.offer_link[j]];
+      const Index f = w.link_firm(w.offer_link[j]);
       return (any_kind || w.firm_kind[f] == FirmKind::soe) && w.firm_region[f] == dir.government &&
              slot_capacity_[j] >= 0.0;
     };
@@ -519,12 +515,13 @@ void Simulation::plan_offers() {
       const int l = l0 + i;
       const Index m = w.link_market[l];
       const double b = w.market_b_hat[m];
-      const double w_home = (w.firm_kind[f] == FirmKind::soe && w.link_destination[l] == o)
+      const TradeTerms& border = trade_terms_[w.link_trade[l]];
+      const double w_home = (w.firm_kind[f] == FirmKind::soe && w.market_region[m] == o)
                                 ? w.firm_welfare_weight[f] : 0.0;
       auto& t = terms_[i];
       t.intercept = w.market_a_hat[m] - b * (w.market_supply[m] - w.link_q[l]);
-      t.multiplier = w.link_multiplier[l];
-      t.base_cost = cost - subsidy - theta + w.link_add[l];
+      t.multiplier = border.multiplier;
+      t.base_cost = cost - subsidy - theta + border.add;
       // A price-taking (fringe) firm sets price = marginal cost: slope b, as λ = 1 does.
       t.slope = (w.firm_price_taking[f] ? 1.0 : 2.0 - w_home) * b;
       t.cap = w.link_cap[l];
@@ -582,7 +579,8 @@ void Simulation::plan_offers() {
         const int l = l0 + i;
         if (w.link_cap[l] <= 0.0) continue;
         const Index m = w.link_market[l];
-        value = std::max(value, w.market_price[m] / w.link_multiplier[l] - w.link_add[l]);
+        const TradeTerms& border = trade_terms_[w.link_trade[l]];
+        value = std::max(value, w.market_price[m] / border.multiplier - border.add);
       }
       value += subsidy + theta;
       for (int s = s0; s < s1; ++s) {
@@ -745,9 +743,9 @@ void Simulation::settle_markets() {
       const Index l = w.offer_link[j];
       const Index t = w.link_trade[l], o = w.trade_origin[t];
       const double sold = offer_sold_[j];
-      const double mult = trade_multiplier_[t];
+      const double mult = trade_terms_[t].multiplier;
       const double transport = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
-      const double add = trade_add_[t];
+      const double add = trade_terms_[t].add;
       const double specific = add - transport;
       const double net = price / mult - add;
       // Buyers pay price·sold = seller's receipts + tariff (ad valorem on the value at
@@ -805,7 +803,8 @@ void Simulation::settle(int period) {
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
       const Index m = w.link_market[l];
       const double price = w.market_price[m];
-      const double net = price / w.link_multiplier[l] - w.link_add[l];
+      const TradeTerms& border = trade_terms_[w.link_trade[l]];
+      const double net = price / border.multiplier - border.add;
       const double sold = w.link_sold[l];
       revenue += sold * net;
       sold_total += sold;
@@ -938,8 +937,8 @@ void Simulation::dynamics(int period) {
       const double price = std::isnan(w.market_forecast[m]) ? w.market_price[m] : w.market_forecast[m];
       auto& t = terms_[i];
       t.intercept = price;  // rivals' output held fixed: residual demand through today's point
-      t.multiplier = w.link_multiplier[l];
-      t.base_cost = cost - subsidy - theta + w.link_add[l];
+      t.multiplier = trade_terms_[w.link_trade[l]].multiplier;
+      t.base_cost = cost - subsidy - theta + trade_terms_[w.link_trade[l]].add;
       t.slope = 2.0 * w.market_b_hat[m];
       t.cap = w.link_cap[l];
     }
@@ -1003,8 +1002,8 @@ void Simulation::dynamics(int period) {
       const Index m = w.link_market[l];
       if (w.link_cap[l] <= 0.0) continue;
       // In the entrant's own (border-exclusive) terms, then back to the consumer price.
-      const double mult = w.link_multiplier[l];
-      const double lp = mult * limit_price(cost + w.link_add[l], w.market_b_hat[m] / mult, fixed);
+      const double mult = trade_terms_[w.link_trade[l]].multiplier;
+      const double lp = mult * limit_price(cost + trade_terms_[w.link_trade[l]].add, w.market_b_hat[m] / mult, fixed);
       entry_limit_price_[m] = std::min(entry_limit_price_[m], lp);
     }
   }
@@ -1107,9 +1106,10 @@ void Simulation::aggregate() {
     const double justified = w.firm_unit_cost[f] - theta - subsidy;
     for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
       if (!(w.link_sold[l] > 0.0)) continue;
-      const double net = w.market_price[w.link_market[l]] / w.link_multiplier[l] - w.link_add[l];  // as settled
+      const TradeTerms& border = trade_terms_[w.link_trade[l]];
+      const double net = w.market_price[w.link_market[l]] / border.multiplier - border.add;  // as settled
       if (net < justified - tolerance * std::abs(justified) &&
-          adversary_of(w.region_bloc[w.link_destination[l]]) == static_cast<int>(w.region_bloc[w.firm_region[f]]))
+          adversary_of(w.region_bloc[w.link_destination(l)]) == static_cast<int>(w.region_bloc[w.firm_region[f]]))
         below[view_.rg(w.firm_region[f], w.firm_good[f])] = 1.0;
     }
   }

@@ -133,8 +133,10 @@ class Simulation {
   std::vector<Index> firm_entry_;       // per owned firm: its entry, relative to this rank's first
   std::vector<double> partial_;         // this rank's entries × kAccountFields
   // Per trade pair this period (replicated): 1 + ad-valorem tariff, transport + specific
-  // tariff, and whether its links need the per-link export-control / mandate terms.
-  std::vector<double> trade_multiplier_, trade_add_;
+  // tariff (every link's border terms: a link reads its pair's), and whether its links need
+  // the per-link export-control / mandate terms.
+  struct TradeTerms { double multiplier = 1.0, add = 0.0; };
+  std::vector<TradeTerms> trade_terms_;
   std::vector<std::uint8_t> trade_special_;
   // Market-side scratch for capacity-based instruments (allocated when first needed).
   std::vector<double> link_scratch_, slot_capacity_, slot_last_q_, slot_directed_;

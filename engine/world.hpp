@@ -57,7 +57,11 @@ struct World {
   std::vector<Index> bid_slot;           // → firm input slot
 
   // ---- firms (candidates of entrant pools included, status = candidate)
-  std::vector<std::string> firm_name;
+  // Names of the listed firms and candidates; group firms' names are derived (firm_name()),
+  // not stored: a million strings would be 32 MB on every rank.
+  std::vector<std::string> named_firm;
+  struct NameRange { Index first = 0, count = 0; std::string prefix; };  // "<prefix>-<k>"
+  std::vector<NameRange> firm_name_ranges;  // group firms, ascending ids
   std::vector<Index> firm_region, firm_good, firm_pool;  // pool: kNone for listed firms
   std::vector<FirmKind> firm_kind;
   std::vector<FirmStatus> firm_status;
@@ -73,13 +77,14 @@ struct World {
   std::vector<double> firm_planned, firm_output, firm_revenue, firm_profit, firm_subsidy,
       firm_floor_payment, firm_unit_cost, firm_price, firm_shadow, firm_input_outlay;
 
-  // ---- links: firm → destination market, CSR by firm
+  // ---- links: firm → destination market, CSR by firm. A link's firm, destination and
+  // border terms (multiplier, add: per trade pair, in Simulation) are derived, not stored.
   std::vector<int> link_begin;           // size F+1
-  std::vector<Index> link_firm, link_market, link_destination, link_trade;
+  std::vector<Index> link_market, link_trade;
   std::vector<double> link_q;            // shipped this period (last period's until offers)
   std::vector<double> link_plan;         // planned before input shortages (partial adjustment's anchor)
   std::vector<double> link_sold;         // settlement (net receipt: market price / multiplier − add)
-  std::vector<double> link_multiplier, link_add, link_cap;  // border terms, this period
+  std::vector<double> link_cap;          // export control / mandate cap, this period
   std::vector<std::uint8_t> link_denied;  // a licence was refused this month (the plan is kept)
 
   // ---- input slots: one per (firm, input good), CSR by firm
@@ -96,6 +101,9 @@ struct World {
 
   std::size_t region_good(Index r, Index g) const { return static_cast<std::size_t>(r) * goods + g; }
   bool uses_inputs(Index f) const { return slot_begin[f + 1] > slot_begin[f]; }
+  Index link_destination(int l) const { return market_region[link_market[l]]; }
+  Index link_firm(int l) const;          // O(log F): not for hot loops
+  std::string firm_name(Index f) const;
 };
 
 World build_world(const Scenario& scenario);
