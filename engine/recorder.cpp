@@ -294,7 +294,7 @@ void Recorder::finish() {
     firms.i32(3).push_back(static_cast<std::int32_t>(w.firm_kind[f]));
     firms.i32(4).push_back(w.firm_entry_period[f]);
     std::string dests;
-    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
+    for (int l = w.first_link(f); l < w.end_link(f); ++l)
       dests += (dests.empty() ? "" : ";") + sc.regions[w.link_destination(l)].id;
     firms.str(5).push_back(dests);
     firms.f64(6).push_back(w.firm_cost0[f]);

@@ -94,6 +94,22 @@ Index World::link_firm(int l) const {
   return static_cast<Index>(std::upper_bound(link_begin.begin(), link_begin.end(), l) - link_begin.begin()) - 1;
 }
 
+void World::keep_links(int lo, int hi) {
+  const int a = lo - link_lo, b = hi - link_lo;
+  auto keep = [&](auto& v) {
+    std::remove_reference_t<decltype(v)> kept(v.begin() + a, v.begin() + b);
+    v.swap(kept);  // the old storage is freed here, not kept as spare capacity
+  };
+  keep(link_market);
+  keep(link_trade);
+  keep(link_q);
+  keep(link_plan);
+  keep(link_sold);
+  keep(link_cap);
+  keep(link_denied);
+  link_lo = lo;
+}
+
 std::string World::firm_name(Index f) const {
   if (f < static_cast<Index>(named_firm.size())) return named_firm[f];
   for (const auto& r : firm_name_ranges)

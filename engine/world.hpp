@@ -79,7 +79,11 @@ struct World {
 
   // ---- links: firm → destination market, CSR by firm. A link's firm, destination and
   // border terms (multiplier, add: per trade pair, in Simulation) are derived, not stored.
+  // The per-link arrays below hold links [link_lo, link_lo + size): all of them as built; a
+  // Simulation keeps only its own firms' (keep_links), so they are indexed by local link
+  // l = global id − link_lo (first_link / end_link). link_begin and offer_link stay global.
   std::vector<int> link_begin;           // size F+1
+  int link_lo = 0;
   std::vector<Index> link_market, link_trade;
   std::vector<double> link_q;            // shipped this period (last period's until offers)
   std::vector<double> link_plan;         // planned before input shortages (partial adjustment's anchor)
@@ -101,8 +105,12 @@ struct World {
 
   std::size_t region_good(Index r, Index g) const { return static_cast<std::size_t>(r) * goods + g; }
   bool uses_inputs(Index f) const { return slot_begin[f + 1] > slot_begin[f]; }
-  Index link_destination(int l) const { return market_region[link_market[l]]; }
-  Index link_firm(int l) const;          // O(log F): not for hot loops
+  int first_link(Index f) const { return link_begin[f] - link_lo; }  // local link ids
+  int end_link(Index f) const { return link_begin[f + 1] - link_lo; }
+  Index link_destination(int local_link) const { return market_region[link_market[local_link]]; }
+  Index link_firm(int global_link) const;  // O(log F): not for hot loops
+  // Drops the per-link arrays' entries outside global links [lo, hi).
+  void keep_links(int lo, int hi);
   std::string firm_name(Index f) const;
 };
 
