@@ -154,7 +154,8 @@ class Saver final : public StateVisitor {
     switch (scope) {
       case StateScope::replicated: return sim_.rank() == 0 ? v : std::vector<T>{};
       case StateScope::firms: return range(static_cast<std::size_t>(w.firms), lo, hi);
-      case StateScope::links: return range(static_cast<std::size_t>(w.link_begin.back()), w.link_begin[lo], w.link_begin[hi]);
+      case StateScope::links:  // held for the rank's own links only (World::keep_links)
+        return range(static_cast<std::size_t>(w.link_begin[hi] - w.link_begin[lo]), 0, v.size());
       case StateScope::slots: return range(static_cast<std::size_t>(w.slot_begin.back()), w.slot_begin[lo], w.slot_begin[hi]);
       case StateScope::markets:
         if constexpr (std::is_same_v<T, double>) {
@@ -191,9 +192,17 @@ class Loader final : public StateVisitor {
     ColumnData data = file_.array(d);
     auto* values = std::get_if<std::vector<T>>(&data);
     if (values == nullptr) throw InputError(path_, "--resume", fmt::format("state {} has the wrong type", name));
-    if (scope != StateScope::replicated && values->size() != v.size())
+    // Link state is stored for every link; this rank keeps its own firms' links.
+    const auto& w = sim_.world();
+    const std::size_t expected = scope == StateScope::links ? static_cast<std::size_t>(w.links) : v.size();
+    if (scope != StateScope::replicated && values->size() != expected)
       throw InputError(path_, "--resume", fmt::format("state {} has {} values, this world {}", name,
-                                                      values->size(), v.size()));
+                                                      values->size(), expected));
+    if (scope == StateScope::links) {
+      const auto lo = static_cast<std::ptrdiff_t>(w.link_begin[sim_.firm_begin()]);
+      v.assign(values->begin() + lo, values->begin() + lo + static_cast<std::ptrdiff_t>(v.size()));
+      return;
+    }
     v = std::move(*values);
   }
   const Simulation& sim_;

@@ -20,11 +20,11 @@ class Recorder;
 class PanelFile;
 struct Scenario;
 
-// How an array is spread over the ranks while a run lasts (global index space everywhere).
+// How an array is spread over the ranks while a run lasts (global index space, except links).
 enum class StateScope : std::uint8_t {
   replicated,  // the same on every rank
   firms,       // [firm]: current for the rank's own firms
-  links,       // [link]: current for the rank's own firms' links
+  links,       // [link]: held for the rank's own firms' links only (saved for every link)
   slots,       // [input slot]: current for the rank's own firms' slots
   markets,     // [market]: current on each market's owner only
 };

@@ -134,6 +134,28 @@ RoutingPlan::Route RoutingPlan::build(std::span<const Index> index, std::span<co
   return r;
 }
 
+void RoutingPlan::rebase(Index source_first, std::size_t sources, std::size_t slots,
+                         const std::function<Index(Index)>& slot_local) {
+  auto source = [&](Index& i) {
+    i -= source_first;
+    if (i < 0 || static_cast<std::size_t>(i) >= sources)
+      fail("rebase: a source of this rank's lies outside its range");
+  };
+  auto slot = [&](Index& j) {
+    j = slot_local(j);
+    if (j < 0 || static_cast<std::size_t>(j) >= slots) fail("rebase: a slot of this rank's maps outside its range");
+  };
+  for (Route* r : {&forward_, &backward_}) {
+    if (r == &backward_ && !has_backward_) break;
+    for (Index& i : r->local_source) source(i);
+    for (Index& i : r->send_source) source(i);
+    for (Index& j : r->local_slot) slot(j);
+    for (Index& j : r->recv_slot) slot(j);
+  }
+  sources_ = sources;
+  slots_ = slots;
+}
+
 // ---- Exchange: local copies ---------------------------------------------------------------
 
 void Exchange::to_markets(std::span<const Index> index, std::span<const double> from_firm,

@@ -6,12 +6,14 @@
 // (by market, then firm id); settlements travel back. The slot layout is fixed when the
 // world is built, so a RoutingPlan computed once lists, for every peer rank, which values to
 // send and where received values go; each call then moves only values, packed in contiguous
-// buffers, in one all-to-all. Arrays stay in global index space on every rank (full size
-// everywhere, each rank fills the entries it owns), so results never depend on who owns what.
+// buffers, in one all-to-all. Arrays are in global index space on every rank (full size
+// everywhere, each rank fills the entries it owns) unless the plan is rebased onto arrays
+// holding only the rank's part; results never depend on who owns what.
 // With one rank every call is a plain local copy and sends no message.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -52,6 +54,12 @@ class RoutingPlan {
   RoutingPlan(std::span<const Index> index, std::span<const int> source_rank,
               std::span<const int> slot_rank, const Communicator& comm)
       : RoutingPlan(index, source_rank, slot_rank, comm.rank(), comm.size()) {}
+
+  // Renumbers to arrays that hold only this rank's part: source i becomes i − source_first
+  // (this rank's sources must be [source_first, source_first + sources)), slot j becomes
+  // slot_local(j) (< slots) for every slot this rank owns. Calls then take arrays of those sizes.
+  void rebase(Index source_first, std::size_t sources, std::size_t slots,
+              const std::function<Index(Index)>& slot_local);
 
   std::size_t slots() const { return slots_; }
   std::size_t sources() const { return sources_; }

@@ -288,14 +288,14 @@ void Recorder::finish() {
   firms.add(col("marginal_cost", T::f64, "USD/unit", "initial marginal cost before inputs"));
   firms.add(col("final_status", T::i32, "code", "status at the end of the run", "/meta/firm_status"));
   for (Index f = sim_.firm_begin(); f < sim_.firm_end(); ++f) {  // each rank its own, in rank = id order
-    firms.str(0).push_back(w.firm_name[f]);
+    firms.str(0).push_back(w.firm_name(f));
     firms.i32(1).push_back(w.firm_region[f]);
     firms.i32(2).push_back(w.firm_good[f]);
     firms.i32(3).push_back(static_cast<std::int32_t>(w.firm_kind[f]));
     firms.i32(4).push_back(w.firm_entry_period[f]);
     std::string dests;
-    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l)
-      dests += (dests.empty() ? "" : ";") + sc.regions[w.link_destination[l]].id;
+    for (int l = w.first_link(f); l < w.end_link(f); ++l)
+      dests += (dests.empty() ? "" : ";") + sc.regions[w.link_destination(l)].id;
     firms.str(5).push_back(dests);
     firms.f64(6).push_back(w.firm_cost0[f]);
     firms.i32(7).push_back(static_cast<std::int32_t>(w.firm_status[f]));

@@ -121,8 +121,6 @@ Simulation::Simulation(const Scenario& scenario, Communicator comm)
   floor_share_.assign(w.firms, 0.0);
   floor_of_.assign(w.firms, kNone);
   entry_limit_price_.assign(w.markets, kInf);
-  offer_q_.assign(w.offer_link.size(), 0.0);
-  offer_sold_.assign(w.offer_link.size(), 0.0);
   bid_q_.assign(w.bid_slot.size(), 0.0);
   bid_r_.assign(w.bid_slot.size(), 0.0);
   bid_served_.assign(w.bid_slot.size(), 0.0);
@@ -177,14 +175,32 @@ void Simulation::distribute() {
   market_trades_.resize(w.trades);
   std::vector<int> at(market_trade_begin_.begin(), market_trade_begin_.end() - 1);
   for (Index t = 0; t < w.trades; ++t) market_trades_[at[trade_market[t]]++] = t;
-  trade_multiplier_.assign(w.trades, 1.0);
-  trade_add_.assign(w.trades, 0.0);
+  trade_terms_.assign(w.trades, TradeTerms{});
   trade_special_.assign(w.trades, 0);
   {
     const auto firm_rank = decomposition_.firm_rank();
     const auto link_rank = expand_owner(w.link_begin, firm_rank);
     const auto offer_rank = expand_owner(w.offer_begin, market_rank);
     offer_plan_ = RoutingPlan(w.offer_link, link_rank, offer_rank, exchange_.communicator());
+    // Local numbering: this rank's links from 0 in id order, its markets' offer slots from 0
+    // in market order; offer_trade_ keeps what the market side reads of a slot's link.
+    offer_local_.assign(w.markets, -1);
+    int local = 0;
+    for (Index m : my_markets_) {
+      offer_local_[m] = local;
+      for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) offer_trade_.push_back(w.link_trade[w.offer_link[j]]);
+      local += w.offer_begin[m + 1] - w.offer_begin[m];
+    }
+    const int link_lo = w.link_begin[firm_lo_];
+    offer_plan_.rebase(link_lo, static_cast<std::size_t>(w.link_begin[firm_hi_] - link_lo), static_cast<std::size_t>(local),
+                       [&](Index j) {
+                         const auto m = static_cast<Index>(std::upper_bound(w.offer_begin.begin(), w.offer_begin.end(), j) -
+                                                           w.offer_begin.begin()) - 1;
+                         return offer_local_[m] + (j - w.offer_begin[m]);
+                       });
+    world_.keep_links(link_lo, w.link_begin[firm_hi_]);
+    offer_q_.assign(local, 0.0);
+    offer_sold_.assign(local, 0.0);
     const auto slot_rank = expand_owner(w.slot_begin, firm_rank);
     const auto bid_rank = expand_owner(w.bid_begin, market_rank);
     bid_plan_ = RoutingPlan(w.bid_slot, slot_rank, bid_rank, exchange_.communicator());
@@ -305,22 +321,19 @@ void Simulation::tabulate_border_terms(int period) {
                 (adversary_of(w.region_bloc[d]) == static_cast<int>(w.region_bloc[o]) &&
                  (p.mandate_ban[rg] || p.mandate_share[rg] > 0.0));
     }
-    trade_multiplier_[t] = mult;
-    trade_add_[t] = add;
+    trade_terms_[t] = {mult, add};
     trade_special_[t] = special ? 1 : 0;
   }
   share_capacities();
   for (Index f = firm_lo_; f < firm_hi_; ++f) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
     const int origin_bloc = static_cast<int>(w.region_bloc[o]);
-    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
+    for (int l = w.first_link(f); l < w.end_link(f); ++l) {
       const Index t = w.link_trade[l];
-      w.link_multiplier[l] = trade_multiplier_[t];
-      w.link_add[l] = trade_add_[t];
       double cap = kInf;
       bool denied = false;
       if (trade_special_[t]) {  // an export control or a sourcing mandate on this pair (never o = d)
-        const Index d = w.link_destination[l];
+        const Index d = w.link_destination(l);
         const auto c = p.control_at(o, g, d);
         switch (p.control_kind[c]) {
           case ControlKind::none: break;
@@ -365,7 +378,7 @@ void Simulation::tabulate_border_terms(int period) {
 
   // Underpricing directives (volumes from share_capacities): never above the link's cap.
   if (!directed_q_.empty())
-    for (int l = w.link_begin[firm_lo_]; l < w.link_begin[firm_hi_]; ++l)
+    for (std::size_t l = 0; l < directed_q_.size(); ++l)
       if (!std::isnan(directed_q_[l])) directed_q_[l] = std::min(w.link_cap[l], directed_q_[l]);
 
   // Price floors: which contract covers each firm, and its share of the covered volume.
@@ -408,22 +421,21 @@ void Simulation::share_capacities() {
   const bool directives = !p.directives.empty();
   // Directive volumes per link exist (NaN: none) from the first directive on; before, no
   // array (a million-firm world saves 60 MB a rank).
-  if (directives && directed_q_.empty()) directed_q_.assign(w.links, kNaN);
-  if (!directed_q_.empty())
-    std::fill(directed_q_.begin() + w.link_begin[firm_lo_], directed_q_.begin() + w.link_begin[firm_hi_], kNaN);
+  if (directives && directed_q_.empty()) directed_q_.assign(w.link_q.size(), kNaN);
+  std::fill(directed_q_.begin(), directed_q_.end(), kNaN);
   const bool quota = std::find(p.control_kind.begin(), p.control_kind.end(), ControlKind::quota) != p.control_kind.end();
   const bool mandate = std::any_of(p.mandate_share.begin(), p.mandate_share.end(), [](double x) { return x > 0.0; });
   if (!quota && !mandate && !directives) return;
   if (link_scratch_.empty()) {
-    link_scratch_.assign(w.links, 0.0);
-    slot_capacity_.assign(w.offer_link.size(), 0.0);
-    slot_last_q_.assign(w.offer_link.size(), 0.0);
-    slot_directed_.assign(w.offer_link.size(), kNaN);
+    link_scratch_.assign(w.link_q.size(), 0.0);
+    slot_capacity_.assign(offer_q_.size(), 0.0);
+    slot_last_q_.assign(offer_q_.size(), 0.0);
+    slot_directed_.assign(offer_q_.size(), kNaN);
   }
   // Per link: the firm's capacity if active, −1 if not.
   for (Index f = firm_lo_; f < firm_hi_; ++f) {
     const double c = w.firm_status[f] == FirmStatus::active ? w.firm_capacity[f] : -1.0;
-    std::fill(link_scratch_.begin() + w.link_begin[f], link_scratch_.begin() + w.link_begin[f + 1], c);
+    std::fill(link_scratch_.begin() + w.first_link(f), link_scratch_.begin() + w.end_link(f), c);
   }
   const std::span<const double> from[] = {link_scratch_, w.link_q};
   const std::span<double> to[] = {slot_capacity_, slot_last_q_};
@@ -432,11 +444,11 @@ void Simulation::share_capacities() {
   std::fill(adversary_capacity_.begin(), adversary_capacity_.end(), 0.0);
   for (Index m : my_markets_) {
     const int adversary = adversary_of(w.region_bloc[w.market_region[m]]);
-    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
+    for (int j = offer_first(m); j < offer_end(m); ++j) {
       if (slot_capacity_[j] < 0.0) continue;
-      const Index l = w.offer_link[j];
-      trade_capacity_[w.link_trade[l]] += slot_capacity_[j];
-      if (adversary == static_cast<int>(w.region_bloc[w.firm_region[w.link_firm[l]]]))
+      const Index t = offer_trade_[j];
+      trade_capacity_[t] += slot_capacity_[j];
+      if (adversary == static_cast<int>(w.region_bloc[w.trade_origin[t]]))  // the firm's region
         adversary_capacity_[m] += slot_capacity_[j];
     }
   }
@@ -456,13 +468,14 @@ void Simulation::share_capacities() {
     // The directing government's SOEs; a western government (no SOEs) directs its own firms,
     // whose losses it covers (settle).
     const bool any_kind = w.region_bloc[dir.government] == Bloc::west;
+    const int shift = w.offer_begin[m] - offer_first(m);  // local slot → global
     auto directed = [&](int j) {
-      const Index f = w.link_firm[w.offer_link[j]];
+      const Index f = w.link_firm(w.offer_link[j + shift]);
       return (any_kind || w.firm_kind[f] == FirmKind::soe) && w.firm_region[f] == dir.government &&
              slot_capacity_[j] >= 0.0;
     };
     double directed_last = 0.0, directed_capacity = 0.0;
-    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j)
+    for (int j = offer_first(m); j < offer_end(m); ++j)
       if (directed(j)) {
         directed_last += slot_last_q_[j];
         directed_capacity += slot_capacity_[j];
@@ -473,7 +486,7 @@ void Simulation::share_capacities() {
     // Already at or below the limit price without them: the directed firms best-respond (a
     // directive of 0 would take them out of the market).
     if (!(need > 0.0)) continue;
-    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j)
+    for (int j = offer_first(m); j < offer_end(m); ++j)
       if (directed(j)) slot_directed_[j] = need * slot_capacity_[j] / directed_capacity;
   }
   exchange_.to_firms(offer_plan_, slot_directed_, directed_q_);
@@ -490,7 +503,7 @@ void Simulation::plan_offers() {
   const double* directed_q = directed_q_.empty() ? nullptr : directed_q_.data();  // none yet: no directive
   auto directed = [&](int l) { return directed_q != nullptr && !std::isnan(directed_q[l]); };
   for (Index f = firm_lo_; f < firm_hi_; ++f) {
-    const int l0 = w.link_begin[f], nl = w.link_begin[f + 1] - l0;
+    const int l0 = w.first_link(f), nl = w.end_link(f) - l0;
     const int s0 = w.slot_begin[f], s1 = w.slot_begin[f + 1];
     if (w.firm_status[f] != FirmStatus::active) {
       std::fill(w.link_q.begin() + l0, w.link_q.begin() + l0 + nl, 0.0);
@@ -519,12 +532,13 @@ void Simulation::plan_offers() {
       const int l = l0 + i;
       const Index m = w.link_market[l];
       const double b = w.market_b_hat[m];
-      const double w_home = (w.firm_kind[f] == FirmKind::soe && w.link_destination[l] == o)
+      const TradeTerms& border = trade_terms_[w.link_trade[l]];
+      const double w_home = (w.firm_kind[f] == FirmKind::soe && w.market_region[m] == o)
                                 ? w.firm_welfare_weight[f] : 0.0;
       auto& t = terms_[i];
       t.intercept = w.market_a_hat[m] - b * (w.market_supply[m] - w.link_q[l]);
-      t.multiplier = w.link_multiplier[l];
-      t.base_cost = cost - subsidy - theta + w.link_add[l];
+      t.multiplier = border.multiplier;
+      t.base_cost = cost - subsidy - theta + border.add;
       // A price-taking (fringe) firm sets price = marginal cost: slope b, as λ = 1 does.
       t.slope = (w.firm_price_taking[f] ? 1.0 : 2.0 - w_home) * b;
       t.cap = w.link_cap[l];
@@ -582,7 +596,8 @@ void Simulation::plan_offers() {
         const int l = l0 + i;
         if (w.link_cap[l] <= 0.0) continue;
         const Index m = w.link_market[l];
-        value = std::max(value, w.market_price[m] / w.link_multiplier[l] - w.link_add[l]);
+        const TradeTerms& border = trade_terms_[w.link_trade[l]];
+        value = std::max(value, w.market_price[m] / border.multiplier - border.add);
       }
       value += subsidy + theta;
       for (int s = s0; s < s1; ++s) {
@@ -613,7 +628,7 @@ void Simulation::clear_markets() {
   const double window = scenario_.behaviour.demand_window;
   auto& mm = market_metrics_;
   for (Index m : my_markets_) {
-    const int o0 = w.offer_begin[m], o1 = w.offer_begin[m + 1];
+    const int o0 = offer_first(m), o1 = offer_end(m);
     const int b0 = w.bid_begin[m], slots_here = w.bid_begin[m + 1] - b0;
     double supply = 0.0;
     for (int j = o0; j < o1; ++j) supply += offer_q_[j];
@@ -729,7 +744,7 @@ void Simulation::settle_markets() {
   std::fill(tm.quantity.begin(), tm.quantity.end(), 0.0);
   std::fill(tm.value.begin(), tm.value.end(), 0.0);
   std::vector<double> by_origin(R);
-  const auto slots = static_cast<int>(w.offer_link.size());
+  const auto slots = static_cast<int>(offer_trade_.size());
   for (Index m : my_markets_) {
     const Index d = w.market_region[m], g = w.market_good[m];
     const double price = w.market_price[m];
@@ -738,16 +753,17 @@ void Simulation::settle_markets() {
     std::fill(by_origin.begin(), by_origin.end(), 0.0);
     double hhi_f = 0.0;
     std::array<double, kBlocCount> bloc{};
-    for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
-      // The offers' links are scattered: fetch the link → trade chain ahead.
-      if (j + 16 < slots) __builtin_prefetch(&w.link_trade[w.offer_link[j + 16]]);
-      if (j + 8 < slots) __builtin_prefetch(&w.trade_origin[w.link_trade[w.offer_link[j + 8]]]);
-      const Index l = w.offer_link[j];
-      const Index t = w.link_trade[l], o = w.trade_origin[t];
+    for (int j = offer_first(m); j < offer_end(m); ++j) {
+      // The offers' trade pairs are scattered: fetch ahead.
+      if (j + 8 < slots) {
+        __builtin_prefetch(&w.trade_origin[offer_trade_[j + 8]]);
+        __builtin_prefetch(&trade_terms_[offer_trade_[j + 8]]);
+      }
+      const Index t = offer_trade_[j], o = w.trade_origin[t];
       const double sold = offer_sold_[j];
-      const double mult = trade_multiplier_[t];
+      const double mult = trade_terms_[t].multiplier;
       const double transport = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
-      const double add = trade_add_[t];
+      const double add = trade_terms_[t].add;
       const double specific = add - transport;
       const double net = price / mult - add;
       // Buyers pay price·sold = seller's receipts + tariff (ad valorem on the value at
@@ -802,10 +818,11 @@ void Simulation::settle(int period) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
     double* acc = account_partial(f);
     double revenue = 0.0, sold_total = 0.0;
-    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
+    for (int l = w.first_link(f); l < w.end_link(f); ++l) {
       const Index m = w.link_market[l];
       const double price = w.market_price[m];
-      const double net = price / w.link_multiplier[l] - w.link_add[l];
+      const TradeTerms& border = trade_terms_[w.link_trade[l]];
+      const double net = price / border.multiplier - border.add;
       const double sold = w.link_sold[l];
       revenue += sold * net;
       sold_total += sold;
@@ -839,7 +856,7 @@ void Simulation::settle(int period) {
     // (booked with SOE support): cut-rate pricing is the government's policy, not its own.
     if (w.firm_kind[f] == FirmKind::western && profit < 0.0 && !directed_q_.empty()) {
       bool directed = false;
-      for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) directed |= directed_q_[l] > 0.0;
+      for (int l = w.first_link(f); l < w.end_link(f); ++l) directed |= directed_q_[l] > 0.0;
       if (directed) {
         acc[kSoeSupport] += -profit;
         profit = 0.0;
@@ -913,7 +930,7 @@ void Simulation::dynamics(int period) {
     const bool contract = floor_of_[f] != kNone || p.equity_share[w.region_good(w.firm_region[f], g)] > 0.0;
     if (w.firm_kind[f] == FirmKind::western && !contract && w.firm_loss_months[f] >= b.exit_after) {
       w.firm_status[f] = FirmStatus::exited;
-      for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) w.link_q[l] = w.link_plan[l] = 0.0;
+      for (int l = w.first_link(f); l < w.end_link(f); ++l) w.link_q[l] = w.link_plan[l] = 0.0;
     }
   }
 
@@ -931,15 +948,15 @@ void Simulation::dynamics(int period) {
     const double subsidy = p.production_subsidy[w.region_good(o, g)];
     const double theta = soe_theta(w, p, f);
     const double cost = w.firm_cost[f] + input_cost(w, f);
-    const int l0 = w.link_begin[f], nl = w.link_begin[f + 1] - l0;
+    const int l0 = w.first_link(f), nl = w.end_link(f) - l0;
     for (int i = 0; i < nl; ++i) {
       const int l = l0 + i;
       const Index m = w.link_market[l];
       const double price = std::isnan(w.market_forecast[m]) ? w.market_price[m] : w.market_forecast[m];
       auto& t = terms_[i];
       t.intercept = price;  // rivals' output held fixed: residual demand through today's point
-      t.multiplier = w.link_multiplier[l];
-      t.base_cost = cost - subsidy - theta + w.link_add[l];
+      t.multiplier = trade_terms_[w.link_trade[l]].multiplier;
+      t.base_cost = cost - subsidy - theta + trade_terms_[w.link_trade[l]].add;
       t.slope = 2.0 * w.market_b_hat[m];
       t.cap = w.link_cap[l];
     }
@@ -999,12 +1016,12 @@ void Simulation::dynamics(int period) {
     const double subsidy = p.production_subsidy[rg];
     const double theta = soe_theta(w, p, f);
     const double cost = w.firm_cost[f] + input_cost(w, f) - subsidy - theta;
-    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
+    for (int l = w.first_link(f); l < w.end_link(f); ++l) {
       const Index m = w.link_market[l];
       if (w.link_cap[l] <= 0.0) continue;
       // In the entrant's own (border-exclusive) terms, then back to the consumer price.
-      const double mult = w.link_multiplier[l];
-      const double lp = mult * limit_price(cost + w.link_add[l], w.market_b_hat[m] / mult, fixed);
+      const double mult = trade_terms_[w.link_trade[l]].multiplier;
+      const double lp = mult * limit_price(cost + trade_terms_[w.link_trade[l]].add, w.market_b_hat[m] / mult, fixed);
       entry_limit_price_[m] = std::min(entry_limit_price_[m], lp);
     }
   }
@@ -1105,11 +1122,12 @@ void Simulation::aggregate() {
     const double theta = soe_theta(w, policy_, f);
     const double subsidy = policy_.production_subsidy[w.region_good(w.firm_region[f], w.firm_good[f])];
     const double justified = w.firm_unit_cost[f] - theta - subsidy;
-    for (int l = w.link_begin[f]; l < w.link_begin[f + 1]; ++l) {
+    for (int l = w.first_link(f); l < w.end_link(f); ++l) {
       if (!(w.link_sold[l] > 0.0)) continue;
-      const double net = w.market_price[w.link_market[l]] / w.link_multiplier[l] - w.link_add[l];  // as settled
+      const TradeTerms& border = trade_terms_[w.link_trade[l]];
+      const double net = w.market_price[w.link_market[l]] / border.multiplier - border.add;  // as settled
       if (net < justified - tolerance * std::abs(justified) &&
-          adversary_of(w.region_bloc[w.link_destination[l]]) == static_cast<int>(w.region_bloc[w.firm_region[f]]))
+          adversary_of(w.region_bloc[w.link_destination(l)]) == static_cast<int>(w.region_bloc[w.firm_region[f]]))
         below[view_.rg(w.firm_region[f], w.firm_good[f])] = 1.0;
     }
   }

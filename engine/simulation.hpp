@@ -51,7 +51,8 @@ struct BlocMetrics {
 // Distributed over the ranks of `comm` (DESIGN §5): each rank runs the firms of its
 // contiguous id range and the markets of its regions; the world's arrays stay in global
 // index space everywhere, but only owned entries are current (firm state of other ranks'
-// firms is stale). What every rank needs — market state and metrics, trade metrics,
+// firms is stale) — except per-link state and the market side's offer slots, which each rank
+// holds for its own firms and markets only (the bulk of the memory at a million firms). What every rank needs — market state and metrics, trade metrics,
 // accounts, aggregates the rules see, policy — is replicated each period by collectives
 // whose sums run in a fixed order, so every rank count gives the same bits.
 class Simulation {
@@ -125,6 +126,12 @@ class Simulation {
   std::vector<int> market_trade_begin_; // CSR: trade pairs into each market, ascending id
   std::vector<Index> market_trades_;
   RoutingPlan offer_plan_, bid_plan_;
+  // The market side's offer slots are this rank's markets' only, numbered from 0 in market
+  // order: a market's are [offer_first(m), offer_end(m)); offer_trade_ is each one's trade pair.
+  std::vector<int> offer_local_;        // per market: its first local slot (−1: not owned)
+  std::vector<Index> offer_trade_;
+  int offer_first(Index m) const { return offer_local_[m]; }
+  int offer_end(Index m) const { return offer_local_[m] + world_.offer_begin[m + 1] - world_.offer_begin[m]; }
   // Reproducible per-region sums: firms fall in fixed chunks of `chunk_` ids (never split
   // across ranks); contributions are summed per (chunk, region) entry in id order, and the
   // entries in (chunk, region) order — the same order on any number of ranks.
@@ -133,8 +140,10 @@ class Simulation {
   std::vector<Index> firm_entry_;       // per owned firm: its entry, relative to this rank's first
   std::vector<double> partial_;         // this rank's entries × kAccountFields
   // Per trade pair this period (replicated): 1 + ad-valorem tariff, transport + specific
-  // tariff, and whether its links need the per-link export-control / mandate terms.
-  std::vector<double> trade_multiplier_, trade_add_;
+  // tariff (every link's border terms: a link reads its pair's), and whether its links need
+  // the per-link export-control / mandate terms.
+  struct TradeTerms { double multiplier = 1.0, add = 0.0; };
+  std::vector<TradeTerms> trade_terms_;
   std::vector<std::uint8_t> trade_special_;
   // Market-side scratch for capacity-based instruments (allocated when first needed).
   std::vector<double> link_scratch_, slot_capacity_, slot_last_q_, slot_directed_;

@@ -26,7 +26,11 @@ void append_synthetic(const Scenario& sc, World& w) {
                   &w.firm_theta, &w.firm_welfare_weight, &w.firm_capex, &w.firm_capex_factor,
                   &w.firm_learning_scale, &w.firm_cumulative})
     v->reserve(n);
-  w.firm_name.reserve(n);
+  // Names as SyntheticFirms::name gives them: "<group id>-<index in group>".
+  for (Index first = w.firms; const auto& g : sc.firm_groups) {
+    w.firm_name_ranges.push_back({first, static_cast<Index>(g.count), g.id});
+    first += static_cast<Index>(g.count);
+  }
   for (auto* v : {&w.firm_region, &w.firm_good, &w.firm_pool, &w.firm_entry_period, &w.firm_online_period,
                   &w.firm_loss_months})
     v->reserve(n);
@@ -43,12 +47,10 @@ void append_synthetic(const Scenario& sc, World& w) {
     slots += static_cast<std::size_t>(g.count) *
              static_cast<std::size_t>(w.input_begin[g.good + 1] - w.input_begin[g.good]);
   }
-  for (auto* v : {&w.link_firm, &w.link_market, &w.link_destination}) v->reserve(links);
+  w.link_market.reserve(links);
   for (auto* v : {&w.slot_good, &w.slot_market}) v->reserve(slots);
   for (auto* v : {&w.slot_units, &w.slot_inventory}) v->reserve(slots);
-  gen.generate(0, gen.size(), [&](std::int64_t i, const SyntheticFirm& s) {
-    const Index f = w.firms + static_cast<Index>(i);
-    w.firm_name.push_back(gen.name(i));
+  gen.generate(0, gen.size(), [&](std::int64_t, const SyntheticFirm& s) {
     w.firm_region.push_back(s.region);
     w.firm_good.push_back(s.good);
     w.firm_pool.push_back(kNone);
@@ -71,9 +73,7 @@ void append_synthetic(const Scenario& sc, World& w) {
     w.firm_loss_months.push_back(0);
     for (int k = 0; k < s.destination_count; ++k) {
       const Index d = s.destinations[k];
-      w.link_firm.push_back(f);
       w.link_market.push_back(w.market_of[static_cast<std::size_t>(s.good) * R + d]);
-      w.link_destination.push_back(d);
     }
     w.link_begin.push_back(static_cast<int>(w.link_market.size()));
     for (int k = w.input_begin[s.good]; k < w.input_begin[s.good + 1]; ++k) {
@@ -89,6 +89,33 @@ void append_synthetic(const Scenario& sc, World& w) {
 }
 
 }  // namespace
+
+Index World::link_firm(int l) const {
+  return static_cast<Index>(std::upper_bound(link_begin.begin(), link_begin.end(), l) - link_begin.begin()) - 1;
+}
+
+void World::keep_links(int lo, int hi) {
+  const int a = lo - link_lo, b = hi - link_lo;
+  auto keep = [&](auto& v) {
+    std::remove_reference_t<decltype(v)> kept(v.begin() + a, v.begin() + b);
+    v.swap(kept);  // the old storage is freed here, not kept as spare capacity
+  };
+  keep(link_market);
+  keep(link_trade);
+  keep(link_q);
+  keep(link_plan);
+  keep(link_sold);
+  keep(link_cap);
+  keep(link_denied);
+  link_lo = lo;
+}
+
+std::string World::firm_name(Index f) const {
+  if (f < static_cast<Index>(named_firm.size())) return named_firm[f];
+  for (const auto& r : firm_name_ranges)
+    if (f >= r.first && f < r.first + r.count) return synthetic_name(r.prefix, '-', f - r.first, r.count);
+  return {};
+}
 
 World build_world(const Scenario& sc) {
   World w;
@@ -194,7 +221,7 @@ World build_world(const Scenario& sc) {
   w.slot_begin.push_back(0);
   for (Index f = 0; f < F; ++f) {
     const auto& p = protos[f];
-    w.firm_name.push_back(p.name);
+    w.named_firm.push_back(p.name);
     w.firm_region.push_back(p.region);
     w.firm_good.push_back(p.good);
     w.firm_pool.push_back(p.pool);
@@ -219,9 +246,7 @@ World build_world(const Scenario& sc) {
     std::vector<Index> dests = p.sells_to;
     std::sort(dests.begin(), dests.end());
     for (Index d : dests) {
-      w.link_firm.push_back(f);
       w.link_market.push_back(w.market_of[static_cast<std::size_t>(p.good) * R + d]);
-      w.link_destination.push_back(d);
     }
     w.link_begin.push_back(static_cast<int>(w.link_market.size()));
     for (int i = w.input_begin[p.good]; i < w.input_begin[p.good + 1]; ++i) {
@@ -246,9 +271,7 @@ World build_world(const Scenario& sc) {
                   &w.firm_floor_payment, &w.firm_unit_cost, &w.firm_price, &w.firm_shadow,
                   &w.firm_input_outlay})
     v->assign(w.firms, 0.0);
-  for (auto* v : {&w.link_q, &w.link_plan, &w.link_sold, &w.link_add})
-    v->assign(L, 0.0);
-  w.link_multiplier.assign(L, 1.0);
+  for (auto* v : {&w.link_q, &w.link_plan, &w.link_sold}) v->assign(L, 0.0);
   w.link_cap.assign(L, std::numeric_limits<double>::infinity());
   w.link_denied.assign(L, 0);
   // The initial stock is an endowment valued at 0 until the first delivery re-prices it.
@@ -273,7 +296,7 @@ World build_world(const Scenario& sc) {
   // Trade pairs (good, origin, destination), sorted, keyed (good·R + origin)·R + destination:
   // a dense table over G·R·R when that is small next to the links, else sorted keys.
   auto pair_key = [&](Index f, int l) {
-    return (static_cast<std::size_t>(w.firm_good[f]) * R + w.firm_region[f]) * R + w.link_destination[l];
+    return (static_cast<std::size_t>(w.firm_good[f]) * R + w.firm_region[f]) * R + w.link_destination(l);
   };
   auto add_pair = [&](std::size_t key) {
     w.trade_good.push_back(static_cast<Index>(key / (static_cast<std::size_t>(R) * R)));

@@ -57,7 +57,11 @@ struct World {
   std::vector<Index> bid_slot;           // → firm input slot
 
   // ---- firms (candidates of entrant pools included, status = candidate)
-  std::vector<std::string> firm_name;
+  // Names of the listed firms and candidates; group firms' names are derived (firm_name()),
+  // not stored: a million strings would be 32 MB on every rank.
+  std::vector<std::string> named_firm;
+  struct NameRange { Index first = 0, count = 0; std::string prefix; };  // "<prefix>-<k>"
+  std::vector<NameRange> firm_name_ranges;  // group firms, ascending ids
   std::vector<Index> firm_region, firm_good, firm_pool;  // pool: kNone for listed firms
   std::vector<FirmKind> firm_kind;
   std::vector<FirmStatus> firm_status;
@@ -73,13 +77,18 @@ struct World {
   std::vector<double> firm_planned, firm_output, firm_revenue, firm_profit, firm_subsidy,
       firm_floor_payment, firm_unit_cost, firm_price, firm_shadow, firm_input_outlay;
 
-  // ---- links: firm → destination market, CSR by firm
+  // ---- links: firm → destination market, CSR by firm. A link's firm, destination and
+  // border terms (multiplier, add: per trade pair, in Simulation) are derived, not stored.
+  // The per-link arrays below hold links [link_lo, link_lo + size): all of them as built; a
+  // Simulation keeps only its own firms' (keep_links), so they are indexed by local link
+  // l = global id − link_lo (first_link / end_link). link_begin and offer_link stay global.
   std::vector<int> link_begin;           // size F+1
-  std::vector<Index> link_firm, link_market, link_destination, link_trade;
+  int link_lo = 0;
+  std::vector<Index> link_market, link_trade;
   std::vector<double> link_q;            // shipped this period (last period's until offers)
   std::vector<double> link_plan;         // planned before input shortages (partial adjustment's anchor)
   std::vector<double> link_sold;         // settlement (net receipt: market price / multiplier − add)
-  std::vector<double> link_multiplier, link_add, link_cap;  // border terms, this period
+  std::vector<double> link_cap;          // export control / mandate cap, this period
   std::vector<std::uint8_t> link_denied;  // a licence was refused this month (the plan is kept)
 
   // ---- input slots: one per (firm, input good), CSR by firm
@@ -96,6 +105,13 @@ struct World {
 
   std::size_t region_good(Index r, Index g) const { return static_cast<std::size_t>(r) * goods + g; }
   bool uses_inputs(Index f) const { return slot_begin[f + 1] > slot_begin[f]; }
+  int first_link(Index f) const { return link_begin[f] - link_lo; }  // local link ids
+  int end_link(Index f) const { return link_begin[f + 1] - link_lo; }
+  Index link_destination(int local_link) const { return market_region[link_market[local_link]]; }
+  Index link_firm(int global_link) const;  // O(log F): not for hot loops
+  // Drops the per-link arrays' entries outside global links [lo, hi).
+  void keep_links(int lo, int hi);
+  std::string firm_name(Index f) const;
 };
 
 World build_world(const Scenario& scenario);

@@ -107,9 +107,9 @@ TEST(Baseline2024, SteadyWithoutShocks) {
         if (!(sim.markets().sold[m] > 0.0 && last[m] > 0.0)) continue;
         bool licensed = false;
         for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
-          const Index l = w.offer_link[j], f = w.link_firm[l];
+          const Index l = w.offer_link[j], f = w.link_firm(l);
           const auto& p = sim.policy();
-          licensed |= p.control_kind[p.control_at(w.firm_region[f], w.firm_good[f], w.link_destination[l])] ==
+          licensed |= p.control_kind[p.control_at(w.firm_region[f], w.firm_good[f], w.link_destination(l))] ==
                       ControlKind::license;
         }
         const double change = std::abs(w.market_price[m] / last[m] - 1.0);

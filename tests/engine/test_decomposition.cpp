@@ -297,7 +297,7 @@ TEST(Decomposition, FromAWorldAndExpandedOwners) {
     const std::vector<int> offer_rank = expand_owner(w.offer_begin, d.market_rank);
     ASSERT_EQ(link_rank.size(), static_cast<std::size_t>(w.links));
     ASSERT_EQ(offer_rank.size(), w.offer_link.size());
-    for (Index l = 0; l < w.links; ++l) EXPECT_EQ(link_rank[l], d.rank_of_firm(w.link_firm[l]));
+    for (Index l = 0; l < w.links; ++l) EXPECT_EQ(link_rank[l], d.rank_of_firm(w.link_firm(l)));
     for (std::size_t j = 0; j < w.offer_link.size(); ++j)
       EXPECT_EQ(offer_rank[j], d.market_rank[w.link_market[w.offer_link[j]]]);
   }

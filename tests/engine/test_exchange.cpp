@@ -409,3 +409,44 @@ TEST(Exchange, WorldOffersAndBidsThroughTheDecomposition) {
     EXPECT_EQ(link_sold[l], link_rank[l] == me ? 0.5 * j : kUntouched);
   }
 }
+
+TEST(Exchange, RebasedPlanMovesTheSameValuesBetweenLocalArrays) {
+  // What the simulation does: each rank holds only its firms' links (from its first link) and
+  // its markets' offer slots (numbered in market order); the values equal the global plan's.
+  const auto b = decouple::testing::ore_metal_world(5, true);
+  const World w = build_world(b.s);
+  Exchange ex(Communicator::world());
+  const int me = ex.rank();
+  const Decomposition d = decompose(w, ex.ranks());
+  const std::vector<int> link_rank = expand_owner(w.link_begin, d.firm_rank());
+  const std::vector<int> offer_rank = expand_owner(w.offer_begin, d.market_rank);
+  RoutingPlan plan(w.offer_link, link_rank, offer_rank, ex.communicator());
+  const int lo = w.link_begin[d.firm_begin[me]], hi = w.link_begin[d.firm_begin[me + 1]];
+  std::vector<Index> local_of(w.offer_link.size(), kNone), global_of;
+  for (Index m = 0; m < w.markets; ++m)
+    if (d.market_rank[m] == me)
+      for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
+        local_of[j] = static_cast<Index>(global_of.size());
+        global_of.push_back(j);
+      }
+  plan.rebase(lo, static_cast<std::size_t>(hi - lo), global_of.size(), [&](Index j) { return local_of[j]; });
+  ex.verify(plan);
+  EXPECT_EQ(plan.sources(), static_cast<std::size_t>(hi - lo));
+  EXPECT_EQ(plan.slots(), global_of.size());
+  std::vector<double> link_q(hi - lo), offer_q(global_of.size(), kUntouched);
+  for (int l = lo; l < hi; ++l) link_q[l - lo] = 1.5 * l;
+  ex.to_markets(plan, link_q, offer_q);
+  for (std::size_t k = 0; k < global_of.size(); ++k) EXPECT_EQ(offer_q[k], 1.5 * w.offer_link[global_of[k]]);
+  std::vector<double> sold(global_of.size()), link_sold(hi - lo, kUntouched);
+  for (std::size_t k = 0; k < sold.size(); ++k) sold[k] = 0.5 * global_of[k];
+  ex.to_firms(plan, sold, link_sold);
+  for (std::size_t j = 0; j < w.offer_link.size(); ++j) {
+    const Index l = w.offer_link[j];
+    if (l >= lo && l < hi) EXPECT_EQ(link_sold[l - lo], 0.5 * j);
+  }
+  // A slot mapped outside the local range is refused.
+  RoutingPlan bad(w.offer_link, link_rank, offer_rank, ex.communicator());
+  if (bad.local_count() + bad.receive_count() > 0)
+    EXPECT_THROW(bad.rebase(lo, static_cast<std::size_t>(hi - lo), 0, [&](Index j) { return local_of[j]; }),
+                 InternalError);
+}

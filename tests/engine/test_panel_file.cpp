@@ -144,6 +144,29 @@ std::vector<std::string> read_strings(hid_t file, const std::string& path) {
   return out;
 }
 
+// A table's string column: fixed-length UTF-8, NUL-padded (written in parallel).
+std::vector<std::string> read_fixed_strings(hid_t file, const std::string& path) {
+  H d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
+  EXPECT_GE(d.id, 0) << path;
+  H type(H5Dget_type(d), H5Tclose);
+  EXPECT_EQ(H5Tis_variable_str(type), 0) << path;
+  EXPECT_EQ(H5Tget_cset(type), H5T_CSET_UTF8) << path;
+  EXPECT_EQ(H5Tget_strpad(type), H5T_STR_NULLPAD) << path;
+  H space(H5Dget_space(d), H5Sclose);
+  const auto n = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space));
+  const std::size_t width = H5Tget_size(type);
+  std::vector<char> buf(n * width + 1, '\0');
+  if (n > 0) {
+    EXPECT_GE(H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), 0) << path;
+  }
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    const char* p = buf.data() + i * width;
+    out.emplace_back(p, std::find(p, p + width, '\0') - p);
+  }
+  return out;
+}
+
 template <class T>
 std::vector<T> read_numbers(hid_t file, const std::string& path, hid_t mtype) {
   std::vector<T> v(length(file, path));
@@ -413,8 +436,8 @@ TEST_F(PanelFileTest, RoundTripThroughTheCApi) {
     const Table t = firms_table();
     EXPECT_EQ(children_in_creation_order(f, "/meta/firms"),
               (std::vector<std::string>{"firm_id", "name", "region", "capacity", "entry_period"}));
-    EXPECT_EQ(read_strings(f, "/meta/firms/firm_id"), std::get<3>(t.columns[0]));
-    EXPECT_EQ(read_strings(f, "/meta/firms/name"), std::get<3>(t.columns[1]));
+    EXPECT_EQ(read_fixed_strings(f, "/meta/firms/firm_id"), std::get<3>(t.columns[0]));
+    EXPECT_EQ(read_fixed_strings(f, "/meta/firms/name"), std::get<3>(t.columns[1]));
     std::size_t size = 0;
     EXPECT_EQ(stored_class(f, "/meta/firms/region", &size), H5T_INTEGER);
     EXPECT_EQ(size, 4u);

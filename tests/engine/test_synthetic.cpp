@@ -296,8 +296,8 @@ sells_to = ["R0003"]
   for (std::size_t i = 0; i < fa.size(); ++i) EXPECT_TRUE(same(fa[i], fb[i])) << i;
   const World w = build_world(sb);
   EXPECT_EQ(w.firms, 501);
-  EXPECT_EQ(w.firm_name[0], "extra");
-  EXPECT_EQ(w.firm_name[1], "w-0000");  // group firms follow the listed ones
+  EXPECT_EQ(w.firm_name(0), "extra");
+  EXPECT_EQ(w.firm_name(1), "w-0000");  // group firms follow the listed ones
 }
 
 TEST(Synthetic, WorldLaysOutGroupFirmsLikeListedOnes) {
@@ -309,7 +309,7 @@ TEST(Synthetic, WorldLaysOutGroupFirmsLikeListedOnes) {
   std::int64_t links = 0;
   for (Index f = 0; f < w.firms; ++f) {
     const SyntheticFirm s = gen.firm(f);
-    ASSERT_EQ(w.firm_name[f], gen.name(f));
+    ASSERT_EQ(w.firm_name(f), gen.name(f));
     ASSERT_EQ(w.firm_region[f], s.region);
     ASSERT_EQ(w.firm_good[f], s.good);
     ASSERT_EQ(w.firm_kind[f], s.kind);
@@ -318,8 +318,8 @@ TEST(Synthetic, WorldLaysOutGroupFirmsLikeListedOnes) {
     ASSERT_EQ(w.firm_capacity[f], s.capacity);
     ASSERT_EQ(w.link_begin[f + 1] - w.link_begin[f], s.destination_count);
     for (int l = w.link_begin[f], k = 0; l < w.link_begin[f + 1]; ++l, ++k) {
-      ASSERT_EQ(w.link_firm[l], f);
-      ASSERT_EQ(w.link_destination[l], s.destinations[k]);
+      ASSERT_EQ(w.link_firm(l), f);
+      ASSERT_EQ(w.link_destination(l), s.destinations[k]);
       ASSERT_EQ(w.market_good[w.link_market[l]], s.good);
       ASSERT_EQ(w.market_region[w.link_market[l]], s.destinations[k]);
     }
