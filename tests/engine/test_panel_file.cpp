@@ -5,12 +5,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#if __has_include(<hdf5.h>)
-#include <hdf5.h>
-#else
-#include <hdf5/openmpi/hdf5.h>  // the openmpi flavour's headers are not on the default path
-#endif
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -29,11 +23,15 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "support/h5_read.hpp"
 
 namespace decouple {
 namespace {
 
 namespace fs = std::filesystem;
+using test::H;
+using test::read_fixed_strings;
+using test::read_strings;
 
 // ----- small helpers -------------------------------------------------------------------
 
@@ -50,18 +48,6 @@ void spit(const fs::path& p, const std::string& text) {
 }
 
 // RAII for hid_t in the tests.
-struct H {
-  hid_t id;
-  herr_t (*close)(hid_t);
-  H(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
-  H(const H&) = delete;
-  H& operator=(const H&) = delete;
-  ~H() {
-    if (id >= 0) close(id);
-  }
-  operator hid_t() const { return id; }
-};
-
 H open_h5(const std::string& path) {
   return H(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
 }
@@ -121,50 +107,6 @@ hsize_t length(hid_t file, const std::string& path) {
   hsize_t n = 0;
   H5Sget_simple_extent_dims(space, &n, nullptr);
   return n;
-}
-
-std::vector<std::string> read_strings(hid_t file, const std::string& path) {
-  H d = open_ds(file, path);
-  EXPECT_GE(d.id, 0) << path;
-  H type(H5Dget_type(d), H5Tclose);
-  EXPECT_GT(H5Tis_variable_str(type), 0) << path;
-  EXPECT_EQ(H5Tget_cset(type), H5T_CSET_UTF8) << path;
-  H space(H5Dget_space(d), H5Sclose);
-  const auto n = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space));
-  std::vector<char*> ptrs(n, nullptr);
-  H mtype(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(mtype, H5T_VARIABLE);
-  H5Tset_cset(mtype, H5T_CSET_UTF8);
-  if (n > 0) {
-    EXPECT_GE(H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), 0);
-  }
-  std::vector<std::string> out;
-  for (char* p : ptrs) out.emplace_back(p != nullptr ? p : "");
-  if (n > 0) H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, ptrs.data());
-  return out;
-}
-
-// A table's string column: fixed-length UTF-8, NUL-padded (written in parallel).
-std::vector<std::string> read_fixed_strings(hid_t file, const std::string& path) {
-  H d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
-  EXPECT_GE(d.id, 0) << path;
-  H type(H5Dget_type(d), H5Tclose);
-  EXPECT_EQ(H5Tis_variable_str(type), 0) << path;
-  EXPECT_EQ(H5Tget_cset(type), H5T_CSET_UTF8) << path;
-  EXPECT_EQ(H5Tget_strpad(type), H5T_STR_NULLPAD) << path;
-  H space(H5Dget_space(d), H5Sclose);
-  const auto n = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space));
-  const std::size_t width = H5Tget_size(type);
-  std::vector<char> buf(n * width + 1, '\0');
-  if (n > 0) {
-    EXPECT_GE(H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), 0) << path;
-  }
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < n; ++i) {
-    const char* p = buf.data() + i * width;
-    out.emplace_back(p, std::find(p, p + width, '\0') - p);
-  }
-  return out;
 }
 
 template <class T>
