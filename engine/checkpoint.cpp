@@ -176,7 +176,7 @@ class Saver final : public StateVisitor {
 // then current too, which no rank reads (the same as a 1-rank run's).
 class Loader final : public StateVisitor {
  public:
-  Loader(const Simulation& sim, const ReadOnlyFile& file, std::string path)
+  Loader(const Simulation& sim, const PanelReader& file, std::string path)
       : sim_(sim), file_(file), path_(std::move(path)) {}
   bool loading() const override { return true; }
   void f64(const std::string& name, StateScope scope, std::vector<double>& v) override { load(name, scope, v); }
@@ -206,7 +206,7 @@ class Loader final : public StateVisitor {
     v = std::move(*values);
   }
   const Simulation& sim_;
-  const ReadOnlyFile& file_;
+  const PanelReader& file_;
   std::string path_;
 };
 
@@ -278,7 +278,7 @@ std::uint64_t write_checkpoint(const std::string& path, Simulation& sim, Recorde
 }
 
 int check_checkpoint(const std::string& path, const Scenario& sc) {
-  const ReadOnlyFile f(path, "--resume");
+  const PanelReader f = PanelReader::any_hdf5(path, "--resume");
   const auto format = f.attribute("/", "format");
   if (!format || !std::holds_alternative<std::string>(*format) || std::get<std::string>(*format) != kFormat)
     throw InputError(path, "--resume",
@@ -303,17 +303,19 @@ int restore_checkpoint(const std::string& path, Simulation& sim, PanelFile& out)
   std::exception_ptr failure;
   std::string message;
   int next = 0;
-  std::unique_ptr<ReadOnlyFile> file;
+  std::unique_ptr<PanelReader> file;
   std::vector<std::string> panels;
+  std::vector<std::vector<ColumnSpec>> columns;
   std::vector<std::uint64_t> rows;
   try {
     next = check_checkpoint(path, sim.scenario());
-    file = std::make_unique<ReadOnlyFile>(path, "--resume");
+    file = std::make_unique<PanelReader>(PanelReader::any_hdf5(path, "--resume"));
     Loader loader(sim, *file, path);
     sim.state(loader);
     if (file->exists("/panel"))
-      for (const auto& name : file->children("/panel")) {
+      for (const auto& name : file->groups("/panel")) {
         panels.push_back("/panel/" + name);
+        columns.push_back(file->columns(panels.back()));
         rows.push_back(file->rows(panels.back()));
       }
   } catch (const std::exception& e) {
@@ -329,7 +331,7 @@ int restore_checkpoint(const std::string& path, Simulation& sim, PanelFile& out)
       const std::uint64_t lo = at + n * r / P, hi = at + n * (r + 1) / P;
       Table t;
       try {
-        t = file->read(panels[i], lo, hi - lo);
+        file->read(panels[i], columns[i], lo, hi - lo, t);
       } catch (const std::exception& e) {
         failure = std::current_exception();
         message = e.what();

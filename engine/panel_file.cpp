@@ -1622,128 +1622,6 @@ void PanelFile::write_array(const std::string& dataset, const ColumnData& values
 }
 
 // ---------------------------------------------------------------------------------------
-// ReadOnlyFile
-
-struct ReadOnlyFile::Impl {
-  std::string path;
-  Hid file;
-};
-
-ReadOnlyFile::ReadOnlyFile(const std::string& path, const std::string& key)
-    : impl_(std::make_unique<Impl>()) {
-  silence_hdf5();
-  impl_->path = path;
-  std::error_code ec;
-  const auto st = fs::status(path, ec);
-  if (!fs::exists(st)) throw InputError(path, key, "no such file");
-  if (fs::is_directory(st)) throw InputError(path, key, "is a folder, not an HDF5 file");
-  if (H5Fis_hdf5(path.c_str()) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    throw InputError(path, key, "not an HDF5 file");
-  }
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) throw InputError(path, key, fmt::format("cannot open: {}", hdf5_message()));
-  impl_->file = Hid(f, H5Fclose);
-}
-
-ReadOnlyFile::~ReadOnlyFile() = default;
-
-bool ReadOnlyFile::exists(const std::string& object) const {
-  // Component by component: H5Lexists fails on a missing intermediate group.
-  std::string cur;
-  for (const auto& c : components(object)) {
-    cur += '/';
-    cur += c;
-    if (!link_exists(impl_->file.get(), cur)) return false;
-  }
-  return true;
-}
-
-std::optional<ReadOnlyFile::Value> ReadOnlyFile::attribute(const std::string& object,
-                                                           const std::string& name) const {
-  const std::string o = normalize(object);
-  if (!exists(o)) return std::nullopt;
-  Hid obj = open_object(impl_->file.get(), o);
-  return read_attribute(obj.get(), name.c_str(), o);
-}
-
-std::vector<std::string> ReadOnlyFile::children(const std::string& group) const {
-  std::vector<std::string> out;
-  for (auto& c : list_children(impl_->file.get(), normalize(group))) out.push_back(std::move(c.name));
-  return out;
-}
-
-std::string ReadOnlyFile::text(const std::string& dataset) const {
-  Dataset d = open_dataset(impl_->file.get(), normalize(dataset));
-  if (d.kind != Kind::text || d.rows != 1)
-    throw InternalError(fmt::format("{} is not a string", d.path));
-  ColumnData data;
-  read_rows(d, 0, 1, data);
-  return std::get<std::vector<std::string>>(data).at(0);
-}
-
-namespace {
-ColumnType column_type_of(const Dataset& d) {
-  switch (d.kind) {
-    case Kind::integer: return H5Tget_size(d.type.get()) <= 4 ? ColumnType::i32 : ColumnType::i64;
-    case Kind::real: return ColumnType::f64;
-    case Kind::text: return ColumnType::str;
-    case Kind::other: break;
-  }
-  throw InternalError(fmt::format("{}: unsupported data type {}", d.path, describe_type(d.type.get())));
-}
-
-ColumnData read_typed(const Dataset& d, hsize_t offset, hsize_t n) {
-  if (d.rank != 1) throw InternalError(fmt::format("{}: expected a 1-D dataset", d.path));
-  if (offset + n > d.rows)
-    throw InternalError(fmt::format("{}: rows {}..{} of {}", d.path, offset, offset + n, d.rows));
-  const ColumnType t = column_type_of(d);
-  if (t == ColumnType::str) {
-    ColumnData out;
-    read_rows(d, offset, n, out);
-    return out;
-  }
-  return read_numeric_rows(d.id.get(), t, offset, n, H5P_DEFAULT, d.path);
-}
-}  // namespace
-
-ColumnData ReadOnlyFile::array(const std::string& dataset) const {
-  const Dataset d = open_dataset(impl_->file.get(), normalize(dataset));
-  return read_typed(d, 0, d.rows);
-}
-
-std::vector<ColumnSpec> ReadOnlyFile::columns(const std::string& group) const {
-  const std::string g = normalize(group);
-  std::vector<ColumnSpec> out;
-  for (const auto& c : list_children(impl_->file.get(), g)) {
-    if (c.type != H5I_DATASET) continue;
-    const Dataset d = open_dataset(impl_->file.get(), child_path(g, c.name));
-    out.push_back({c.name, column_type_of(d), string_attribute(d.id.get(), "units", d.path),
-                   string_attribute(d.id.get(), "description", d.path),
-                   string_attribute(d.id.get(), "codes", d.path)});
-  }
-  return out;
-}
-
-std::uint64_t ReadOnlyFile::rows(const std::string& group) const {
-  const std::string g = normalize(group);
-  for (const auto& c : list_children(impl_->file.get(), g))
-    if (c.type == H5I_DATASET) return open_dataset(impl_->file.get(), child_path(g, c.name)).rows;
-  return 0;
-}
-
-Table ReadOnlyFile::read(const std::string& group, std::uint64_t offset, std::uint64_t count) const {
-  const std::string g = normalize(group);
-  Table t;
-  for (auto& spec : columns(g)) {
-    const Dataset d = open_dataset(impl_->file.get(), child_path(g, spec.name));
-    t.columns.push_back(read_typed(d, offset, count));
-    t.specs.push_back(std::move(spec));
-  }
-  return t;
-}
-
-// ---------------------------------------------------------------------------------------
 // Readers
 
 std::string describe_file(const std::string& path) {
@@ -1808,12 +1686,34 @@ struct PanelReader::Impl {
   Hid file;
 };
 
-PanelReader::PanelReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+PanelReader::PanelReader() : impl_(std::make_unique<Impl>()) {}
+
+PanelReader::PanelReader(const std::string& path) : PanelReader() {
   impl_->path = path;
   impl_->file = open_panel_file(path);
 }
 
+PanelReader PanelReader::any_hdf5(const std::string& path, const std::string& key) {
+  silence_hdf5();
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (!fs::exists(st)) throw InputError(path, key, "no such file");
+  if (fs::is_directory(st)) throw InputError(path, key, "is a folder, not an HDF5 file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(path, key, "not an HDF5 file");
+  }
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) throw InputError(path, key, fmt::format("cannot open: {}", hdf5_message()));
+  PanelReader r;
+  r.impl_->path = path;
+  r.impl_->file = Hid(f, H5Fclose);
+  return r;
+}
+
 PanelReader::~PanelReader() = default;
+PanelReader::PanelReader(PanelReader&&) noexcept = default;
+PanelReader& PanelReader::operator=(PanelReader&&) noexcept = default;
 
 const std::string& PanelReader::path() const { return impl_->path; }
 
@@ -1904,6 +1804,20 @@ void read_native(const Dataset& d, hid_t mem_type, hsize_t offset, hsize_t n, Co
   out = std::move(v);
 }
 }  // namespace
+
+ColumnData PanelReader::array(const std::string& dataset) const {
+  const Dataset d = open_dataset(impl_->file.get(), normalize(dataset));
+  if (d.rank != 1) throw InputError(impl_->path, d.path, "is not a 1-D dataset");
+  const ColumnType t = column_type(d, impl_->path);
+  ColumnData out;
+  switch (t) {
+    case ColumnType::i32: read_native<std::int32_t>(d, H5T_NATIVE_INT32, 0, d.rows, out); break;
+    case ColumnType::i64: read_native<std::int64_t>(d, H5T_NATIVE_INT64, 0, d.rows, out); break;
+    case ColumnType::f64: read_native<double>(d, H5T_NATIVE_DOUBLE, 0, d.rows, out); break;
+    case ColumnType::str: read_rows(d, 0, d.rows, out); break;
+  }
+  return out;
+}
 
 std::vector<ColumnSpec> PanelReader::columns(const std::string& group) const {
   const std::string g = normalize(group);

@@ -121,37 +121,6 @@ class PanelFile {
 
 // The readers below are serial (one process, no MPI calls); call them on rank 0 only.
 
-// Any HDF5 file, read-only and serial (no MPI calls: usable before MPI_Init and by every rank
-// at once). Integer datasets of 4 bytes read as i32, other integers as i64.
-class ReadOnlyFile {
- public:
-  using Value = std::variant<std::int64_t, double, std::string>;
-  // Throws InputError(path, key, …) if the file is missing, a folder or not HDF5.
-  explicit ReadOnlyFile(const std::string& path, const std::string& key = "FILE");
-  ~ReadOnlyFile();
-  ReadOnlyFile(const ReadOnlyFile&) = delete;
-  ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
-
-  bool exists(const std::string& object) const;
-  // A scalar numeric or string attribute; nullopt if absent or of another kind.
-  std::optional<Value> attribute(const std::string& object, const std::string& name) const;
-  // Names of the groups and datasets in a group, in creation order when tracked.
-  std::vector<std::string> children(const std::string& group) const;
-  // A scalar string dataset (e.g. /config).
-  std::string text(const std::string& dataset) const;
-  // A whole 1-D dataset.
-  ColumnData array(const std::string& dataset) const;
-  // A group of equal-length column datasets (a panel): its columns with their attributes,
-  // its length, and rows [offset, offset + count).
-  std::vector<ColumnSpec> columns(const std::string& group) const;
-  std::uint64_t rows(const std::string& group) const;
-  Table read(const std::string& group, std::uint64_t offset, std::uint64_t count) const;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
-
 // `decouple info FILE`: a human-readable summary (root attributes, groups, datasets
 // with lengths, units). Throws InputError if FILE is missing or not a decouple file.
 std::string describe_file(const std::string& path);
@@ -162,15 +131,21 @@ std::string describe_file(const std::string& path);
 // DIR/summary_<panel>.csv. Creates DIR if needed. Returns the files written.
 std::vector<std::string> export_csv(const std::string& path, const std::string& dir);
 
-// Reading a decouple file as columns, for `decouple merge` (serial, one process, no MPI).
-// Keeps the file open; integer columns keep their stored width (i32/i64).
+// Reading a file as columns, for `decouple merge` and `run --resume` (serial, no MPI calls:
+// usable before MPI_Init and by every rank at once). Keeps the file open; integer columns keep
+// their stored width (i32/i64).
 class PanelReader {
  public:
   using Value = std::variant<std::int64_t, double, std::string>;
 
   // InputError if `path` is missing, not HDF5, or not a decouple file.
   explicit PanelReader(const std::string& path);
+  // Any HDF5 file (a checkpoint, say): InputError(path, key, …) if it is missing, a folder or
+  // not HDF5.
+  static PanelReader any_hdf5(const std::string& path, const std::string& key);
   ~PanelReader();
+  PanelReader(PanelReader&&) noexcept;
+  PanelReader& operator=(PanelReader&&) noexcept;
   PanelReader(const PanelReader&) = delete;
   PanelReader& operator=(const PanelReader&) = delete;
 
@@ -184,6 +159,7 @@ class PanelReader {
   std::vector<std::string> datasets(const std::string& group) const;  // child datasets, in order
   std::string text(const std::string& dataset) const;                 // a scalar string
   std::vector<std::string> strings(const std::string& dataset) const; // a 1-D string dataset
+  ColumnData array(const std::string& dataset) const;                 // a whole 1-D dataset
   // The 1-D datasets of a group as columns (type as stored, units, description, codes).
   std::vector<ColumnSpec> columns(const std::string& group) const;
   std::uint64_t rows(const std::string& group) const;  // length of the group's first column
@@ -194,6 +170,7 @@ class PanelReader {
 
  private:
   struct Impl;
+  PanelReader();
   std::unique_ptr<Impl> impl_;
 };
 
