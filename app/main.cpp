@@ -179,8 +179,11 @@ int main(int argc, char** argv) {
     }
     return 0;
   } catch (const InputError& e) {
-    if (speaks)
-      for (const auto& p : e.problems()) fmt::print(std::cerr, "{}\n", p.format());
+    // Every rank detects bad input (the same files before MPI starts, agreed errors after), so
+    // rank 0 alone reports it and exits 2. The others exit 0: a launcher aborts the job at the
+    // first non-zero exit, which could kill rank 0 before its message reaches the terminal.
+    if (!speaks) return 0;
+    for (const auto& p : e.problems()) fmt::print(std::cerr, "{}\n", p.format());
     return 2;
   } catch (const std::exception& e) {
     if (speaks) fmt::print(std::cerr, "decouple: internal error: {}\n", e.what());
