@@ -355,6 +355,14 @@ void write_attribute(hid_t obj, const Attribute& a, const std::string& where) {
       a.value);
 }
 
+// Creation list of a fixed-size dataset whose every element is written right after it is created:
+// no fill values (under MPI-IO, HDF5 allocates the space at creation and would write them all).
+Hid written_in_full(std::string_view what) {
+  Hid dcpl = plist(H5P_DATASET_CREATE, what);
+  check(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), "H5Pset_fill_time", what);
+  return dcpl;
+}
+
 void write_column_attributes(hid_t dset, const ColumnSpec& spec, const std::string& where) {
   write_attribute(dset, {"units", spec.units}, where);
   write_attribute(dset, {"description", spec.description}, where);
@@ -1350,6 +1358,7 @@ void PanelFile::write_table(const std::string& group, const Table& table) {
   MPI_Allreduce(MPI_IN_PLACE, width.data(), static_cast<int>(width.size()), MPI_UNSIGNED_LONG_LONG, MPI_MAX, m.comm);
   m.guarded("write_table", [&] {
     Hid grp = create_group(m.file.get(), g);
+    Hid dcpl = written_in_full(g);
     for (std::size_t c = 0; c < table.specs.size(); ++c) {
       const auto& spec = table.specs[c];
       const std::string d = child_path(g, spec.name);
@@ -1357,7 +1366,7 @@ void PanelFile::write_table(const std::string& group, const Table& table) {
       Hid type = spec.type == ColumnType::str ? fixed_utf8(width[c], d) : Hid();
       const hid_t ftype = spec.type == ColumnType::str ? type.get() : file_type(spec.type);
       Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), ftype, space.get(), H5P_DEFAULT,
-                                 H5P_DEFAULT, H5P_DEFAULT),
+                                 dcpl.get(), H5P_DEFAULT),
                       H5Dclose, "H5Dcreate2", d);
       write_column_attributes(dset.get(), spec, d);
       if (spec.type == ColumnType::str) {
@@ -1376,7 +1385,8 @@ void PanelFile::set_deflate(int level) {
   impl_->deflate = static_cast<unsigned>(level);
 }
 
-void PanelFile::create_panel(const std::string& group, const std::vector<ColumnSpec>& columns) {
+void PanelFile::create_panel(const std::string& group, const std::vector<ColumnSpec>& columns,
+                             const std::vector<std::string>& raw) {
   Impl& m = *impl_;
   const std::string g = normalize(group);
   // Declaration errors are caught before anything is written.
@@ -1392,22 +1402,29 @@ void PanelFile::create_panel(const std::string& group, const std::vector<ColumnS
       throw InternalError(
           fmt::format("panel {}: column {} is a string; panels hold numbers only", g, spec.name));
   }
+  for (const auto& name : raw)
+    if (!names.contains(name))
+      throw InternalError(fmt::format("panel {}: no column {} to store uncompressed", g, name));
   m.guarded("create_panel", [&] {
     Hid grp = create_group(m.file.get(), g);
-    Hid dcpl = plist(H5P_DATASET_CREATE, g);
     const hsize_t chunk = kChunkRows;
-    check(H5Pset_chunk(dcpl.get(), 1, &chunk), "H5Pset_chunk", g);
-    if (m.deflate > 0) {
-      check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", g);
-      check(H5Pset_deflate(dcpl.get(), m.deflate), "H5Pset_deflate", g);
-    }
+    Hid packed = plist(H5P_DATASET_CREATE, g);
+    check(H5Pset_chunk(packed.get(), 1, &chunk), "H5Pset_chunk", g);
+    check(H5Pset_shuffle(packed.get()), "H5Pset_shuffle", g);
+    check(H5Pset_deflate(packed.get(), std::max(m.deflate, 1u)), "H5Pset_deflate", g);
+    Hid plain = plist(H5P_DATASET_CREATE, g);
+    check(H5Pset_chunk(plain.get(), 1, &chunk), "H5Pset_chunk", g);
+    // Every appended row is written right after the extent grows, so HDF5's fill values (zeros,
+    // written in full on every extend under MPI-IO's early allocation) would only be overwritten.
+    check(H5Pset_fill_time(plain.get(), H5D_FILL_TIME_NEVER), "H5Pset_fill_time", g);
     Panel panel;
     panel.specs = columns;
     for (const auto& spec : columns) {
       const std::string d = child_path(g, spec.name);
+      const bool compress = m.deflate > 0 && std::find(raw.begin(), raw.end(), spec.name) == raw.end();
       Hid space = simple_space(0, d, /*unlimited=*/true);
       Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), file_type(spec.type), space.get(),
-                                 H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                                 H5P_DEFAULT, compress ? packed.get() : plain.get(), H5P_DEFAULT),
                       H5Dclose, "H5Dcreate2", d);
       write_column_attributes(dset.get(), spec, d);
       panel.columns.push_back(std::move(dset));
@@ -1609,8 +1626,9 @@ void PanelFile::write_array(const std::string& dataset, const ColumnData& values
     Hid type = text ? vlen_utf8(d) : Hid();
     constexpr ColumnType kTypes[] = {ColumnType::i32, ColumnType::i64, ColumnType::f64};
     const hid_t ftype = text ? type.get() : file_type(kTypes[values.index()]);
+    Hid dcpl = text ? plist(H5P_DATASET_CREATE, d) : written_in_full(d);
     Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), ftype, space.get(), H5P_DEFAULT,
-                               H5P_DEFAULT, H5P_DEFAULT),
+                               dcpl.get(), H5P_DEFAULT),
                     H5Dclose, "H5Dcreate2", d);
     if (text) {
       auto all = gather_strings(std::get<std::vector<std::string>>(values), m.comm, m.rank, m.size, d);

@@ -1,8 +1,9 @@
 // Turns the simulation's state into the panel rows and meta tables of DESIGN §6 and
 // streams them to a PanelFile, buffered so that rows are written in large appends.
-// Distributed: market, trade, bloc, government and policy rows are replicated on every rank
-// and written by rank 0; firm rows by each rank for its own firms, in (period, firm id)
-// order through segmented appends. Every flush decision is the same on every rank.
+// Distributed: market, trade, bloc, government and policy rows are replicated on every rank,
+// and each rank writes a contiguous share of them (in rank order: the rows once, the
+// compression shared); firm rows by each rank for its own firms, in (period, firm id) order
+// through segmented appends. Every flush decision is the same on every rank.
 #pragma once
 
 #include <cstdint>

@@ -463,6 +463,60 @@ TEST_F(PanelFileTest, RoundTripThroughTheCApi) {
   EXPECT_EQ(length(f, "/panel/policy/value"), 0u);
 }
 
+// Columns named raw are stored without filters (and without fill values: every row is written
+// right after the extent grows); the others keep shuffle + deflate; the values are the same.
+TEST_F(PanelFileTest, RawColumnsAreUnfilteredAndHoldTheSameValues) {
+  const std::string path = file("raw.h5");
+  {
+    PanelFile f(path, false);
+    EXPECT_THROW(f.create_panel("/panel/market", market_columns(), {"no_such_column"}), InternalError);
+    f.create_panel("/panel/market", market_columns(), {"price", "firms"});
+    std::size_t first = 0;
+    for (const auto n : kBatches) {
+      f.append("/panel/market", market_rows(first, n));
+      first += n;
+    }
+    f.write_table("/meta/firms", firms_table());
+    f.commit();
+  }
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  H f = open_h5(path);
+  ASSERT_GE(f.id, 0);
+  const auto price = read_numbers<double>(f, "/panel/market/price", H5T_NATIVE_DOUBLE);
+  const auto firms = read_numbers<std::int64_t>(f, "/panel/market/firms", H5T_NATIVE_INT64);
+  const auto region = read_numbers<std::int32_t>(f, "/panel/market/region", H5T_NATIVE_INT32);
+  ASSERT_EQ(price.size(), kMarketRows);
+  ASSERT_EQ(firms.size(), kMarketRows);
+  ASSERT_EQ(region.size(), kMarketRows);
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < kMarketRows; ++i)
+    if (!same_bits(price[i], price_of(i)) || firms[i] != firms_of(i) || region[i] != region_of(i)) ++bad;
+  EXPECT_EQ(bad, 0u);
+  for (const auto& spec : market_columns()) {
+    const std::string p = "/panel/market/" + spec.name;
+    H d = open_ds(f, p);
+    H dcpl(H5Dget_create_plist(d), H5Pclose);
+    hsize_t chunk = 0;
+    EXPECT_EQ(H5Pget_chunk(dcpl, 1, &chunk), 1) << p;
+    EXPECT_EQ(chunk, 65536u) << p;
+    const bool raw = spec.name == "price" || spec.name == "firms";
+    EXPECT_EQ(H5Pget_nfilters(dcpl), raw ? 0 : 2) << p;
+    H5D_fill_time_t fill = H5D_FILL_TIME_ERROR;
+    ASSERT_GE(H5Pget_fill_time(dcpl, &fill), 0);
+    if (raw) {
+      EXPECT_EQ(fill, H5D_FILL_TIME_NEVER) << p;
+    }
+  }
+  for (const char* c : {"firm_id", "region", "capacity"}) {
+    H d = open_ds(f, std::string("/meta/firms/") + c);
+    H dcpl(H5Dget_create_plist(d), H5Pclose);
+    H5D_fill_time_t fill = H5D_FILL_TIME_ERROR;
+    ASSERT_GE(H5Pget_fill_time(dcpl, &fill), 0);
+    EXPECT_EQ(fill, H5D_FILL_TIME_NEVER) << c << ": written in full, no fill values";
+  }
+  EXPECT_EQ(read_fixed_strings(f, "/meta/firms/firm_id"), std::get<3>(firms_table().columns[0]));
+}
+
 TEST_F(PanelFileTest, ZeroRowTablesAndAppendsAndReplacedAttributes) {
   const std::string path = file("empty.h5");
   {
