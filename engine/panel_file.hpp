@@ -82,11 +82,8 @@ class PanelFile {
   // Default 1 (with the byte shuffle).
   void set_deflate(int level);
   // Panels grow period by period: declare the columns once (extendible, chunked,
-  // shuffle + deflate), then append rows. Numeric columns only. Columns named in `raw` are
-  // stored without filters: for continuous values whose bytes deflate barely shrinks (≈ 1.2×)
-  // at ≈ 60 MB/s per core, compression would be most of a large run's output time.
-  void create_panel(const std::string& group, const std::vector<ColumnSpec>& columns,
-                    const std::vector<std::string>& raw = {});
+  // shuffle + deflate), then append rows. Numeric columns only.
+  void create_panel(const std::string& group, const std::vector<ColumnSpec>& columns);
   // rows.specs must match create_panel. Each rank passes its own rows (0 included); they land
   // after the panel's existing rows, rank 0's first.
   void append(const std::string& group, const Table& rows);

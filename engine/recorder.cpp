@@ -10,6 +10,18 @@ const char* const kFirmStatusNames[4] = {"candidate", "building", "active", "exi
 
 namespace {
 constexpr std::size_t kFlushRows = 1 << 16;
+// Replicated tables are flushed when they hold this many bytes (or at the end, or for a
+// checkpoint): each append costs every column a few collective HDF5 calls (extend, chunk
+// ownership, allocation) whatever its size, so few large appends are cheapest. The million-firm
+// world's market rows (218 kB a month) are written once; its trade rows (14 MB a year) 3 times.
+constexpr std::size_t kFlushBytes = std::size_t{32} << 20;
+
+std::size_t bytes(const Table& t) {
+  std::size_t b = 0;
+  for (const auto& c : t.columns)
+    std::visit([&](const auto& v) { b += v.size() * sizeof(v[0]); }, c);
+  return b;
+}
 
 // The same columns without rows: what ranks other than 0 pass for replicated meta tables.
 Table no_rows(const Table& t) {
@@ -121,10 +133,7 @@ Recorder::Recorder(const Simulation& sim, PanelFile& file) : sim_(sim), file_(fi
   if (o.market) file_.create_panel("/panel/bloc", bloc_.specs);
   if (o.market) file_.create_panel("/panel/market", market_.specs);
   if (o.trade) file_.create_panel("/panel/trade", trade_.specs);
-  // Each firm's own continuous values: shuffle + deflate shrank them only to ≈ 83% (a million-firm
-  // world) and, at ≈ 60 MB/s, took most of the run's output time; they are stored as they are.
-  if (o.firm)
-    file_.create_panel("/panel/firm", firm_.specs, {"output", "planned_output", "unit_cost", "capacity", "profit"});
+  if (o.firm) file_.create_panel("/panel/firm", firm_.specs);
   if (o.government) file_.create_panel("/panel/government", government_.specs);
   if (o.policy) file_.create_panel("/panel/policy", policy_.specs);
 }
@@ -177,24 +186,34 @@ void Recorder::record(int period) {
     }
   }
   if (o.firm && period % o.firm_every == 0) {
+    // Column by column (a million firms a year: row-wise appends were most of this).
     auto& t = firm_;
     const std::size_t before = t.rows();
-    for (Index f = sim_.firm_begin(); f < sim_.firm_end(); ++f) {
-      if (w.firm_status[f] == FirmStatus::candidate) continue;
-      std::size_t c = 0;
-      t.i32(c++).push_back(period);
-      t.i32(c++).push_back(f);
-      for (double v : {w.firm_output[f], w.firm_planned[f], w.firm_price[f], w.firm_unit_cost[f],
-                       w.firm_capacity[f], w.firm_profit[f], w.firm_subsidy[f], w.firm_floor_payment[f]})
-        t.f64(c++).push_back(v);
-      t.i32(c++).push_back(static_cast<std::int32_t>(w.firm_status[f]));
-      for (Index g : w.input_goods) {
-        double stock = 0.0;
-        for (int s = w.slot_begin[f]; s < w.slot_begin[f + 1]; ++s)
-          if (w.slot_good[s] == g) stock = w.slot_inventory[s];
-        t.f64(c++).push_back(stock);
-      }
+    std::vector<Index> ids;
+    for (Index f = sim_.firm_begin(); f < sim_.firm_end(); ++f)
+      if (w.firm_status[f] != FirmStatus::candidate) ids.push_back(f);
+    const std::size_t n = ids.size();
+    for (auto& column : t.columns) std::visit([&](auto& v) { v.resize(before + n); }, column);
+    std::size_t c = 0;
+    std::fill_n(t.i32(c++).begin() + before, n, period);
+    std::copy(ids.begin(), ids.end(), t.i32(c++).begin() + before);
+    for (const auto* v : {&w.firm_output, &w.firm_planned, &w.firm_price, &w.firm_unit_cost, &w.firm_capacity,
+                          &w.firm_profit, &w.firm_subsidy, &w.firm_floor_payment}) {
+      auto* out = t.f64(c++).data() + before;
+      for (std::size_t r = 0; r < n; ++r) out[r] = (*v)[ids[r]];
     }
+    auto* status = t.i32(c++).data() + before;
+    for (std::size_t r = 0; r < n; ++r) status[r] = static_cast<std::int32_t>(w.firm_status[ids[r]]);
+    // Stock of each input good: its slot's inventory (the last such slot), else 0 (resize).
+    std::vector<int> input_column(static_cast<std::size_t>(w.goods), -1);
+    std::vector<double*> stock;
+    for (Index g : w.input_goods) {
+      input_column[g] = static_cast<int>(stock.size());
+      stock.push_back(t.f64(c++).data() + before);
+    }
+    for (std::size_t r = 0; r < n; ++r)
+      for (int s = w.slot_begin[ids[r]]; s < w.slot_begin[ids[r] + 1]; ++s)
+        if (const int k = input_column[w.slot_good[s]]; k >= 0) stock[k][r] = w.slot_inventory[s];
     firm_segments_.push_back(t.rows() - before);
   }
   if (o.government && regular) {
@@ -237,7 +256,7 @@ void Recorder::flush(bool all) {
   const bool on[] = {o.market, o.trade, o.government, o.policy, o.market};
   for (std::size_t i = 0; i < 5; ++i) {
     auto& [table, path] = panels[i];
-    if (!on[i] || table->rows() == 0 || (!all && table->rows() < kFlushRows)) continue;
+    if (!on[i] || table->rows() == 0 || (!all && bytes(*table) < kFlushBytes)) continue;
     file_.append(path, share(*table, sim_.rank(), sim_.ranks()));
     table->clear_rows();
   }

@@ -2,8 +2,10 @@
 // and read back through the HDF5 C API, describe_file, export_csv and (if present) h5py.
 #include "engine/panel_file.hpp"
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -463,14 +465,14 @@ TEST_F(PanelFileTest, RoundTripThroughTheCApi) {
   EXPECT_EQ(length(f, "/panel/policy/value"), 0u);
 }
 
-// Columns named raw are stored without filters (and without fill values: every row is written
-// right after the extent grows); the others keep shuffle + deflate; the values are the same.
-TEST_F(PanelFileTest, RawColumnsAreUnfilteredAndHoldTheSameValues) {
+// At deflate 0 panel columns are unfiltered and, like write_table's datasets, have no fill
+// values (every row is written right after the extent grows); the values are the same.
+TEST_F(PanelFileTest, UncompressedPanelsAndTablesSkipFillValues) {
   const std::string path = file("raw.h5");
   {
     PanelFile f(path, false);
-    EXPECT_THROW(f.create_panel("/panel/market", market_columns(), {"no_such_column"}), InternalError);
-    f.create_panel("/panel/market", market_columns(), {"price", "firms"});
+    f.set_deflate(0);
+    f.create_panel("/panel/market", market_columns());
     std::size_t first = 0;
     for (const auto n : kBatches) {
       f.append("/panel/market", market_rows(first, n));
@@ -492,29 +494,99 @@ TEST_F(PanelFileTest, RawColumnsAreUnfilteredAndHoldTheSameValues) {
   for (std::size_t i = 0; i < kMarketRows; ++i)
     if (!same_bits(price[i], price_of(i)) || firms[i] != firms_of(i) || region[i] != region_of(i)) ++bad;
   EXPECT_EQ(bad, 0u);
-  for (const auto& spec : market_columns()) {
-    const std::string p = "/panel/market/" + spec.name;
+  auto fill_time = [&](const std::string& p) {
     H d = open_ds(f, p);
     H dcpl(H5Dget_create_plist(d), H5Pclose);
-    hsize_t chunk = 0;
-    EXPECT_EQ(H5Pget_chunk(dcpl, 1, &chunk), 1) << p;
-    EXPECT_EQ(chunk, 65536u) << p;
-    const bool raw = spec.name == "price" || spec.name == "firms";
-    EXPECT_EQ(H5Pget_nfilters(dcpl), raw ? 0 : 2) << p;
     H5D_fill_time_t fill = H5D_FILL_TIME_ERROR;
-    ASSERT_GE(H5Pget_fill_time(dcpl, &fill), 0);
-    if (raw) {
-      EXPECT_EQ(fill, H5D_FILL_TIME_NEVER) << p;
-    }
-  }
-  for (const char* c : {"firm_id", "region", "capacity"}) {
-    H d = open_ds(f, std::string("/meta/firms/") + c);
-    H dcpl(H5Dget_create_plist(d), H5Pclose);
-    H5D_fill_time_t fill = H5D_FILL_TIME_ERROR;
-    ASSERT_GE(H5Pget_fill_time(dcpl, &fill), 0);
-    EXPECT_EQ(fill, H5D_FILL_TIME_NEVER) << c << ": written in full, no fill values";
-  }
+    EXPECT_GE(H5Pget_fill_time(dcpl, &fill), 0) << p;
+    EXPECT_EQ(H5Pget_nfilters(dcpl), 0) << p;
+    return fill;
+  };
+  for (const auto& spec : market_columns())
+    EXPECT_EQ(fill_time("/panel/market/" + spec.name), H5D_FILL_TIME_NEVER) << spec.name;
+  for (const char* c : {"firm_id", "region", "capacity"})
+    EXPECT_EQ(fill_time(std::string("/meta/firms/") + c), H5D_FILL_TIME_NEVER) << c;
   EXPECT_EQ(read_fixed_strings(f, "/meta/firms/firm_id"), std::get<3>(firms_table().columns[0]));
+}
+
+// ----- compress2 (zlib's, replaced at level 1 for HDF5's deflate filter) -------------------
+
+// The compress2 HDF5 calls is the one the process resolves by name: this binary's.
+TEST(Compress2, TheProcessResolvesCompress2ToOurs) {
+  EXPECT_EQ(dlsym(RTLD_DEFAULT, "compress2"), reinterpret_cast<void*>(&compress2))
+      << "libhdf5 would call zlib's compress2, not the faster one in engine/panel_file.cpp";
+}
+
+std::vector<unsigned char> inflate_all(const std::vector<unsigned char>& z, std::size_t n) {
+  std::vector<unsigned char> out(n + 1);
+  uLongf len = out.size();
+  EXPECT_EQ(uncompress(out.data(), &len, z.data(), z.size()), Z_OK);
+  out.resize(len);
+  return out;
+}
+
+std::vector<unsigned char> compressed(const std::vector<unsigned char>& in, int level) {
+  uLongf len = compressBound(in.size());
+  std::vector<unsigned char> z(len);
+  EXPECT_EQ(compress2(z.data(), &len, in.data(), in.size(), level), Z_OK);
+  z.resize(len);
+  return z;
+}
+
+// Level-1 streams round-trip through zlib's inflate for every kind of block: runs of one byte
+// (each literal code length, run lengths around the 258-byte copy, runs across block
+// boundaries), random bytes, counters and mixtures, and sizes around the 16 KiB block.
+TEST(Compress2, Level1StreamsInflateToTheInput) {
+  std::uint64_t x = 88172645463325252ULL;
+  auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return static_cast<unsigned char>(x);
+  };
+  std::vector<std::vector<unsigned char>> inputs = {{}, {7}, {0, 0}};
+  for (const unsigned char c : {0, 143, 144, 255})
+    for (const std::size_t n : {1, 2, 3, 257, 258, 259, 260, 516, 16383, 16384, 16385, 100000})
+      inputs.emplace_back(n, c);
+  for (const std::size_t n : {1, 100, 16384, 16385, 70000}) {
+    std::vector<unsigned char> random(n), counter(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      random[i] = next();
+      counter[i] = static_cast<unsigned char>(i);
+    }
+    inputs.push_back(random);
+    inputs.push_back(counter);
+  }
+  // A shuffled chunk of doubles: constant planes of different bytes, random planes, steps.
+  std::vector<unsigned char> chunk;
+  for (int plane = 0; plane < 8; ++plane)
+    for (std::size_t i = 0; i < 65536; ++i)
+      chunk.push_back(plane < 2 ? static_cast<unsigned char>(plane * 60)
+                      : plane < 6 ? next()
+                      : plane == 6 ? static_cast<unsigned char>(i / 700)
+                                   : static_cast<unsigned char>(i % 3 == 0 ? next() : 0x3f));
+  inputs.push_back(chunk);
+  for (const auto& in : inputs) {
+    const auto z = compressed(in, 1);
+    EXPECT_EQ(inflate_all(z, in.size()), in) << in.size() << " bytes";
+    EXPECT_LE(z.size(), compressBound(in.size())) << in.size() << " bytes";
+  }
+  // Random bytes are stored, not expanded; a run of one byte is a few bits per 258 bytes.
+  EXPECT_LE(compressed(inputs.back(), 1).size(), chunk.size());
+  EXPECT_LT(compressed(std::vector<unsigned char>(100000, 0), 1).size(), 1000u);  // 13 bits per 258 bytes
+}
+
+// Other levels, and a buffer too small for the level-1 stream, take zlib's own path (the
+// result of compress2 as zlib defines it: Z_BUF_ERROR when nothing fits).
+TEST(Compress2, OtherLevelsAndSmallBuffersBehaveAsZlibs) {
+  std::vector<unsigned char> text;
+  for (int i = 0; i < 5000; ++i)
+    for (const char c : std::string("decouple panel file "))
+      text.push_back(static_cast<unsigned char>(c + i % 3));
+  for (const int level : {0, 6, 9}) EXPECT_EQ(inflate_all(compressed(text, level), text.size()), text) << level;
+  std::vector<unsigned char> tiny(8);
+  uLongf len = tiny.size();
+  EXPECT_EQ(compress2(tiny.data(), &len, text.data(), text.size(), 1), Z_BUF_ERROR);
 }
 
 TEST_F(PanelFileTest, ZeroRowTablesAndAppendsAndReplacedAttributes) {
