@@ -325,6 +325,8 @@ void Recorder::finish() {
   firms.add(col("destinations", T::str, "", "regions it may sell to, ';'-separated"));
   firms.add(col("marginal_cost", T::f64, "USD/unit", "initial marginal cost before inputs"));
   firms.add(col("final_status", T::i32, "code", "status at the end of the run", "/meta/firm_status"));
+  std::size_t id_length = 0;
+  for (const auto& r : sc.regions) id_length = std::max(id_length, r.id.size());
   for (Index f = sim_.firm_begin(); f < sim_.firm_end(); ++f) {  // each rank its own, in rank = id order
     firms.str(0).push_back(w.firm_name(f));
     firms.i32(1).push_back(w.firm_region[f]);
@@ -332,6 +334,7 @@ void Recorder::finish() {
     firms.i32(3).push_back(static_cast<std::int32_t>(w.firm_kind[f]));
     firms.i32(4).push_back(w.firm_entry_period[f]);
     std::string& dests = firms.str(5).emplace_back();
+    dests.reserve(static_cast<std::size_t>(w.end_link(f) - w.first_link(f)) * (id_length + 1));
     for (int l = w.first_link(f); l < w.end_link(f); ++l) {
       if (l > w.first_link(f)) dests += ';';
       dests += sc.regions[w.link_destination(l)].id;

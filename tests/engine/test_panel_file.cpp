@@ -440,7 +440,7 @@ TEST_F(PanelFileTest, RoundTripThroughTheCApi) {
     EXPECT_EQ(H5Pget_layout(dcpl), H5D_CHUNKED) << p;
     hsize_t chunk = 0;
     EXPECT_EQ(H5Pget_chunk(dcpl, 1, &chunk), 1);
-    EXPECT_EQ(chunk, 65536u);
+    EXPECT_EQ(chunk, 16384u);
     bool deflate = false, shuffle = false;
     for (int i = 0; i < H5Pget_nfilters(dcpl); ++i) {
       unsigned flags = 0, config = 0;
@@ -573,7 +573,7 @@ TEST(Compress2, Level1StreamsInflateToTheInput) {
   }
   // Random bytes are stored, not expanded; a run of one byte is a few bits per 258 bytes.
   EXPECT_LE(compressed(inputs.back(), 1).size(), chunk.size());
-  EXPECT_LT(compressed(std::vector<unsigned char>(100000, 0), 1).size(), 1000u);  // 13 bits per 258 bytes
+  EXPECT_LT(compressed(std::vector<unsigned char>(100000, 0), 1).size(), 1500u);  // 20 bits per 258 bytes
 }
 
 // Other levels, and a buffer too small for the level-1 stream, take zlib's own path (the

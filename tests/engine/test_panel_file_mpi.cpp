@@ -403,7 +403,7 @@ void check_content(const std::string& path) {
     EXPECT_EQ(H5Pget_layout(dcpl), H5D_CHUNKED) << p;
     hsize_t chunk = 0;
     H5Pget_chunk(dcpl, 1, &chunk);
-    EXPECT_EQ(chunk, 65536u) << p;
+    EXPECT_EQ(chunk, 16384u) << p;
     EXPECT_GT(H5Pget_filter_by_id2(dcpl, H5Z_FILTER_DEFLATE, nullptr, nullptr, nullptr, 0,
                                    nullptr, nullptr),
               -1)
