@@ -71,7 +71,7 @@ enum class BlockCoding : unsigned char { constant, stored, rle, match };
 // From every 4th byte of a block: order-0 entropy (bits/byte) of the bytes and of their
 // successive differences. Cheap, and close enough to choose an encoding.
 BlockCoding choose_coding(const unsigned char* p, std::size_t n) {
-  if (std::all_of(p, p + n, [first = p[0]](unsigned char b) { return b == first; })) return BlockCoding::constant;
+  if (std::memcmp(p, p + 1, n - 1) == 0) return BlockCoding::constant;  // every byte equals the next
   std::array<std::uint32_t, 256> bytes{}, steps{};
   std::uint32_t m = 0;
   for (std::size_t i = 1; i < n; i += 4, ++m) {

@@ -1,6 +1,7 @@
 #include "engine/recorder.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include <fmt/format.h>
 
@@ -246,6 +247,18 @@ void Recorder::record(int period) {
   flush(false);
 }
 
+void Recorder::wait_for_all() {
+  const auto t0 = std::chrono::steady_clock::now();
+  MPI_Barrier(file_.communicator());
+  waiting_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void Recorder::flush_all() {
+  const double waited = waiting_seconds_;
+  flush(true);
+  waiting_seconds_ = waited;
+}
+
 void Recorder::flush(bool all) {
   const auto& o = sim_.scenario().output;
   // Replicated tables: the same rows on every rank, so the same decision; each rank writes its
@@ -254,17 +267,22 @@ void Recorder::flush(bool all) {
                                                     {&government_, "/panel/government"},
                                                     {&policy_, "/panel/policy"}, {&bloc_, "/panel/bloc"}};
   const bool on[] = {o.market, o.trade, o.government, o.policy, o.market};
-  for (std::size_t i = 0; i < 5; ++i) {
-    auto& [table, path] = panels[i];
-    if (!on[i] || table->rows() == 0 || (!all && bytes(*table) < kFlushBytes)) continue;
-    file_.append(path, share(*table, sim_.rank(), sim_.ranks()));
-    table->clear_rows();
-  }
+  bool due[5];
+  for (std::size_t i = 0; i < 5; ++i)
+    due[i] = on[i] && panels[i].first->rows() > 0 && (all || bytes(*panels[i].first) >= kFlushBytes);
   // Firm rows: each rank its own; decided by the number of buffered periods (the same on
   // every rank) so that a flush holds about kFlushRows rows in all.
   const std::size_t firms = std::max<std::size_t>(1, static_cast<std::size_t>(sim_.world().firms));
   const std::size_t periods = std::max<std::size_t>(1, kFlushRows / firms);
-  if (o.firm && !firm_segments_.empty() && (all || firm_segments_.size() >= periods)) {
+  const bool firm_due = o.firm && !firm_segments_.empty() && (all || firm_segments_.size() >= periods);
+  if (firm_due || std::find(std::begin(due), std::end(due), true) != std::end(due)) wait_for_all();
+  for (std::size_t i = 0; i < 5; ++i) {
+    if (!due[i]) continue;
+    auto& [table, path] = panels[i];
+    file_.append(path, share(*table, sim_.rank(), sim_.ranks()));
+    table->clear_rows();
+  }
+  if (firm_due) {
     file_.append("/panel/firm", firm_, firm_segments_);
     firm_.clear_rows();
     firm_segments_.clear();
@@ -342,6 +360,7 @@ void Recorder::finish() {
     firms.f64(6).push_back(w.firm_cost0[f]);
     firms.i32(7).push_back(static_cast<std::int32_t>(w.firm_status[f]));
   }
+  wait_for_all();  // building this rank's part took longer on some ranks
   file_.write_table("/meta/firms", firms);
 }
 

@@ -22,11 +22,18 @@ class Recorder {
   void record(int period);
   // Flush buffered rows and write /meta (firm entry periods are known only at the end).
   void finish();
-  // Every buffered row to the file now (a checkpoint snapshots the panels). Collective.
-  void flush_all() { flush(true); }
+  // Every buffered row to the file now (a checkpoint snapshots the panels). Collective. Its
+  // waiting is the checkpoint's, not counted in waiting_seconds().
+  void flush_all();
+  // Seconds this rank waited, before its collective writes, for ranks still busy with the
+  // periods before (a barrier ahead of each flush and of /meta/firms): load imbalance, not
+  // output.
+  double waiting_seconds() const { return waiting_seconds_; }
 
  private:
   void flush(bool all);
+  void wait_for_all();
+  double waiting_seconds_ = 0.0;
   const Simulation& sim_;
   PanelFile& file_;
   Table market_, trade_, firm_, government_, policy_, bloc_;

@@ -184,7 +184,7 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   }
   const bool show = root && !o.quiet && (o.progress || isatty(STDERR_FILENO));
   std::int64_t link_periods = 0;  // this rank's firms' active links × periods
-  double io_seconds = 0.0;        // this rank's time in the recorder and file (collective waits included)
+  double io_seconds = 0.0;        // this rank's time in the recorder and file (its waits: below)
   const auto loop_start = std::chrono::steady_clock::now();
   const double setup_seconds = std::chrono::duration<double>(loop_start - t0).count();
   ex.reset_stats();
@@ -271,8 +271,11 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   io_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
   // Rank 0's shares of the wall time; bytes every rank sent, per simulated period.
   s.setup_seconds = setup_seconds;
-  s.io_share = s.wall_seconds > 0.0 ? io_seconds / s.wall_seconds : 0.0;
-  s.exchange_share = s.wall_seconds > 0.0 ? traffic.seconds / s.wall_seconds : 0.0;
+  // Before its collective writes the recorder waits for ranks still busy with the periods
+  // before: that is load imbalance, counted with the exchange's waiting, not as output.
+  const double waited = recorder.waiting_seconds();
+  s.io_share = s.wall_seconds > 0.0 ? (io_seconds - waited) / s.wall_seconds : 0.0;
+  s.exchange_share = s.wall_seconds > 0.0 ? (traffic.seconds + waited) / s.wall_seconds : 0.0;
   const int simulated = sc.run.periods + sc.run.burn_in;
   s.bytes_per_period = static_cast<double>(ex.sum_over_ranks(static_cast<std::int64_t>(
                            traffic.routed_bytes_sent + traffic.collective_bytes_sent))) /
