@@ -557,6 +557,26 @@ TEST(Compress2, Level1StreamsInflateToTheInput) {
     inputs.push_back(random);
     inputs.push_back(counter);
   }
+  // Blocks coded by our own Huffman blocks (bytes spread over a few values, no runs): a
+  // geometric distribution, 40 values alike, and counts 1, 2, 3, 5, 8, … (with the end-of-block
+  // code's 1 a Huffman tree 18 deep: the repair to 15 bits).
+  {
+    std::vector<unsigned char> geometric, forty, chain;
+    for (std::size_t i = 0; i < 40000; ++i) {
+      unsigned char g = 0;
+      while (g < 12 && next() < 128) ++g;
+      geometric.push_back(g);
+      forty.push_back(static_cast<unsigned char>(next() % 40 + 60));
+    }
+    std::uint64_t f1 = 1, f2 = 2;
+    for (unsigned char k = 0; k < 18; ++k, f2 += f1, f1 = f2 - f1) chain.insert(chain.end(), f1, k);
+    chain.resize(16384, 200);
+    for (std::size_t i = chain.size() - 1; i > 0; --i)  // shuffled: no runs, no steps
+      std::swap(chain[i], chain[(std::size_t{next()} << 16 | std::size_t{next()} << 8 | next()) % (i + 1)]);
+    inputs.push_back(geometric);
+    inputs.push_back(forty);
+    inputs.push_back(chain);
+  }
   // A shuffled chunk of doubles: constant planes of different bytes, random planes, steps.
   std::vector<unsigned char> chunk;
   for (int plane = 0; plane < 8; ++plane)
