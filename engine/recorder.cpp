@@ -345,6 +345,8 @@ void Recorder::finish() {
   firms.add(col("final_status", T::i32, "code", "status at the end of the run", "/meta/firm_status"));
   std::size_t id_length = 0;
   for (const auto& r : sc.regions) id_length = std::max(id_length, r.id.size());
+  for (auto& column : firms.columns)
+    std::visit([&](auto& v) { v.reserve(static_cast<std::size_t>(sim_.firm_end() - sim_.firm_begin())); }, column);
   for (Index f = sim_.firm_begin(); f < sim_.firm_end(); ++f) {  // each rank its own, in rank = id order
     firms.str(0).push_back(w.firm_name(f));
     firms.i32(1).push_back(w.firm_region[f]);
