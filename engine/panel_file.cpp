@@ -125,20 +125,20 @@ class Output {
   std::size_t size_ = 0;
 };
 
-class RawDeflate {  // level 1, raw (no zlib header), one strategy
+class RawDeflate {  // level 1, raw (no zlib header), one strategy; set up when first used
  public:
-  explicit RawDeflate(int strategy) {
-    ok_ = deflateInit2(&z_, 1, Z_DEFLATED, -15, 8, strategy) == Z_OK;
-  }
+  explicit RawDeflate(int strategy) : strategy_(strategy) {}
   ~RawDeflate() {
-    if (ok_) deflateEnd(&z_);
+    if (state_ == State::ready) deflateEnd(&z_);
   }
   RawDeflate(const RawDeflate&) = delete;
   RawDeflate& operator=(const RawDeflate&) = delete;
   // in[0, n) as a raw deflate piece ended by a sync flush; false on a zlib error or if it does
   // not fit.
   bool piece(const unsigned char* in, std::size_t n, Output& out) {
-    if (!ok_ || deflateReset(&z_) != Z_OK) return false;
+    if (state_ == State::unused)
+      state_ = deflateInit2(&z_, 1, Z_DEFLATED, -15, 8, strategy_) == Z_OK ? State::ready : State::failed;
+    if (state_ != State::ready || deflateReset(&z_) != Z_OK) return false;
     constexpr std::size_t kMax = std::numeric_limits<uInt>::max();
     if (n > kMax) return false;
     z_.next_in = const_cast<unsigned char*>(in);
@@ -153,8 +153,10 @@ class RawDeflate {  // level 1, raw (no zlib header), one strategy
   }
 
  private:
+  enum class State : unsigned char { unused, ready, failed };
+  int strategy_;
+  State state_ = State::unused;
   z_stream z_{};
-  bool ok_ = false;
 };
 
 // Adler-32 (RFC 1950) kept as its two sums, so that a run of one byte is added in O(1).
