@@ -201,6 +201,7 @@ void Simulation::distribute() {
     world_.keep_links(link_lo, w.link_begin[firm_hi_]);
     offer_q_.assign(local, 0.0);
     offer_sold_.assign(local, 0.0);
+    sold_ratio_.assign(static_cast<std::size_t>(w.markets), 0.0);
     const auto slot_rank = expand_owner(w.slot_begin, firm_rank);
     const auto bid_rank = expand_owner(w.bid_begin, market_rank);
     bid_plan_ = RoutingPlan(w.bid_slot, slot_rank, bid_rank, exchange_.communicator());
@@ -251,8 +252,9 @@ void Simulation::step(int period) {
     exchange_.to_markets(bid_plan_, bids_from, bids_to);
   }
   clear_markets();
-  // Phase 5: settlements back to the firms; markets' state and metrics to every rank.
-  exchange_.to_firms(offer_plan_, offer_sold_, w.link_sold);
+  // Phase 5: input deliveries back to the buyers; markets' state and metrics to every rank.
+  // Sellers' sales need no message: every offer sells the market's common fraction of it,
+  // which settle() computes from the published metrics.
   exchange_.to_firms(bid_plan_, bid_served_, w.slot_delivered);
   settle_markets();
   publish_markets();
@@ -813,7 +815,15 @@ void Simulation::publish_markets() {
 void Simulation::settle(int period) {
   auto& w = world_;
   const auto& p = policy_;
+  const auto& mm = market_metrics_;
   const Index R = w.regions;
+  // Each market sold the same fraction of every offer (clear_markets: offer_sold_), computed
+  // here from the published supply and sales exactly as the owner did, so the firms' sales
+  // are bit for bit the owner's without routing them back.
+  for (Index m = 0; m < w.markets; ++m) {
+    const double supply = mm.supply[m];
+    sold_ratio_[m] = !(mm.unsold[m] > 0.0) ? 1.0 : supply > 0.0 ? mm.sold[m] / supply : 0.0;
+  }
   for (Index f = firm_lo_; f < firm_hi_; ++f) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
     double* acc = account_partial(f);
@@ -823,7 +833,8 @@ void Simulation::settle(int period) {
       const double price = w.market_price[m];
       const TradeTerms& border = trade_terms_[w.link_trade[l]];
       const double net = price / border.multiplier - border.add;
-      const double sold = w.link_sold[l];
+      const double sold = w.link_q[l] * sold_ratio_[m];  // × 1.0 keeps every bit
+      w.link_sold[l] = sold;
       revenue += sold * net;
       sold_total += sold;
     }
