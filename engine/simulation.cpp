@@ -1,6 +1,7 @@
 #include "engine/simulation.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -233,12 +234,27 @@ void Simulation::distribute() {
 
 void Simulation::step(int period) {
   auto& w = world_;
+  // Phase clock: each lap books the time since the last into a phase, split into exchange
+  // time (the exchange's own counter) and the rest.
+  auto last = std::chrono::steady_clock::now();
+  double exchange_last = exchange_.stats().seconds;
+  auto lap = [&](int phase) {
+    const auto now = std::chrono::steady_clock::now();
+    const double ex = exchange_.stats().seconds - exchange_last;
+    phase_times_.work[phase] += std::chrono::duration<double>(now - last).count() - ex;
+    phase_times_.exchange[phase] += ex;
+    last = now;
+    exchange_last = exchange_.stats().seconds;
+  };
   policy_log_.clear();
   accounts_.reset(w.regions);
   std::fill(partial_.begin(), partial_.end(), 0.0);
   apply_policy(period);
+  lap(0);
   tabulate_border_terms(period);
+  lap(1);
   plan_offers();
+  lap(2);
   // Phase 3: offers and bids to the markets' owners.
   exchange_.to_markets(offer_plan_, w.link_q, offer_q_);
   if (w.slot_stock_bid.empty()) {
@@ -251,17 +267,23 @@ void Simulation::step(int period) {
     const std::span<double> bids_to[] = {bid_q_, bid_r_, bid_stock_q_, bid_stock_r_};
     exchange_.to_markets(bid_plan_, bids_from, bids_to);
   }
+  lap(3);
   clear_markets();
+  lap(4);
   // Phase 5: input deliveries back to the buyers; markets' state and metrics to every rank.
   // Sellers' sales need no message: every offer sells the market's common fraction of it,
   // which settle() computes from the published metrics.
   exchange_.to_firms(bid_plan_, bid_served_, w.slot_delivered);
+  lap(5);
   settle_markets();
   publish_markets();
+  lap(6);
   settle(period);
   dynamics(period);
   reduce_accounts();
+  lap(7);
   aggregate();
+  lap(8);
 }
 
 // ---- Phase 1: policy -------------------------------------------------------------------

@@ -97,6 +97,17 @@ class Simulation {
   // it is in engine/checkpoint.cpp.
   void state(StateVisitor& visitor);
 
+  // Where this rank's time went, per phase of step() since construction: the phase's own
+  // work and, separately, its time in the exchange (messages and waiting for other ranks).
+  static constexpr int kPhases = 9;
+  static constexpr std::array<const char*, kPhases> kPhaseNames = {
+      "policy", "border terms", "offers", "to markets", "clearing", "to firms", "market side", "firm side",
+      "aggregates"};
+  struct PhaseTimes {
+    std::array<double, kPhases> work{}, exchange{};
+  };
+  const PhaseTimes& phase_times() const { return phase_times_; }
+
  private:
   void apply_policy(int period);
   void tabulate_border_terms(int period);
@@ -115,6 +126,7 @@ class Simulation {
   // Per-firm contributions to the government accounts, summed per (chunk, region) entry.
   enum AccountField { kProductionSubsidy, kInvestmentSubsidy, kEquity, kFloor, kSoeSupport, kOutputLost, kOutputValue, kAccountFields };
 
+  PhaseTimes phase_times_;
   Scenario scenario_;
   World world_;
   PolicyState policy_;
