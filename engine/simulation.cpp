@@ -144,6 +144,8 @@ Simulation::Simulation(const Scenario& scenario, Communicator comm)
   sorted_r_.resize(max_entries);
   served_.resize(max_entries);
   order_.resize(max_entries);
+  bid_order_.assign(2 * static_cast<std::size_t>(w.bid_begin[w.markets]), 0);
+  bid_order_n_.assign(w.markets, -1);
   entry_q_.resize(max_entries);
   entry_r_.resize(max_entries);
   distribute();
@@ -676,23 +678,42 @@ void Simulation::clear_markets() {
     // Bids by reservation price, highest first; ties keep entry (firm) order (stable sort).
     // Sorted as (price, entry) pairs, ties by entry: the same permutation without the
     // indirection and the merge buffer; NaN prices (no strict weak order) keep the stable sort.
+    //
+    // (price, entry) pairs are a strict total order, so the sorted sequence is unique and any
+    // sorting method gives it. Buyers' reservation prices move little from month to month:
+    // starting from last month's order (kept per market; it only saves time, so checkpoints
+    // need not hold it), an insertion sort usually has few moves to make; past a budget of
+    // moves the rest is left to std::sort.
     keyed_.resize(nb);
-    bool sorted = true, nan = false;
+    Index* last_order = bid_order_.data() + 2 * static_cast<std::size_t>(b0);
+    const bool reuse = bid_order_n_[m] == nb;
+    bool nan = false;
     for (int k = 0; k < nb; ++k) {
-      keyed_[k] = {er[k], k};
-      nan = nan || std::isnan(keyed_[k].first);
-      sorted = sorted && (k == 0 || !(keyed_[k].first > keyed_[k - 1].first));
+      const Index e = reuse ? last_order[k] : k;
+      keyed_[k] = {er[e], e};
+      nan = nan || std::isnan(er[e]);
     }
     if (nan) {
       for (int k = 0; k < nb; ++k) order_[k] = k;
       std::stable_sort(order_.begin(), order_.begin() + nb,
                        [&](Index x, Index y) { return er[x] > er[y]; });
+      bid_order_n_[m] = -1;
     } else {
-      if (!sorted)
-        std::sort(keyed_.begin(), keyed_.end(), [](const auto& x, const auto& y) {
-          return x.first > y.first || (x.first == y.first && x.second < y.second);
-        });
-      for (int k = 0; k < nb; ++k) order_[k] = keyed_[k].second;
+      auto before = [](const std::pair<double, Index>& x, const std::pair<double, Index>& y) {
+        return x.first > y.first || (x.first == y.first && x.second < y.second);
+      };
+      std::size_t budget = 8 * static_cast<std::size_t>(nb) + 64;
+      int k = 1;
+      for (; k < nb && budget > 0; ++k) {
+        const auto x = keyed_[k];
+        int j = k;
+        for (; j > 0 && before(x, keyed_[j - 1]) && budget > 0; --j, --budget) keyed_[j] = keyed_[j - 1];
+        keyed_[j] = x;
+      }
+      if (k < nb || !std::is_sorted(keyed_.begin(), keyed_.end(), before))
+        std::sort(keyed_.begin(), keyed_.end(), before);
+      for (int i = 0; i < nb; ++i) order_[i] = last_order[i] = keyed_[i].second;
+      bid_order_n_[m] = nb;
     }
     for (int k = 0; k < nb; ++k) {
       sorted_q_[k] = eq[order_[k]];

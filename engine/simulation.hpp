@@ -192,6 +192,10 @@ class Simulation {
   std::vector<double> target_, adjusted_, scratch_, sorted_q_, sorted_r_, served_;
   std::vector<Index> order_;
   std::vector<std::pair<double, Index>> keyed_;  // bids as (reservation price, slot)
+  // Per market, last month's order of its bid entries (from 2·bid_begin[m]) and their number
+  // (−1: none): where this month's sort starts.
+  std::vector<Index> bid_order_;
+  std::vector<int> bid_order_n_;
   std::vector<double> traded_price_;  // per market: the last price at which anything sold (0: none yet)
 };
 
