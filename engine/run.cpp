@@ -346,6 +346,30 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
       for (int r = 0; r < s.ranks; ++r) fmt::print(out, " {:>17.2f}", timings[r * per + 2 * P + k]);
       fmt::print(out, "\n");
     }
+    // What each rank owns (the decomposition is the same on every rank).
+    const auto& d = sim.decomposition();
+    std::vector<std::int64_t> firms(s.ranks), links(s.ranks), slots(s.ranks), markets(s.ranks),
+        offers(s.ranks), bids(s.ranks);
+    for (int r = 0; r < s.ranks; ++r) {
+      const Index lo = d.firm_begin[r], hi = d.firm_begin[r + 1];
+      firms[r] = hi - lo;
+      links[r] = w.link_begin[hi] - w.link_begin[lo];
+      slots[r] = w.slot_begin[hi] - w.slot_begin[lo];
+    }
+    for (Index m = 0; m < w.markets; ++m) {
+      const int r = d.market_rank[m];
+      ++markets[r];
+      offers[r] += w.offer_begin[m + 1] - w.offer_begin[m];
+      bids[r] += w.bid_begin[m + 1] - w.bid_begin[m];
+    }
+    const std::pair<const char*, const std::vector<std::int64_t>*> owned[] = {
+        {"firms", &firms}, {"links", &links}, {"input slots", &slots},
+        {"markets", &markets}, {"offer slots", &offers}, {"bid slots", &bids}};
+    for (const auto& [name, v] : owned) {
+      fmt::print(out, "{:<14}", name);
+      for (int r = 0; r < s.ranks; ++r) fmt::print(out, " {:>17}", (*v)[r]);
+      fmt::print(out, "\n");
+    }
   }
   if (s.checkpoints > 0)
     fmt::print(out, "{} checkpoint{} written in {:.2f} s (the last {:.1f} MB; {} removed now that the run is complete)\n",
