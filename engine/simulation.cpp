@@ -334,6 +334,7 @@ void Simulation::tabulate_border_terms(int period) {
   // tariff), and whether a link of the pair needs the per-link cases below (export control,
   // sourcing mandate). The same operations as per link; the tariff tables (by importer) are
   // read once per pair, and the market side settles with these too.
+  bool any_special = false;
   for (Index t = 0; t < w.trades; ++t) {
     const Index g = w.trade_good[t], o = w.trade_origin[t], d = w.trade_destination[t];
     double mult = 1.0, add = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
@@ -349,9 +350,14 @@ void Simulation::tabulate_border_terms(int period) {
     }
     trade_terms_[t] = {mult, add};
     trade_special_[t] = special ? 1 : 0;
+    any_special = any_special || special;
   }
   share_capacities();
-  for (Index f = firm_lo_; f < firm_hi_; ++f) {
+  // Without an export control or mandate now or last period every link is uncapped and not
+  // denied, as the loop below left it: nothing to write (a million-firm world's 7.5M links).
+  const bool links_current = !any_special && !links_special_;
+  links_special_ = any_special;
+  for (Index f = firm_lo_; f < firm_hi_ && !links_current; ++f) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
     const int origin_bloc = static_cast<int>(w.region_bloc[o]);
     for (int l = w.first_link(f); l < w.end_link(f); ++l) {

@@ -127,6 +127,10 @@ class Simulation {
   enum AccountField { kProductionSubsidy, kInvestmentSubsidy, kEquity, kFloor, kSoeSupport, kOutputLost, kOutputValue, kAccountFields };
 
   PhaseTimes phase_times_;
+  // Whether some trade pair had an export control or mandate last period (link caps and
+  // denials then differ from their defaults). True at first, so that a new or restored
+  // simulation writes them once.
+  bool links_special_ = true;
   Scenario scenario_;
   World world_;
   PolicyState policy_;
