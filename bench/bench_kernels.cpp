@@ -2,6 +2,10 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
 #include <limits>
 #include <vector>
 
@@ -42,6 +46,57 @@ static void BM_BestResponseMillion(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<long>(links.size()));
 }
 BENCHMARK(BM_BestResponseMillion);
+
+// Firms as the million-firm world has them: 600 best-response inputs sampled from a run of
+// configs/synthetic/million.toml (bench/data/million_best_response.txt: 5-10 links, nearly all
+// live, capacity binding for about a third), taken in turn so that the branch predictor cannot
+// learn one firm's path (the fixed firm of BM_BestResponseMillion lets it).
+namespace {
+struct SampledFirm {
+  double cost_slope, capacity, min_output;
+  std::vector<LinkTerms> links;
+};
+std::vector<SampledFirm> sampled_firms() {
+  std::ifstream in(DECOUPLE_BENCH_DATA "/million_best_response.txt");
+  if (!in) throw std::runtime_error("cannot open " DECOUPLE_BENCH_DATA "/million_best_response.txt");
+  std::vector<SampledFirm> firms;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream s(line);
+    std::string tag;
+    s >> tag;
+    if (tag == "F") {
+      SampledFirm f{};
+      int n = 0;
+      s >> f.cost_slope >> f.capacity >> f.min_output >> n;
+      firms.push_back(f);
+    } else if (tag == "L") {
+      LinkTerms l{};
+      std::string cap;  // "inf" is not read by operator>>
+      s >> l.intercept >> l.multiplier >> l.base_cost >> l.slope >> cap;
+      l.cap = std::stod(cap);
+      firms.back().links.push_back(l);
+    }
+  }
+  return firms;
+}
+}  // namespace
+
+static void BM_BestResponseSampled(benchmark::State& state) {
+  const auto firms = sampled_firms();
+  std::vector<double> q(64), scratch(128);
+  std::size_t i = 0;
+  long links = 0;
+  for (auto _ : state) {
+    const auto& f = firms[i];
+    const auto plan = best_response(f.links, f.cost_slope, f.capacity, f.min_output, q, scratch);
+    benchmark::DoNotOptimize(plan);
+    links += static_cast<long>(f.links.size());
+    i = i + 1 == firms.size() ? 0 : i + 1;
+  }
+  state.SetItemsProcessed(links);
+}
+BENCHMARK(BM_BestResponseSampled);
 
 // Clearing a market with `bids` input bids (sorted) on top of linear demand.
 static void BM_Clearing(benchmark::State& state) {

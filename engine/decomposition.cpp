@@ -30,25 +30,6 @@ void validate(const DecompositionInput& in) {
   }
 }
 
-// Greedy LPT: bin of every region.
-std::vector<int> pack_regions(const DecompositionInput& in, std::vector<std::int64_t>& region_weight) {
-  const int P = in.ranks;
-  region_weight.assign(in.regions, 0);
-  for (std::size_t m = 0; m < in.market_region.size(); ++m) region_weight[in.market_region[m]] += in.market_weight[m];
-  std::vector<Index> order(in.regions);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](Index a, Index b) { return region_weight[a] > region_weight[b]; });
-  std::vector<std::int64_t> load(P, 0);
-  std::vector<int> bin(in.regions, 0);
-  for (Index g : order) {
-    const int b = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());  // first minimum
-    bin[g] = b;
-    load[b] += region_weight[g];
-  }
-  return bin;
-}
-
 }  // namespace
 
 int Decomposition::rank_of_firm(Index firm) const {
@@ -70,9 +51,6 @@ Decomposition decompose(const DecompositionInput& in) {
   const auto F = static_cast<Index>(in.firm_region.size());
   Decomposition d;
   d.ranks = P;
-
-  std::vector<std::int64_t> region_weight;
-  const std::vector<int> bin = pack_regions(in, region_weight);
 
   // Firm work prefix sums; with no work at all every firm counts 1 (balance by count).
   std::int64_t total = 0, max_work = 0;
@@ -101,28 +79,57 @@ Decomposition decompose(const DecompositionInput& in) {
     begin[r] = b;
   }
 
-  // 2. Rank labels for the LPT bins: greedy matching on the firm work each (bin, rank) pair
-  // would co-locate, largest first, ties by lower bin then lower rank. LPT fills bins in
-  // order, so the used ones are 0..nb−1 with nb ≤ min(regions, ranks): the table is nb × P.
-  const int nb = in.regions == 0 ? 0 : *std::max_element(bin.begin(), bin.end()) + 1;
-  std::vector<std::int64_t> overlap(static_cast<std::size_t>(nb) * P, 0);
+  // 2. Regions onto ranks, heaviest first (ties: lower id): onto the rank that holds most of
+  // the region's firm work in the balanced ranges (ties: lower rank) if the region fits there
+  // without taking that rank's market weight above the mean, else onto the least loaded rank
+  // (ties: lower rank), as LPT. Either way a region goes where the load is at most the mean,
+  // so no rank ends above W/P + the largest region. Where firms' homes run in blocks of ids
+  // (synthetic worlds), every region lands with its firms: their home-market offers and all
+  // their input bids stay on the rank.
+  std::vector<std::int64_t> region_weight(in.regions, 0);
+  for (std::size_t m = 0; m < in.market_region.size(); ++m) region_weight[in.market_region[m]] += in.market_weight[m];
+  std::int64_t MW = 0;
+  for (auto x : region_weight) MW += x;
+  std::vector<std::int64_t> overlap(static_cast<std::size_t>(in.regions) * P, 0);
   for (int r = 0; r < P; ++r)
-    for (Index f = begin[r]; f < begin[r + 1]; ++f) overlap[static_cast<std::size_t>(bin[in.firm_region[f]]) * P + r] += work[f];
+    for (Index f = begin[r]; f < begin[r + 1]; ++f) overlap[static_cast<std::size_t>(in.firm_region[f]) * P + r] += work[f];
+  std::vector<Index> order(in.regions);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) { return region_weight[a] > region_weight[b]; });
+  // A rank may take its firms' region up to a quarter of the largest region above the mean.
+  const std::int64_t slack_weight = in.regions == 0 ? 0 : *std::max_element(region_weight.begin(), region_weight.end()) / 4;
+  std::vector<std::int64_t> load(P, 0);  // per bin
+  std::vector<int> bin(in.regions, 0);
+  for (Index g : order) {
+    const std::int64_t* o = overlap.data() + static_cast<std::size_t>(g) * P;
+    const int pref = static_cast<int>(std::max_element(o, o + P) - o);  // first maximum
+    int r = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+    if (o[pref] > 0 && (load[pref] + region_weight[g]) * P <= MW + slack_weight * P) r = pref;
+    bin[g] = r;
+    load[r] += region_weight[g];
+  }
+  // Then the bins are given the rank labels that co-locate the most firm work (greedy
+  // matching, largest first, ties by lower bin then lower rank): relabelling keeps the
+  // market balance and recovers co-location where the heaviest region could not follow
+  // its firms.
+  std::vector<std::int64_t> bin_overlap(static_cast<std::size_t>(P) * P, 0);
+  for (Index g = 0; g < in.regions; ++g)
+    for (int r = 0; r < P; ++r) bin_overlap[static_cast<std::size_t>(bin[g]) * P + r] += overlap[static_cast<std::size_t>(g) * P + r];
   std::vector<std::tuple<std::int64_t, int, int>> pairs;
-  for (int b = 0; b < nb; ++b)
+  for (int b = 0; b < P; ++b)
     for (int r = 0; r < P; ++r)
-      if (overlap[static_cast<std::size_t>(b) * P + r] > 0) pairs.emplace_back(overlap[static_cast<std::size_t>(b) * P + r], b, r);
+      if (bin_overlap[static_cast<std::size_t>(b) * P + r] > 0) pairs.emplace_back(bin_overlap[static_cast<std::size_t>(b) * P + r], b, r);
   std::sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) {
     if (std::get<0>(x) != std::get<0>(y)) return std::get<0>(x) > std::get<0>(y);
     return std::make_pair(std::get<1>(x), std::get<2>(x)) < std::make_pair(std::get<1>(y), std::get<2>(y));
   });
-  std::vector<int> rank_of_bin(nb, -1), bin_of_rank(P, -1);
+  std::vector<int> rank_of_bin(P, -1), bin_of_rank(P, -1);
   for (const auto& [c, b, r] : pairs)
     if (rank_of_bin[b] < 0 && bin_of_rank[r] < 0) {
       rank_of_bin[b] = r;
       bin_of_rank[r] = b;
     }
-  for (int b = 0, r = 0; b < nb; ++b) {  // bins without co-located work: the lowest free ranks
+  for (int b = 0, r = 0; b < P; ++b) {  // bins without co-located work: the lowest free ranks
     if (rank_of_bin[b] >= 0) continue;
     while (bin_of_rank[r] >= 0) ++r;
     rank_of_bin[b] = r;
@@ -130,6 +137,8 @@ Decomposition decompose(const DecompositionInput& in) {
   }
   d.region_rank.resize(in.regions);
   for (Index g = 0; g < in.regions; ++g) d.region_rank[g] = rank_of_bin[bin[g]];
+  d.market_weight_of_rank.assign(P, 0);
+  for (int b = 0; b < P; ++b) d.market_weight_of_rank[rank_of_bin[b]] = load[b];
   d.market_rank.resize(in.market_region.size());
   for (std::size_t m = 0; m < in.market_region.size(); ++m) d.market_rank[m] = d.region_rank[in.market_region[m]];
 
@@ -171,8 +180,6 @@ Decomposition decompose(const DecompositionInput& in) {
     }
   d.firm_begin = std::move(begin);
 
-  d.market_weight_of_rank.assign(P, 0);
-  for (Index g = 0; g < in.regions; ++g) d.market_weight_of_rank[d.region_rank[g]] += region_weight[g];
   d.firm_work_of_rank.assign(P, 0);
   for (int r = 0; r < P; ++r) {
     d.firm_work_of_rank[r] = prefix[d.firm_begin[r + 1]] - prefix[d.firm_begin[r]];

@@ -2,16 +2,15 @@
 // tested like any other function and every rank computes the same answer from the same
 // (replicated) world.
 //
-// Markets are owned by destination region: every market of a region lives on one rank.
-// Regions are packed onto ranks by greedy longest-processing-time (heaviest region first,
-// ties by region id, onto the least loaded rank, ties by lowest rank). LPT is chosen over
-// contiguous region ranges because region weights are few and lumpy (4 regions in the
-// baseline) and firm ids are not ordered by region, so contiguity buys nothing; LPT's
-// largest load is at most total/P + the largest region (and within 4/3 of the optimum).
-//
-// Firms are contiguous id ranges balanced by work. Rank labels are free as far as market
-// balance goes, so the LPT bins are then given the rank labels that best match the
-// balanced firm ranges (greedy matching on co-located work), and each range boundary is
+// Firms are contiguous id ranges balanced by work. Markets are owned by destination region:
+// every market of a region lives on one rank. Regions are placed heaviest first (ties by
+// region id) onto the rank holding most of their firms' work in the balanced ranges when
+// that keeps the rank's market weight at most the mean, otherwise onto the least loaded rank
+// (ties by lowest rank) as in longest-processing-time packing; either way no rank's market
+// weight exceeds total/P + the largest region. Region weights can be few and lumpy (4
+// regions in the baseline), hence packing rather than contiguous region ranges; following
+// the firms co-locates a region's markets with its firms wherever firms' homes run in blocks
+// of ids (synthetic worlds: then every region is co-located). Each firm range boundary is
 // finally moved inside a window of ±tolerance/2 of the mean work per rank to the position
 // that co-locates the most firm work with its home region's market owner (ties: closest to
 // the balanced position, then the lower id). Co-location saves the messages of a firm's

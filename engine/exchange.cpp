@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstdint>
 #include <climits>
+#include <algorithm>
 #include <functional>
+#include <numeric>
 #include <string>
 
 #include "core/errors.hpp"
@@ -131,6 +133,37 @@ RoutingPlan::Route RoutingPlan::build(std::span<const Index> index, std::span<co
       r.recv_slot[recv_at[from]++] = static_cast<Index>(j);
     }
   }
+  // Local copies run in source order. Slots are grouped by market and, within a market, in
+  // source (firm) order, so walking the sources in order reads them as one stream and writes
+  // each market's slots as a stream of its own; walking slot order instead took every source
+  // from a different cache line (a market's sources lie thousands of links apart). The pairs
+  // are only reordered: each slot still gets its one source (and a source fed to several
+  // slots by the backward route was already reduced to its last slot).
+  std::vector<std::size_t> by_source(r.local_slot.size());
+  std::iota(by_source.begin(), by_source.end(), std::size_t{0});
+  std::stable_sort(by_source.begin(), by_source.end(),
+                   [&](std::size_t a, std::size_t b) { return r.local_source[a] < r.local_source[b]; });
+  std::vector<Index> slot_sorted(by_source.size()), source_sorted(by_source.size());
+  for (std::size_t i = 0; i < by_source.size(); ++i) {
+    slot_sorted[i] = r.local_slot[by_source[i]];
+    source_sorted[i] = r.local_source[by_source[i]];
+  }
+  r.local_slot = std::move(slot_sorted);
+  r.local_source = std::move(source_sorted);
+  // The same for what goes to each peer: its segment keeps slot order (what the peer
+  // expects), filled and emptied in source order.
+  r.send_sorted_source.resize(r.send_source.size());
+  r.send_sorted_at.resize(r.send_source.size());
+  for (int q = 0; q < P; ++q) {
+    const auto b = static_cast<std::size_t>(r.send_offset[q]), e = b + static_cast<std::size_t>(r.send_count[q]);
+    std::vector<int> at(e - b);
+    std::iota(at.begin(), at.end(), static_cast<int>(b));
+    std::stable_sort(at.begin(), at.end(), [&](int x, int y) { return r.send_source[x] < r.send_source[y]; });
+    for (std::size_t i = b; i < e; ++i) {
+      r.send_sorted_at[i] = at[i - b];
+      r.send_sorted_source[i] = r.send_source[at[i - b]];
+    }
+  }
   return r;
 }
 
@@ -149,6 +182,7 @@ void RoutingPlan::rebase(Index source_first, std::size_t sources, std::size_t sl
     if (r == &backward_ && !has_backward_) break;
     for (Index& i : r->local_source) source(i);
     for (Index& i : r->send_source) source(i);
+    for (Index& i : r->send_sorted_source) source(i);
     for (Index& j : r->local_slot) slot(j);
     for (Index& j : r->recv_slot) slot(j);
   }
@@ -247,15 +281,29 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     const std::size_t nw = words_for(n);
     std::fill(bitmap, bitmap + nw, std::uint64_t{0});
     std::uint64_t* value = bitmap + nw;
-    std::size_t e = 0;
-    for (std::size_t a = 0; a < k; ++a) {
-      const double* src = from[a].data();
-      const Index* list = pack.data() + out_offset[q];
-      for (int i = 0; i < out_count[q]; ++i, ++e) {
-        const auto w = std::bit_cast<std::uint64_t>(src[list[i]]);
-        bitmap[e >> 6] |= std::uint64_t{w != 0} << (e & 63);
-        *value = w;
-        value += w != 0;  // branch-free: a zero is written and then overwritten
+    const std::size_t count = static_cast<std::size_t>(out_count[q]);
+    auto encode = [&](std::size_t e, std::uint64_t w) {
+      bitmap[e >> 6] |= std::uint64_t{w != 0} << (e & 63);
+      *value = w;
+      value += w != 0;  // branch-free: a zero is written and then overwritten
+    };
+    if (forward) {
+      // Gathered in source order into the segment's order, then encoded in that order.
+      stage_.resize(n);
+      const Index* sorted = R.send_sorted_source.data() + out_offset[q];
+      const int* at_seg = R.send_sorted_at.data() + out_offset[q];
+      for (std::size_t a = 0; a < k; ++a) {
+        const double* src = from[a].data();
+        std::uint64_t* st = stage_.data() + a * count - out_offset[q];
+        for (std::size_t i = 0; i < count; ++i) st[at_seg[i]] = std::bit_cast<std::uint64_t>(src[sorted[i]]);
+      }
+      for (std::size_t e = 0; e < n; ++e) encode(e, stage_[e]);
+    } else {
+      std::size_t e = 0;
+      for (std::size_t a = 0; a < k; ++a) {
+        const double* src = from[a].data();
+        const Index* list = pack.data() + out_offset[q];
+        for (std::size_t i = 0; i < count; ++i, ++e) encode(e, std::bit_cast<std::uint64_t>(src[list[i]]));
       }
     }
     sd[q] = checked_int(at, "words sent");
@@ -280,14 +328,30 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     const std::uint64_t* bitmap = recv_words_.data() + rd[q];
     const std::size_t nw = words_for(n);
     const std::uint64_t* value = bitmap + nw;
-    std::size_t e = 0;
-    for (std::size_t a = 0; a < k; ++a) {
-      double* dst = to[a].data();
-      const Index* list = unpack.data() + in_offset[q];
-      for (int i = 0; i < in_count[q]; ++i, ++e) {
-        const bool set = (bitmap[e >> 6] >> (e & 63)) & 1u;
-        dst[list[i]] = set ? std::bit_cast<double>(*value) : 0.0;
-        value += set;
+    const std::size_t count = static_cast<std::size_t>(in_count[q]);
+    auto decode = [&](std::size_t e) {
+      const bool set = (bitmap[e >> 6] >> (e & 63)) & 1u;
+      const double v = set ? std::bit_cast<double>(*value) : 0.0;
+      value += set;
+      return v;
+    };
+    if (!forward) {
+      // Decoded in the segment's order, then written to the sources in source order.
+      stage_.resize(n);
+      for (std::size_t e = 0; e < n; ++e) stage_[e] = std::bit_cast<std::uint64_t>(decode(e));
+      const Index* sorted = R.send_sorted_source.data() + in_offset[q];
+      const int* at_seg = R.send_sorted_at.data() + in_offset[q];
+      for (std::size_t a = 0; a < k; ++a) {
+        double* dst = to[a].data();
+        const std::uint64_t* st = stage_.data() + a * count - in_offset[q];
+        for (std::size_t i = 0; i < count; ++i) dst[sorted[i]] = std::bit_cast<double>(st[at_seg[i]]);
+      }
+    } else {
+      std::size_t e = 0;
+      for (std::size_t a = 0; a < k; ++a) {
+        double* dst = to[a].data();
+        const Index* list = unpack.data() + in_offset[q];
+        for (std::size_t i = 0; i < count; ++i, ++e) dst[list[i]] = decode(e);
       }
     }
     if (static_cast<std::size_t>(value - bitmap) != static_cast<std::size_t>(rc[q]))

@@ -298,6 +298,16 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   }
   entered = ex.sum_over_ranks(entered);
   exited = ex.sum_over_ranks(exited);
+  // Per rank: each phase's work and exchange seconds, then set-up and output.
+  std::vector<double> timings;
+  if (o.timings) {
+    const auto& pt = sim.phase_times();
+    std::vector<double> mine(pt.work.begin(), pt.work.end());
+    mine.insert(mine.end(), pt.exchange.begin(), pt.exchange.end());
+    mine.push_back(setup_seconds);
+    mine.push_back(io_seconds);
+    timings = ex.allgather_concat(mine);
+  }
   if (o.quiet || !root) return s;
 
   fmt::print(out, "{} — {} months from {} ({} firms incl. entrant candidates, {} firm-market links, {} markets; {} rank{})\n",
@@ -320,6 +330,50 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
              s.ranks == 1 ? std::string() : fmt::format(" per rank, {:.0f} MB in all", s.peak_memory_total_mb));
   fmt::print(out, "time (rank 0): set-up {:.2f} s, output {:.1f}%, exchange {:.1f}% (waiting included); {:.3g} MB sent between ranks per period\n",
              s.setup_seconds, 100.0 * s.io_share, 100.0 * s.exchange_share, s.bytes_per_period / 1e6);
+  if (o.timings) {
+    constexpr int P = Simulation::kPhases;
+    const std::size_t per = 2 * P + 2;
+    fmt::print(out, "\nseconds per rank (work + exchange, waiting included)\n{:<14}", "phase");
+    for (int r = 0; r < s.ranks; ++r) fmt::print(out, " {:>17}", fmt::format("rank {}", r));
+    fmt::print(out, "\n");
+    for (int k = 0; k < P; ++k) {
+      fmt::print(out, "{:<14}", Simulation::kPhaseNames[k]);
+      for (int r = 0; r < s.ranks; ++r) {
+        const double* t = timings.data() + r * per;
+        fmt::print(out, " {:>8.2f} + {:>6.2f}", t[k], t[P + k]);
+      }
+      fmt::print(out, "\n");
+    }
+    for (int k : {0, 1}) {
+      fmt::print(out, "{:<14}", k == 0 ? "set-up" : "output");
+      for (int r = 0; r < s.ranks; ++r) fmt::print(out, " {:>17.2f}", timings[r * per + 2 * P + k]);
+      fmt::print(out, "\n");
+    }
+    // What each rank owns (the decomposition is the same on every rank).
+    const auto& d = sim.decomposition();
+    std::vector<std::int64_t> firms(s.ranks), links(s.ranks), slots(s.ranks), markets(s.ranks),
+        offers(s.ranks), bids(s.ranks);
+    for (int r = 0; r < s.ranks; ++r) {
+      const Index lo = d.firm_begin[r], hi = d.firm_begin[r + 1];
+      firms[r] = hi - lo;
+      links[r] = w.link_begin[hi] - w.link_begin[lo];
+      slots[r] = w.slot_begin[hi] - w.slot_begin[lo];
+    }
+    for (Index m = 0; m < w.markets; ++m) {
+      const int r = d.market_rank[m];
+      ++markets[r];
+      offers[r] += w.offer_begin[m + 1] - w.offer_begin[m];
+      bids[r] += w.bid_begin[m + 1] - w.bid_begin[m];
+    }
+    const std::pair<const char*, const std::vector<std::int64_t>*> owned[] = {
+        {"firms", &firms}, {"links", &links}, {"input slots", &slots},
+        {"markets", &markets}, {"offer slots", &offers}, {"bid slots", &bids}};
+    for (const auto& [name, v] : owned) {
+      fmt::print(out, "{:<14}", name);
+      for (int r = 0; r < s.ranks; ++r) fmt::print(out, " {:>17}", (*v)[r]);
+      fmt::print(out, "\n");
+    }
+  }
   if (s.checkpoints > 0)
     fmt::print(out, "{} checkpoint{} written in {:.2f} s (the last {:.1f} MB; {} removed now that the run is complete)\n",
                s.checkpoints, s.checkpoints == 1 ? "" : "s", s.checkpoint_seconds, checkpoint_bytes / 1e6, checkpoint);

@@ -22,6 +22,7 @@ struct RunOptions {
   std::optional<std::uint64_t> seed;   // --seed
   std::optional<int> replicate;        // --replicate
   bool progress = false, quiet = false;
+  bool timings = false;                 // --timings: per-rank seconds per phase at the end
   // Checkpoints (engine/checkpoint.hpp): OUT.checkpoint.h5 after every N simulated periods;
   // continue from a checkpoint; stop (checkpoint, RunSummary::stopped) after N periods.
   std::optional<int> checkpoint_every;  // --checkpoint-every N

@@ -1,6 +1,7 @@
 #include "engine/simulation.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -143,6 +144,8 @@ Simulation::Simulation(const Scenario& scenario, Communicator comm)
   sorted_r_.resize(max_entries);
   served_.resize(max_entries);
   order_.resize(max_entries);
+  bid_order_.assign(2 * static_cast<std::size_t>(w.bid_begin[w.markets]), 0);
+  bid_order_n_.assign(w.markets, -1);
   entry_q_.resize(max_entries);
   entry_r_.resize(max_entries);
   distribute();
@@ -201,6 +204,7 @@ void Simulation::distribute() {
     world_.keep_links(link_lo, w.link_begin[firm_hi_]);
     offer_q_.assign(local, 0.0);
     offer_sold_.assign(local, 0.0);
+    sold_ratio_.assign(static_cast<std::size_t>(w.markets), 0.0);
     const auto slot_rank = expand_owner(w.slot_begin, firm_rank);
     const auto bid_rank = expand_owner(w.bid_begin, market_rank);
     bid_plan_ = RoutingPlan(w.bid_slot, slot_rank, bid_rank, exchange_.communicator());
@@ -232,12 +236,27 @@ void Simulation::distribute() {
 
 void Simulation::step(int period) {
   auto& w = world_;
+  // Phase clock: each lap books the time since the last into a phase, split into exchange
+  // time (the exchange's own counter) and the rest.
+  auto last = std::chrono::steady_clock::now();
+  double exchange_last = exchange_.stats().seconds;
+  auto lap = [&](int phase) {
+    const auto now = std::chrono::steady_clock::now();
+    const double ex = exchange_.stats().seconds - exchange_last;
+    phase_times_.work[phase] += std::chrono::duration<double>(now - last).count() - ex;
+    phase_times_.exchange[phase] += ex;
+    last = now;
+    exchange_last = exchange_.stats().seconds;
+  };
   policy_log_.clear();
   accounts_.reset(w.regions);
   std::fill(partial_.begin(), partial_.end(), 0.0);
   apply_policy(period);
+  lap(0);
   tabulate_border_terms(period);
+  lap(1);
   plan_offers();
+  lap(2);
   // Phase 3: offers and bids to the markets' owners.
   exchange_.to_markets(offer_plan_, w.link_q, offer_q_);
   if (w.slot_stock_bid.empty()) {
@@ -250,16 +269,23 @@ void Simulation::step(int period) {
     const std::span<double> bids_to[] = {bid_q_, bid_r_, bid_stock_q_, bid_stock_r_};
     exchange_.to_markets(bid_plan_, bids_from, bids_to);
   }
+  lap(3);
   clear_markets();
-  // Phase 5: settlements back to the firms; markets' state and metrics to every rank.
-  exchange_.to_firms(offer_plan_, offer_sold_, w.link_sold);
+  lap(4);
+  // Phase 5: input deliveries back to the buyers; markets' state and metrics to every rank.
+  // Sellers' sales need no message: every offer sells the market's common fraction of it,
+  // which settle() computes from the published metrics.
   exchange_.to_firms(bid_plan_, bid_served_, w.slot_delivered);
+  lap(5);
   settle_markets();
   publish_markets();
+  lap(6);
   settle(period);
   dynamics(period);
   reduce_accounts();
+  lap(7);
   aggregate();
+  lap(8);
 }
 
 // ---- Phase 1: policy -------------------------------------------------------------------
@@ -308,6 +334,7 @@ void Simulation::tabulate_border_terms(int period) {
   // tariff), and whether a link of the pair needs the per-link cases below (export control,
   // sourcing mandate). The same operations as per link; the tariff tables (by importer) are
   // read once per pair, and the market side settles with these too.
+  bool any_special = false;
   for (Index t = 0; t < w.trades; ++t) {
     const Index g = w.trade_good[t], o = w.trade_origin[t], d = w.trade_destination[t];
     double mult = 1.0, add = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
@@ -323,9 +350,14 @@ void Simulation::tabulate_border_terms(int period) {
     }
     trade_terms_[t] = {mult, add};
     trade_special_[t] = special ? 1 : 0;
+    any_special = any_special || special;
   }
   share_capacities();
-  for (Index f = firm_lo_; f < firm_hi_; ++f) {
+  // Without an export control or mandate now or last period every link is uncapped and not
+  // denied, as the loop below left it: nothing to write (a million-firm world's 7.5M links).
+  const bool links_current = !any_special && !links_special_;
+  links_special_ = any_special;
+  for (Index f = firm_lo_; f < firm_hi_ && !links_current; ++f) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
     const int origin_bloc = static_cast<int>(w.region_bloc[o]);
     for (int l = w.first_link(f); l < w.end_link(f); ++l) {
@@ -652,23 +684,42 @@ void Simulation::clear_markets() {
     // Bids by reservation price, highest first; ties keep entry (firm) order (stable sort).
     // Sorted as (price, entry) pairs, ties by entry: the same permutation without the
     // indirection and the merge buffer; NaN prices (no strict weak order) keep the stable sort.
+    //
+    // (price, entry) pairs are a strict total order, so the sorted sequence is unique and any
+    // sorting method gives it. Buyers' reservation prices move little from month to month:
+    // starting from last month's order (kept per market; it only saves time, so checkpoints
+    // need not hold it), an insertion sort usually has few moves to make; past a budget of
+    // moves the rest is left to std::sort.
     keyed_.resize(nb);
-    bool sorted = true, nan = false;
+    Index* last_order = bid_order_.data() + 2 * static_cast<std::size_t>(b0);
+    const bool reuse = bid_order_n_[m] == nb;
+    bool nan = false;
     for (int k = 0; k < nb; ++k) {
-      keyed_[k] = {er[k], k};
-      nan = nan || std::isnan(keyed_[k].first);
-      sorted = sorted && (k == 0 || !(keyed_[k].first > keyed_[k - 1].first));
+      const Index e = reuse ? last_order[k] : k;
+      keyed_[k] = {er[e], e};
+      nan = nan || std::isnan(er[e]);
     }
     if (nan) {
       for (int k = 0; k < nb; ++k) order_[k] = k;
       std::stable_sort(order_.begin(), order_.begin() + nb,
                        [&](Index x, Index y) { return er[x] > er[y]; });
+      bid_order_n_[m] = -1;
     } else {
-      if (!sorted)
-        std::sort(keyed_.begin(), keyed_.end(), [](const auto& x, const auto& y) {
-          return x.first > y.first || (x.first == y.first && x.second < y.second);
-        });
-      for (int k = 0; k < nb; ++k) order_[k] = keyed_[k].second;
+      auto before = [](const std::pair<double, Index>& x, const std::pair<double, Index>& y) {
+        return x.first > y.first || (x.first == y.first && x.second < y.second);
+      };
+      std::size_t budget = 8 * static_cast<std::size_t>(nb) + 64;
+      int k = 1;
+      for (; k < nb && budget > 0; ++k) {
+        const auto x = keyed_[k];
+        int j = k;
+        for (; j > 0 && before(x, keyed_[j - 1]) && budget > 0; --j, --budget) keyed_[j] = keyed_[j - 1];
+        keyed_[j] = x;
+      }
+      if (k < nb || !std::is_sorted(keyed_.begin(), keyed_.end(), before))
+        std::sort(keyed_.begin(), keyed_.end(), before);
+      for (int i = 0; i < nb; ++i) order_[i] = last_order[i] = keyed_[i].second;
+      bid_order_n_[m] = nb;
     }
     for (int k = 0; k < nb; ++k) {
       sorted_q_[k] = eq[order_[k]];
@@ -813,7 +864,15 @@ void Simulation::publish_markets() {
 void Simulation::settle(int period) {
   auto& w = world_;
   const auto& p = policy_;
+  const auto& mm = market_metrics_;
   const Index R = w.regions;
+  // Each market sold the same fraction of every offer (clear_markets: offer_sold_), computed
+  // here from the published supply and sales exactly as the owner did, so the firms' sales
+  // are bit for bit the owner's without routing them back.
+  for (Index m = 0; m < w.markets; ++m) {
+    const double supply = mm.supply[m];
+    sold_ratio_[m] = !(mm.unsold[m] > 0.0) ? 1.0 : supply > 0.0 ? mm.sold[m] / supply : 0.0;
+  }
   for (Index f = firm_lo_; f < firm_hi_; ++f) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
     double* acc = account_partial(f);
@@ -823,7 +882,8 @@ void Simulation::settle(int period) {
       const double price = w.market_price[m];
       const TradeTerms& border = trade_terms_[w.link_trade[l]];
       const double net = price / border.multiplier - border.add;
-      const double sold = w.link_sold[l];
+      const double sold = w.link_q[l] * sold_ratio_[m];  // × 1.0 keeps every bit
+      w.link_sold[l] = sold;
       revenue += sold * net;
       sold_total += sold;
     }

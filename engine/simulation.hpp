@@ -97,6 +97,17 @@ class Simulation {
   // it is in engine/checkpoint.cpp.
   void state(StateVisitor& visitor);
 
+  // Where this rank's time went, per phase of step() since construction: the phase's own
+  // work and, separately, its time in the exchange (messages and waiting for other ranks).
+  static constexpr int kPhases = 9;
+  static constexpr std::array<const char*, kPhases> kPhaseNames = {
+      "policy", "border terms", "offers", "to markets", "clearing", "to firms", "market side", "firm side",
+      "aggregates"};
+  struct PhaseTimes {
+    std::array<double, kPhases> work{}, exchange{};
+  };
+  const PhaseTimes& phase_times() const { return phase_times_; }
+
  private:
   void apply_policy(int period);
   void tabulate_border_terms(int period);
@@ -115,6 +126,11 @@ class Simulation {
   // Per-firm contributions to the government accounts, summed per (chunk, region) entry.
   enum AccountField { kProductionSubsidy, kInvestmentSubsidy, kEquity, kFloor, kSoeSupport, kOutputLost, kOutputValue, kAccountFields };
 
+  PhaseTimes phase_times_;
+  // Whether some trade pair had an export control or mandate last period (link caps and
+  // denials then differ from their defaults). True at first, so that a new or restored
+  // simulation writes them once.
+  bool links_special_ = true;
   Scenario scenario_;
   World world_;
   PolicyState policy_;
@@ -172,6 +188,7 @@ class Simulation {
 
   // Market-side buffers the exchange fills (one entry per offer / bid slot).
   std::vector<double> offer_q_, offer_sold_, bid_q_, bid_r_, bid_served_;
+  std::vector<double> sold_ratio_;  // per market: the fraction of every offer sold (settle)
   std::vector<double> bid_stock_q_, bid_stock_r_;  // restocking parts (only with split bids)
   std::vector<double> entry_q_, entry_r_;          // one market's bid entries (split bids)
   // Scratch for one firm / one market.
@@ -179,6 +196,10 @@ class Simulation {
   std::vector<double> target_, adjusted_, scratch_, sorted_q_, sorted_r_, served_;
   std::vector<Index> order_;
   std::vector<std::pair<double, Index>> keyed_;  // bids as (reservation price, slot)
+  // Per market, last month's order of its bid entries (from 2·bid_begin[m]) and their number
+  // (−1: none): where this month's sort starts.
+  std::vector<Index> bid_order_;
+  std::vector<int> bid_order_n_;
   std::vector<double> traded_price_;  // per market: the last price at which anything sold (0: none yet)
 };
 

@@ -479,6 +479,17 @@ t_ranks_identical() {
   mpi_cmd s 2 run "$SRC/configs/escalation_2025_rules.toml" --out s.h5 --quiet --seed 7
   [[ $rc -eq 0 ]] || die "seed 7: exit $rc: $(cat s.err)"
   "$PY" "$HERE/compare_panels.py" escalation_2025_rules1.h5 s.h5 --expect different || fail "another seed, same panels"
+  # --timings: one table, printed once, a column per rank and a row per phase; the panels
+  # are those of the run without it.
+  mpi_cmd t 3 run "$SRC/configs/synthetic/small.toml" --out t.h5 --timings
+  [[ $rc -eq 0 ]] || die "--timings: exit $rc: $(cat t.err)"
+  [[ $(grep -c '^seconds per rank' t.out) -eq 1 ]] || fail "--timings: table not printed once: $(cat t.out)"
+  grep -qE '^phase +rank 0 +rank 1 +rank 2$' t.out || fail "--timings: no column per rank: $(cat t.out)"
+  local phase
+  for phase in policy "border terms" offers "to markets" clearing "to firms" "market side" "firm side" aggregates; do
+    grep -qE "^$phase +([0-9]+\.[0-9]+ \+ +[0-9]+\.[0-9]+ *){3}$" t.out || fail "--timings: no row for $phase: $(cat t.out)"
+  done
+  "$PY" "$HERE/compare_panels.py" small1.h5 t.h5 --expect same || fail "--timings changed the panels"
 }
 
 # Under mpiexec an error every rank sees is printed once (by rank 0), with exit status 2, and

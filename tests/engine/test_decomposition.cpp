@@ -190,7 +190,33 @@ TEST(Decomposition, IsDeterministic) {
   even.firm_work = {1, 1, 1, 1};
   const Decomposition d = decompose(even.input(2, 0.0));
   EXPECT_EQ(d.firm_begin, (std::vector<Index>{0, 2, 4}));
-  EXPECT_EQ(d.region_rank, (std::vector<int>{0, 1, 0, 1}));  // LPT alternates equal regions
+  EXPECT_EQ(d.region_rank, (std::vector<int>{0, 0, 1, 1}));  // equal regions follow their firms
+  EXPECT_EQ(d.colocated_work, 4);
+}
+
+TEST(Decomposition, RegionsFollowFirmsInBlocksOfIds) {
+  // A synthetic world's layout: 200 regions of similar market weight, each region's firms a
+  // block of ids. Regions go to the rank holding their firms (boundaries sit at region
+  // changes, inside the tolerance window) as far as the market balance allows: at 2 ranks
+  // all firm work is co-located, at more ranks a few regions whose firms' rank is already
+  // full go elsewhere. LPT alone spread the regions regardless of the firms (about 1/P).
+  Case c;
+  c.regions = 200;
+  for (Index g = 0; g < c.regions; ++g) {
+    c.market_region.push_back(g);
+    c.market_weight.push_back(100 + g % 7);
+    for (int i = 0; i < 50; ++i) {
+      c.firm_region.push_back(g);
+      c.firm_work.push_back(5 + (g * 50 + i) % 11);
+    }
+  }
+  const std::int64_t W = std::accumulate(c.firm_work.begin(), c.firm_work.end(), std::int64_t{0});
+  for (int P : {2, 3, 4, 7}) {
+    const Decomposition d = decompose(c.input(P));
+    check_invariants(c, d, P, 0.10);
+    if (P == 2) EXPECT_EQ(d.colocated_work, W);
+    EXPECT_GE(d.colocated_work, W * 94 / 100) << P << " ranks";
+  }
 }
 
 TEST(Decomposition, MoreRanksThanEntities) {
