@@ -659,7 +659,7 @@ signal_when() {
 # exits 3; resuming gives the uninterrupted run's panels.
 t_checkpoint_signal() {
   need_python
-  local c="$SRC/configs/synthetic/small.toml" opts=(--set run.periods=150 --quiet)
+  local c="$SRC/configs/synthetic/small.toml" opts=(--set run.periods=600 --quiet)
   run_cmd full run "$c" --out full.h5 "${opts[@]}"
   [[ $rc -eq 0 ]] || die "full run: exit $rc: $(cat full.err)"
   signal_when sig.h5.partial TERM 0.3 sig "$DECOUPLE" run "$c" --out sig.h5 "${opts[@]}"
@@ -675,7 +675,7 @@ t_checkpoint_signal() {
 # `run --replicate I`.
 t_ensemble_signal() {
   need_python
-  local c="$SRC/configs/synthetic/small.toml" opts=(--set run.periods=150)
+  local c="$SRC/configs/synthetic/small.toml" opts=(--set run.periods=600)
   signal_when ens/rep_0.h5.partial TERM 0.3 sig "$DECOUPLE" ensemble "$c" --replications 3 --out ens "${opts[@]}"
   [[ $rc -eq 3 ]] || fail "signalled ensemble: exit $rc, expected 3: $(cat sig.out sig.err)"
   [[ -f ens/rep_0.h5.checkpoint.h5 && ! -e ens/rep_0.h5 && ! -e ens/rep_0.h5.partial ]] ||
@@ -757,7 +757,7 @@ t_ranks_checkpoint() {
 t_ranks_checkpoint_signal() {
   need_python
   [[ -n "${MPIEXEC:-}" ]] || die "MPIEXEC is not set (ctest sets it)"
-  local c="$SRC/configs/synthetic/small.toml" opts=(--set run.periods=150 --quiet)
+  local c="$SRC/configs/synthetic/small.toml" opts=(--set run.periods=600 --quiet)
   run_cmd full run "$c" --out full.h5 "${opts[@]}"
   [[ $rc -eq 0 ]] || die "full run: exit $rc: $(cat full.err)"
   signal_when sig.h5.partial USR1 0.5 sig "$MPIEXEC" -n 2 "$DECOUPLE" run "$c" --out sig.h5 "${opts[@]}"
