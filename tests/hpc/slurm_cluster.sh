@@ -21,8 +21,8 @@ EOF
 # slurm_pid_alive FILE: true if FILE names a running process.
 slurm_pid_alive() {
   local pid
-  [[ -s "$1" ]] || return 1
-  pid=$(<"$1")
+  # The daemon removes its pid file as it exits, possibly between the test and the read.
+  pid=$(cat "$1" 2>/dev/null) || return 1
   [[ "$pid" =~ ^[0-9]+$ && -r /proc/$pid/stat ]] || return 1
   # A daemon that exited may stay a zombie until init reaps it: that counts as ended.
   [[ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ]]
