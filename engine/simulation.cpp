@@ -14,6 +14,13 @@
 namespace decouple {
 namespace {
 
+// The fraction of every offer a market sold: all of it (1, so that q·1 keeps q's bits) unless
+// some supply went unsold, then sold / supply.
+double sold_fraction(double supply, double sold, double unsold) {
+  if (!(unsold > 0.0)) return 1.0;
+  return supply > 0.0 ? sold / supply : 0.0;
+}
+
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Firms fall in at most this many fixed chunks for the per-region account sums: few enough
@@ -203,7 +210,6 @@ void Simulation::distribute() {
                        });
     world_.keep_links(link_lo, w.link_begin[firm_hi_]);
     offer_q_.assign(local, 0.0);
-    offer_sold_.assign(local, 0.0);
     sold_ratio_.assign(static_cast<std::size_t>(w.markets), 0.0);
     const auto slot_rank = expand_owner(w.slot_begin, firm_rank);
     const auto bid_rank = expand_owner(w.bid_begin, market_rank);
@@ -716,8 +722,8 @@ void Simulation::clear_markets() {
         for (; j > 0 && before(x, keyed_[j - 1]) && budget > 0; --j, --budget) keyed_[j] = keyed_[j - 1];
         keyed_[j] = x;
       }
-      if (k < nb || !std::is_sorted(keyed_.begin(), keyed_.end(), before))
-        std::sort(keyed_.begin(), keyed_.end(), before);
+      // Budget left: every insertion finished, so the entries are in order.
+      if (budget == 0) std::sort(keyed_.begin(), keyed_.end(), before);
       for (int i = 0; i < nb; ++i) order_[i] = last_order[i] = keyed_[i].second;
       bid_order_n_[m] = nb;
     }
@@ -746,8 +752,7 @@ void Simulation::clear_markets() {
       }
     }
     const double sold = supply - c.unsold;
-    const double ratio = supply > 0.0 ? sold / supply : 0.0;
-    for (int j = o0; j < o1; ++j) offer_sold_[j] = c.unsold > 0.0 ? offer_q_[j] * ratio : offer_q_[j];
+    sold_ratio_[m] = sold_fraction(supply, sold, c.unsold);
 
     const LocalDemand prev{w.market_a_hat[m], w.market_b_hat[m]};
     const double ref = std::isnan(w.market_forecast[m]) ? c.price : w.market_forecast[m];
@@ -811,7 +816,7 @@ void Simulation::settle_markets() {
         __builtin_prefetch(&trade_terms_[offer_trade_[j + 8]]);
       }
       const Index t = offer_trade_[j], o = w.trade_origin[t];
-      const double sold = offer_sold_[j];
+      const double sold = offer_q_[j] * sold_ratio_[m];  // × 1.0 keeps every bit
       const double mult = trade_terms_[t].multiplier;
       const double transport = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
       const double add = trade_terms_[t].add;
@@ -866,13 +871,10 @@ void Simulation::settle(int period) {
   const auto& p = policy_;
   const auto& mm = market_metrics_;
   const Index R = w.regions;
-  // Each market sold the same fraction of every offer (clear_markets: offer_sold_), computed
-  // here from the published supply and sales exactly as the owner did, so the firms' sales
-  // are bit for bit the owner's without routing them back.
-  for (Index m = 0; m < w.markets; ++m) {
-    const double supply = mm.supply[m];
-    sold_ratio_[m] = !(mm.unsold[m] > 0.0) ? 1.0 : supply > 0.0 ? mm.sold[m] / supply : 0.0;
-  }
+  // Each market sold the same fraction of every offer: computed from the published metrics
+  // exactly as its owner did in clear_markets, so the firms' sales are bit for bit the
+  // owner's without routing them back.
+  for (Index m = 0; m < w.markets; ++m) sold_ratio_[m] = sold_fraction(mm.supply[m], mm.sold[m], mm.unsold[m]);
   for (Index f = firm_lo_; f < firm_hi_; ++f) {
     const Index o = w.firm_region[f], g = w.firm_good[f];
     double* acc = account_partial(f);

@@ -214,7 +214,9 @@ TEST(Decomposition, RegionsFollowFirmsInBlocksOfIds) {
   for (int P : {2, 3, 4, 7}) {
     const Decomposition d = decompose(c.input(P));
     check_invariants(c, d, P, 0.10);
-    if (P == 2) EXPECT_EQ(d.colocated_work, W);
+    if (P == 2) {
+      EXPECT_EQ(d.colocated_work, W);
+    }
     EXPECT_GE(d.colocated_work, W * 94 / 100) << P << " ranks";
   }
 }
