@@ -2,6 +2,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -57,8 +58,10 @@ struct SampledFirm {
   std::vector<LinkTerms> links;
 };
 std::vector<SampledFirm> sampled_firms() {
-  std::ifstream in(DECOUPLE_BENCH_DATA "/million_best_response.txt");
-  if (!in) throw std::runtime_error("cannot open " DECOUPLE_BENCH_DATA "/million_best_response.txt");
+  // BR_FILE: another sample in the same format (e.g. from later periods).
+  const std::string path = std::getenv("BR_FILE") ? std::getenv("BR_FILE") : DECOUPLE_BENCH_DATA "/million_best_response.txt";
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot open " + path);
   std::vector<SampledFirm> firms;
   std::string line;
   while (std::getline(in, line)) {

@@ -187,6 +187,10 @@ void Simulation::distribute() {
   for (Index t = 0; t < w.trades; ++t) market_trades_[at[trade_market[t]]++] = t;
   trade_terms_.assign(w.trades, TradeTerms{});
   trade_special_.assign(w.trades, 0);
+  trade_net_.assign(w.trades, 0.0);
+  trade_market_.resize(w.trades);
+  for (Index t = 0; t < w.trades; ++t)
+    trade_market_[t] = w.market_of[static_cast<std::size_t>(w.trade_good[t]) * w.regions + w.trade_destination[t]];
   {
     const auto firm_rank = decomposition_.firm_rank();
     const auto link_rank = expand_owner(w.link_begin, firm_rank);
@@ -285,6 +289,7 @@ void Simulation::step(int period) {
   lap(5);
   settle_markets();
   publish_markets();
+  tabulate_net_prices();  // this month's prices, for settle and the SOE pricing check
   lap(6);
   settle(period);
   dynamics(period);
@@ -358,6 +363,7 @@ void Simulation::tabulate_border_terms(int period) {
     trade_special_[t] = special ? 1 : 0;
     any_special = any_special || special;
   }
+  tabulate_net_prices();  // this month's terms at last month's prices, for the input bids
   share_capacities();
   // Without an export control or mandate now or last period every link is uncapped and not
   // denied, as the loop below left it: nothing to write (a million-firm world's 7.5M links).
@@ -530,6 +536,13 @@ void Simulation::share_capacities() {
   exchange_.to_firms(offer_plan_, slot_directed_, directed_q_);
 }
 
+void Simulation::tabulate_net_prices() {
+  const auto& price = world_.market_price;
+  for (Index t = 0; t < world_.trades; ++t)
+    trade_net_[t] = trade_market_[t] == kNone ? std::numeric_limits<double>::quiet_NaN()
+                                              : price[trade_market_[t]] / trade_terms_[t].multiplier - trade_terms_[t].add;
+}
+
 // ---- Phase 2: offers -------------------------------------------------------------------
 
 void Simulation::plan_offers() {
@@ -633,9 +646,7 @@ void Simulation::plan_offers() {
       for (int i = 0; i < nl; ++i) {
         const int l = l0 + i;
         if (w.link_cap[l] <= 0.0) continue;
-        const Index m = w.link_market[l];
-        const TradeTerms& border = trade_terms_[w.link_trade[l]];
-        value = std::max(value, w.market_price[m] / border.multiplier - border.add);
+        value = std::max(value, trade_net_[w.link_trade[l]]);
       }
       value += subsidy + theta;
       for (int s = s0; s < s1; ++s) {
@@ -881,9 +892,7 @@ void Simulation::settle(int period) {
     double revenue = 0.0, sold_total = 0.0;
     for (int l = w.first_link(f); l < w.end_link(f); ++l) {
       const Index m = w.link_market[l];
-      const double price = w.market_price[m];
-      const TradeTerms& border = trade_terms_[w.link_trade[l]];
-      const double net = price / border.multiplier - border.add;
+      const double net = trade_net_[w.link_trade[l]];
       const double sold = w.link_q[l] * sold_ratio_[m];  // × 1.0 keeps every bit
       w.link_sold[l] = sold;
       revenue += sold * net;
@@ -1186,8 +1195,7 @@ void Simulation::aggregate() {
     const double justified = w.firm_unit_cost[f] - theta - subsidy;
     for (int l = w.first_link(f); l < w.end_link(f); ++l) {
       if (!(w.link_sold[l] > 0.0)) continue;
-      const TradeTerms& border = trade_terms_[w.link_trade[l]];
-      const double net = w.market_price[w.link_market[l]] / border.multiplier - border.add;  // as settled
+      const double net = trade_net_[w.link_trade[l]];  // as settled
       if (net < justified - tolerance * std::abs(justified) &&
           adversary_of(w.region_bloc[w.link_destination(l)]) == static_cast<int>(w.region_bloc[w.firm_region[f]]))
         below[view_.rg(w.firm_region[f], w.firm_good[f])] = 1.0;

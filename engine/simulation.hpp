@@ -161,6 +161,12 @@ class Simulation {
   struct TradeTerms { double multiplier = 1.0, add = 0.0; };
   std::vector<TradeTerms> trade_terms_;
   std::vector<std::uint8_t> trade_special_;
+  // Per trade pair: what a unit sold nets its seller at its market's current price,
+  // price / multiplier − add, the expression settle and the input bids used per link;
+  // computed once per pair (320,000 pairs, not 7.5M links) after terms or prices change.
+  std::vector<double> trade_net_;
+  std::vector<Index> trade_market_;  // per trade pair: its market (good, destination)
+  void tabulate_net_prices();
   // Market-side scratch for capacity-based instruments (allocated when first needed).
   std::vector<double> link_scratch_, slot_capacity_, slot_last_q_, slot_directed_;
   MarketMetrics market_metrics_;
