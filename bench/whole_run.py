@@ -7,8 +7,10 @@ Usage: bench/whole_run.py BUILD/app/decouple CONFIG [--ranks 1 2] [--runs 3] [--
 Each run is `mpiexec -n N decouple run CONFIG --out DIR/run_N_k.h5 --force` (stdout parsed:
 the summary's throughput, peak memory, set-up, output and exchange shares, bytes per
 period). Prints one table row per rank count with the medians (min–max of wall time) and the
-speedup over the first rank count; --check compares the panels of the first run at each
-rank count with tests/e2e/compare_panels.py (bit for bit). Never asserts speed.
+speedup over the first rank count, also as the median of each round's own ratio: the runs go
+in rounds, each rank count once per round, so a drift in the machine's speed hits all alike.
+--check compares the panels of the first run at each rank count with
+tests/e2e/compare_panels.py (bit for bit). Never asserts speed.
 """
 import argparse
 import os
@@ -64,14 +66,20 @@ def main():
     print("| ranks | wall time, median (min–max) | speedup | updates/s | peak memory per rank / all | "
           "set-up | output | exchange | MB sent per period |")
     print("|---|---|---|---|---|---|---|---|---|")
-    base = None
+    # Rounds: every rank count once per round, so that a drift in the machine's speed (a
+    # shared VM's neighbours) falls on all rank counts alike; the speedup is also given as
+    # the median of each round's own ratio.
+    runs = {n: [] for n in a.ranks}
+    for k in range(a.runs):
+        for n in a.ranks:
+            runs[n].append(one_run(a.decouple, a.config, n, os.path.join(out_dir, f"run_{n}_{k}.h5"), a.sets))
+    base = statistics.median(r["wall"] for r in runs[a.ranks[0]])
     for n in a.ranks:
-        runs = [one_run(a.decouple, a.config, n, os.path.join(out_dir, f"run_{n}_{k}.h5"), a.sets)
-                for k in range(a.runs)]
-        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        walls = [r["wall"] for r in runs]
-        base = base or med["wall"]
-        print(f"| {n} | {med['wall']:.2f} s ({min(walls):.2f}–{max(walls):.2f}) | {base / med['wall']:.2f} | "
+        med = {key: statistics.median(r[key] for r in runs[n]) for key in runs[n][0]}
+        walls = [r["wall"] for r in runs[n]]
+        paired = statistics.median(b["wall"] / r["wall"] for b, r in zip(runs[a.ranks[0]], runs[n]))
+        print(f"| {n} | {med['wall']:.2f} s ({min(walls):.2f}–{max(walls):.2f}) | {base / med['wall']:.2f} "
+              f"(paired {paired:.2f}) | "
               f"{med['updates']:.3g} | {med['memory_rank']:.0f} / {med['memory_all']:.0f} MB | "
               f"{med['setup']:.2f} s | {med['io']:.1f}% | {med['exchange']:.1f}% | {med['mb_per_period']:.3g} |",
               flush=True)
