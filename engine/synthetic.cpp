@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <tuple>
 
 namespace decouple {
 namespace {
@@ -128,10 +129,29 @@ std::vector<MarketSpec> generate_markets(const RegionGroupSpec& g, Index first_r
 
 SyntheticFirms::SyntheticFirms(const Scenario& sc) : groups_(sc.firm_groups) {
   for (const auto& r : sc.regions) region_bloc_.push_back(r.bloc);
-  group_begin_.push_back(0);
+  // Ordinal k of a group with H homes lives at home ⌊k·H/n⌋, so home h holds ordinals
+  // [⌈h·n/H⌉, ⌈(h+1)·n/H⌉). Blocks ordered by (home region, group, h).
+  struct Piece {
+    Index region, group;
+    std::int64_t h, first, count;
+  };
+  std::vector<Piece> pieces;
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+    const auto& g = groups_[gi];
+    const auto H = static_cast<std::int64_t>(g.homes.size());
+    for (std::int64_t h = 0; h < H; ++h) {
+      const std::int64_t lo = (h * g.count + H - 1) / H, hi = ((h + 1) * g.count + H - 1) / H;
+      if (hi > lo) pieces.push_back({g.homes[static_cast<std::size_t>(h)], static_cast<Index>(gi), h, lo, hi - lo});
+    }
+  }
+  std::sort(pieces.begin(), pieces.end(), [](const Piece& x, const Piece& y) {
+    return std::tie(x.region, x.group, x.h) < std::tie(y.region, y.group, y.h);
+  });
+  for (const auto& p : pieces) {
+    blocks_.push_back({total_, p.count, p.first, p.group});
+    total_ += p.count;
+  }
   for (const auto& g : sc.firm_groups) {
-    total_ += g.count;
-    group_begin_.push_back(total_);
     std::vector<Index> d;
     for (const auto& m : sc.markets)
       if (m.good == g.good) d.push_back(m.region);
@@ -141,29 +161,40 @@ SyntheticFirms::SyntheticFirms(const Scenario& sc) : groups_(sc.firm_groups) {
   }
 }
 
-Index SyntheticFirms::group_of(std::int64_t i) const {
-  return static_cast<Index>(std::upper_bound(group_begin_.begin(), group_begin_.end(), i) - group_begin_.begin() - 1);
+const SyntheticFirms::Block& SyntheticFirms::block_of(std::int64_t i) const {
+  const auto it = std::upper_bound(blocks_.begin(), blocks_.end(), i,
+                                   [](std::int64_t x, const Block& b) { return x < b.begin; });
+  return *(it - 1);
+}
+
+Index SyntheticFirms::group_of(std::int64_t i) const { return block_of(i).group; }
+
+std::int64_t SyntheticFirms::ordinal(std::int64_t i) const {
+  const Block& b = block_of(i);
+  return b.first + (i - b.begin);
 }
 
 std::string SyntheticFirms::name(std::int64_t i) const {
-  const Index gi = group_of(i);
-  const auto& g = groups_[gi];
-  return synthetic_name(g.id, '-', i - group_begin_[gi], g.count);
+  const Block& b = block_of(i);
+  const auto& g = groups_[b.group];
+  return synthetic_name(g.id, '-', b.first + (i - b.begin), g.count);
 }
 
 SyntheticFirm SyntheticFirms::firm(std::int64_t i) const {
   SyntheticFirm f;
-  f.group = group_of(i);
+  const Block& b = block_of(i);
+  f.group = b.group;
   const auto& g = groups_[f.group];
-  const std::int64_t o = g.first_ordinal + (i - group_begin_[f.group]);
+  const std::int64_t k = b.first + (i - b.begin);  // ordinal in the group
+  const std::int64_t o = g.first_ordinal + k;
   const std::uint64_t s = g.seed;
   f.good = g.good;
-  // Homes in contiguous blocks of ordinals (equal counts ±1): a region's firms have adjacent
-  // ids, so contiguous firm ranges per rank sit with their home market's owner and the
-  // per-region sums run over few (chunk, region) pieces. (kHome stays reserved in the key
-  // layout so other draws are unchanged.)
+  // Homes in contiguous blocks of ordinals (equal counts ±1), and ids region-major (above): a
+  // region's firms have adjacent ids, so contiguous firm ranges per rank sit with their home
+  // market's owner and the per-region sums run over few (chunk, region) pieces. (kHome stays
+  // reserved in the key layout so other draws are unchanged.)
   const auto H = static_cast<std::int64_t>(g.homes.size());
-  f.region = g.homes[static_cast<std::size_t>((i - group_begin_[f.group]) * H / g.count)];
+  f.region = g.homes[static_cast<std::size_t>(k * H / g.count)];
   // SOEs only at home in the china bloc; the draw is made either way (fixed key layout).
   const bool soe_draw = uniform01(key(s, o, kKind)) < g.soe_share;
   f.kind = soe_draw && region_bloc_[f.region] == Bloc::china ? FirmKind::soe : FirmKind::western;

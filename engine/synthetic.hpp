@@ -55,16 +55,31 @@ struct SyntheticFirm {
   std::array<Index, kMaxSyntheticDestinations> destinations{};  // ascending, home included
 };
 
-// The group firms of a Scenario. Construction is O(regions + markets + groups): it copies
-// the groups and region blocs (no reference to the Scenario is kept) and tabulates each group's
-// possible destinations (regions with a market for its good); firm(i) is O(log groups +
-// destinations²).
+// The group firms of a Scenario, in region-major order: the firms of region 0 (group by group,
+// each group's in ordinal order), then those of region 1, …. A region's firms (all goods)
+// have adjacent ids, so a rank's contiguous firm range holds whole regions: their input bids
+// and home shipments stay with the rank that owns the region's markets (DESIGN §5). A firm's
+// draws are keyed by its ordinal in its group, so the order changes ids, not firms.
+//
+// Construction is O(regions + markets + Σ homes): it copies the groups and region blocs (no
+// reference to the Scenario is kept), tabulates each group's possible destinations (regions
+// with a market for its good) and the (region, group) blocks of ids; firm(i) is
+// O(log blocks + destinations²).
 class SyntheticFirms {
  public:
   explicit SyntheticFirms(const Scenario& sc);
 
+  // Ids [begin, begin + count) are ordinals [first, first + count) of `group`.
+  struct Block {
+    std::int64_t begin = 0, count = 0, first = 0;
+    Index group = kNone;
+  };
+
   std::int64_t size() const { return total_; }
+  const std::vector<Block>& blocks() const { return blocks_; }
   Index group_of(std::int64_t i) const;
+  // Its index among its group's firms (what its draws and name use).
+  std::int64_t ordinal(std::int64_t i) const;
   SyntheticFirm firm(std::int64_t i) const;
   // "<group id>-<index in group>", e.g. "autos-000123".
   std::string name(std::int64_t i) const;
@@ -79,7 +94,8 @@ class SyntheticFirms {
   std::vector<FirmGroupSpec> groups_;
   std::vector<Bloc> region_bloc_;
   std::int64_t total_ = 0;
-  std::vector<std::int64_t> group_begin_;        // size groups + 1
+  std::vector<Block> blocks_;                     // ascending begin, none empty
+  const Block& block_of(std::int64_t i) const;
   std::vector<std::vector<Index>> destinations_;  // per group: regions with a market for its good
 };
 

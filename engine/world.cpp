@@ -27,9 +27,9 @@ void append_synthetic(const Scenario& sc, World& w) {
                   &w.firm_learning_scale, &w.firm_cumulative})
     v->reserve(n);
   // Names as SyntheticFirms::name gives them: "<group id>-<index in group>".
-  for (Index first = w.firms; const auto& g : sc.firm_groups) {
-    w.firm_name_ranges.push_back({first, static_cast<Index>(g.count), g.id});
-    first += static_cast<Index>(g.count);
+  for (const auto& b : gen.blocks()) {
+    const auto& g = sc.firm_groups[static_cast<std::size_t>(b.group)];
+    w.firm_name_ranges.push_back({w.firms + static_cast<Index>(b.begin), static_cast<Index>(b.count), b.first, g.count, g.id});
   }
   for (auto* v : {&w.firm_region, &w.firm_good, &w.firm_pool, &w.firm_entry_period, &w.firm_online_period,
                   &w.firm_loss_months})
@@ -112,9 +112,12 @@ void World::keep_links(int lo, int hi) {
 
 std::string World::firm_name(Index f) const {
   if (f < static_cast<Index>(named_firm.size())) return named_firm[f];
-  for (const auto& r : firm_name_ranges)
-    if (f >= r.first && f < r.first + r.count) return synthetic_name(r.prefix, '-', f - r.first, r.count);
-  return {};
+  const auto it = std::upper_bound(firm_name_ranges.begin(), firm_name_ranges.end(), f,
+                                   [](Index x, const NameRange& r) { return x < r.first; });
+  if (it == firm_name_ranges.begin()) return {};
+  const NameRange& r = *(it - 1);
+  if (f >= r.first + r.count) return {};
+  return synthetic_name(r.prefix, '-', r.ordinal + (f - r.first), r.group_count);
 }
 
 World build_world(const Scenario& sc) {

@@ -60,7 +60,9 @@ struct World {
   // Names of the listed firms and candidates; group firms' names are derived (firm_name()),
   // not stored: a million strings would be 32 MB on every rank.
   std::vector<std::string> named_firm;
-  struct NameRange { Index first = 0, count = 0; std::string prefix; };  // "<prefix>-<k>"
+  // Ids [first, first + count) are "<prefix>-<k>" for k from `ordinal` on, padded for a group
+  // of `group_count` (a block of SyntheticFirms).
+  struct NameRange { Index first = 0, count = 0; std::int64_t ordinal = 0, group_count = 0; std::string prefix; };
   std::vector<NameRange> firm_name_ranges;  // group firms, ascending ids
   std::vector<Index> firm_region, firm_good, firm_pool;  // pool: kNone for listed firms
   std::vector<FirmKind> firm_kind;

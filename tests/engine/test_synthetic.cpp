@@ -124,11 +124,67 @@ TEST(Synthetic, SmallConfigCountsAndIds) {
   EXPECT_EQ(total, 2000);
   const SyntheticFirms gen(sc);
   EXPECT_EQ(gen.size(), 2000);
+  // Region-major: region S0000's 10 ree firms, then its 8 sme firms, …; then region S0001's.
   EXPECT_EQ(gen.name(0), "ree-0000");
-  EXPECT_EQ(gen.name(199), "ree-0199");
-  EXPECT_EQ(gen.name(200), "sme-0000");
+  EXPECT_EQ(gen.name(9), "ree-0009");
+  EXPECT_EQ(gen.name(10), "sme-0000");
+  EXPECT_EQ(gen.name(100), "ree-0010");  // 100 firms per region
+  EXPECT_EQ(gen.name(1999), "ai-0259");  // 13 per region
   EXPECT_EQ(synthetic_name("autos", '-', 123, 1000000), "autos-000123");
   EXPECT_EQ(synthetic_name("S", 0, 7, 200), "S0007");
+}
+
+// Ids run region by region; within a region group by group, each group's firms in ordinal
+// order; every (group, ordinal) exactly once, and a firm's home is the one its ordinal gives.
+TEST(Synthetic, IdsAreRegionMajor) {
+  const TempFile f(big_group_world(7, 1000) + R"(
+[[firm_group]]
+id = "v"
+good = "widget"
+count = 45
+regions = ["R0005", "R0001", "R0003"]
+marginal_cost = 10
+capacity = 5
+destinations = { min = 1, max = 2 }
+)");
+  const Scenario sc = load(f.path());
+  const SyntheticFirms gen(sc);
+  ASSERT_EQ(gen.size(), 1045);
+  std::vector<std::vector<int>> seen(sc.firm_groups.size());
+  for (std::size_t g = 0; g < seen.size(); ++g) seen[g].assign(static_cast<std::size_t>(sc.firm_groups[g].count), 0);
+  Index last_region = -1, last_group = -1;
+  std::int64_t last_ordinal = -1;
+  std::int64_t blocks_total = 0;
+  for (const auto& b : gen.blocks()) {
+    EXPECT_EQ(b.begin, blocks_total);
+    EXPECT_GT(b.count, 0);
+    blocks_total += b.count;
+  }
+  EXPECT_EQ(blocks_total, gen.size());
+  gen.generate(0, gen.size(), [&](std::int64_t i, const SyntheticFirm& s) {
+    const Index g = gen.group_of(i);
+    const std::int64_t k = gen.ordinal(i);
+    ASSERT_EQ(s.group, g);
+    ASSERT_GE(s.region, last_region) << i;
+    if (s.region == last_region) {
+      ASSERT_GE(g, last_group) << i;
+      if (g == last_group) ASSERT_EQ(k, last_ordinal + 1) << i;
+    }
+    const auto& spec = sc.firm_groups[static_cast<std::size_t>(g)];
+    const auto H = static_cast<std::int64_t>(spec.homes.size());
+    ASSERT_EQ(s.region, spec.homes[static_cast<std::size_t>(k * H / spec.count)]) << i;
+    ASSERT_EQ(gen.name(i), synthetic_name(spec.id, '-', k, spec.count));
+    ++seen[static_cast<std::size_t>(g)][static_cast<std::size_t>(k)];
+    last_region = s.region;
+    last_group = g;
+    last_ordinal = k;
+  });
+  for (const auto& v : seen)
+    for (int n : v) ASSERT_EQ(n, 1);
+  // The World names its firms the same way (ids after the listed firms).
+  const World w = build_world(sc);
+  for (Index i = 0; i < w.firms; i += 11) EXPECT_EQ(w.firm_name(i), gen.name(i)) << i;
+  EXPECT_EQ(w.firm_name(w.firms), "");
 }
 
 TEST(Synthetic, BlocCountsAreExact) {
@@ -165,7 +221,13 @@ TEST(Synthetic, SameSeedSameWorldOtherSeedOther) {
   // A group's own seed fixes its world whatever run.seed is.
   const Scenario d = load(kSmall, {"run.seed=2025", "firm_group.ree.seed=2024", "region_group.S.seed=2024"});
   const SyntheticFirms gd(d);
-  for (std::int64_t i = 0; i < 200; ++i) EXPECT_TRUE(same(gd.firm(i), fa[i])) << i;
+  int ree = 0;
+  for (std::int64_t i = 0; i < gd.size(); ++i)
+    if (gd.group_of(i) == 0) {
+      EXPECT_TRUE(same(gd.firm(i), fa[static_cast<std::size_t>(i)])) << i;
+      ++ree;
+    }
+  EXPECT_EQ(ree, 200);
 }
 
 TEST(Synthetic, RangeAloneEqualsSliceOfAll) {
