@@ -275,14 +275,119 @@ double solve(const Supply& s, double target, double inv_k, std::span<double> kin
   return x0;  // target unreachable (above the sum of caps): stay at the last kink
 }
 
+// The common case in large worlds, in few instructions: no caps, rising marginal cost, no
+// minimum output, and the root above every kink but the largest (a firm's exports priced out
+// at its optimum, only its home link shipping: 98% of the million world's firms). Gives what
+// the general code below gives, bit for bit, or false (then the general code runs):
+//
+// - S(0) is summed over every link in order and the kinks α = A/mult − base of the links not
+//   priced out at 0 are formed exactly as Supply and kinks() form them;
+// - h at the second-largest kink κ₂ > 0 (else at 0, from S(0)) and at the largest κ₁ are
+//   what the general solve evaluates there (sums over the same links in the same order);
+//   with h(κ₂) > 0 ≥ h(κ₁) the bracketing and the walk both interpolate between κ₂ and κ₁
+//   (every kink below κ₂ has h ≥ h(κ₂) > 0); with h(κ₂) ≤ 0 the root is lower: false;
+// - links priced out at κ₂ (v < 0) are priced out for every μ ≥ κ₂ (each rounded step of v
+//   is monotone) and add +0 to a sum that is never −0, so h(κ₁) and q*(μ ≥ κ₂) skip them;
+// - with S(μ) above capacity the capacity search is needed: false.
+bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope, double capacity,
+                            double min_output, std::span<double> q, ShipmentPlan& plan) {
+  constexpr std::size_t kMax = 16;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  const std::size_t n = links.size();
+  if (n == 0 || n > kMax || !(cost_slope > 0.0 && cost_slope < kInf) || !(min_output <= 0.0)) return false;
+  const double inv_k = 1.0 / cost_slope;
+  double v0[kMax];
+  std::uint32_t live[kMax];
+  std::size_t n_live = 0;
+  double s0 = 0.0, top = -kInf, second = -kInf;
+  bool ok = true;
+  double finite = 0.0;  // stays 0 while every v and kink is finite (0·±inf and 0·NaN are NaN)
+  for (std::size_t i = 0; i < n; ++i) {
+    const LinkTerms& l = links[i];
+    ok &= (l.cap == kInf) & (l.multiplier > 0.0) & (l.multiplier < kInf) & (l.slope > 0.0);
+    const double v = (l.intercept - l.multiplier * (l.base_cost + 0.0)) / l.slope;  // Supply(links, 0)
+    v0[i] = v;
+    finite += 0.0 * v;
+    s0 += clamp_cap(v, l.cap);
+    if (!(v < 0.0)) {
+      const double a = l.intercept / l.multiplier - l.base_cost;  // kinks()
+      finite += 0.0 * a;
+      live[n_live++] = static_cast<std::uint32_t>(i);
+      second = std::max(second, std::min(top, a));
+      top = std::max(top, a);
+    }
+  }
+  // Finite A and base give finite v and kinks unless they overflow; either way: general code.
+  if (!ok || finite != 0.0) return false;
+  // h(μ) over the live links (their order), keeping those not priced out at μ in `keep`.
+  auto h = [&](double mu, const std::uint32_t* idx, std::size_t m, std::uint32_t* keep, std::size_t* kept) {
+    double sum = 0.0;
+    std::size_t k = 0;
+    for (std::size_t j = 0; j < m; ++j) {
+      const LinkTerms& l = links[idx[j]];
+      const double v = (l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope;
+      sum += clamp_cap(v, l.cap);
+      if (keep) {
+        keep[k] = idx[j];
+        k += !(v < 0.0);
+      }
+    }
+    if (kept) *kept = k;
+    return sum - 0.0 - mu * inv_k;
+  };
+  double mu;
+  std::uint32_t rest[kMax];
+  std::size_t n_rest = n_live;
+  const std::uint32_t* shipping = live;  // links that can ship at μ
+  double x0 = 0.0, h0 = s0 - 0.0 - 0.0 * inv_k;
+  if (h0 <= 0.0) {
+    mu = x0;
+  } else {
+    if (second > 0.0 && second < top) {
+      const double h2 = h(second, live, n_live, rest, &n_rest);
+      if (h2 <= 0.0) return false;  // the root lies lower
+      x0 = second;
+      h0 = h2;
+      shipping = rest;
+    } else if (second > 0.0) {
+      return false;  // the largest kink twice: leave ties to the general search
+    }
+    if (top > 0.0) {
+      const double h1 = h(top, shipping, n_rest, nullptr, nullptr);
+      mu = h1 <= 0.0 ? x0 + (top - x0) * h0 / (h0 - h1) : top + h1 / inv_k;
+    } else {
+      mu = x0 + h0 / inv_k;
+    }
+  }
+  // q*(μ) and S(μ), as Supply::fill gives them.
+  double total = 0.0;
+  if (mu == 0.0 && !std::signbit(mu)) {
+    for (std::size_t i = 0; i < n; ++i) q[i] = clamp_cap(v0[i], links[i].cap);
+    total = s0;
+  } else {
+    std::fill(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(n), 0.0);
+    for (std::size_t j = 0; j < n_rest; ++j) {
+      const LinkTerms& l = links[shipping[j]];
+      q[shipping[j]] = clamp_cap((l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope, l.cap);
+      total += q[shipping[j]];
+    }
+  }
+  if (total > capacity) return false;  // capacity binds: the general search
+  plan.total = total;
+  plan.mu = mu;
+  plan.shadow = 0.0;
+  return true;
+}
+
 }  // namespace
 
 ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, double capacity,
                            double min_output, std::span<double> q, std::span<double> scratch) {
+  ShipmentPlan plan;
+  if (best_response_uncapped(links, cost_slope, capacity, min_output, q, plan)) return plan;
   // Links priced out at μ = 0 ship nothing at any μ ≥ 0 and have no kink above 0: the
   // searches from 0 upward leave them out.
   const Supply s(links, 0.0);
-  ShipmentPlan plan;
   const double inv_k = cost_slope > 0.0 ? 1.0 / cost_slope : 0.0;
   double mu = 0.0;
   double total = s.at_from;

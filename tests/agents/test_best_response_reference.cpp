@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -65,6 +66,37 @@ Reference reference(const std::vector<LinkTerms>& links, double k, double capaci
     mu = bisect(lo, mu, [&](Real x) { return supply(links, x) < goal; });
   }
   return {mu, true};
+}
+// One random firm: links, cost slope k, capacity and minimum output.
+struct Firm {
+  std::vector<LinkTerms> links;
+  double k, capacity, min_output;
+};
+
+Firm random_firm(std::mt19937_64& gen) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const bool million = u(gen) < 0.3;
+  const int n = 1 + static_cast<int>(u(gen) * (million ? 9 : 12));
+  std::vector<LinkTerms> links(n);
+  for (int i = 0; i < n; ++i) {
+    auto& l = links[i];
+    if (million) {  // home link profitable, exports priced out by transport costs
+      l = {50.0 + 5.0 * u(gen), i == 0 ? 1.0 : 1.0 + 0.2 * u(gen),
+           i == 0 ? 30.0 + 10.0 * u(gen) : 45.0 + 20.0 * u(gen), 0.001 + 0.01 * u(gen), kInf};
+      if (u(gen) < 0.05) l.cap = 0.0;
+    } else {
+      l = {20.0 + 100.0 * u(gen), 1.0 + u(gen), 5.0 + 60.0 * u(gen), 0.5 + 2.0 * u(gen), kInf};
+      const double r = u(gen);
+      if (r < 0.3) l.cap = 20.0 * u(gen);
+      else if (r < 0.4) l.cap = 0.0;
+    }
+    if (i > 0 && u(gen) < 0.15) l = links[static_cast<int>(u(gen) * i)];  // tied kinks
+  }
+  const double r1 = u(gen), r2 = u(gen), r3 = u(gen);
+  const double k = r1 < 0.4 ? 0.0 : r1 < 0.5 ? 1e-4 * u(gen) : u(gen);
+  const double capacity = r2 < 0.4 ? 1e9 : r2 < 0.45 ? 0.0 : 5.0 + 60.0 * u(gen);
+  const double min_output = r3 < 0.25 ? 100.0 * u(gen) : 0.0;
+  return {std::move(links), k, capacity, min_output};
 }
 }  // namespace
 
@@ -127,4 +159,102 @@ TEST(BestResponseReference, MatchesBisectionOnRandomFirms) {
   EXPECT_GT(binding, 1000);
   EXPECT_GT(floors, 100);
   EXPECT_GT(rising, 5000);
+}
+
+namespace {
+// The solver as first written: S(μ) summed over every link in order, μ by walking the sorted
+// kinks upward and interpolating on the segment where h changes sign; then, if S exceeds
+// capacity, a second walk from there. The optimised solver (bracketing, reduced sums, the
+// uncapped fast path) must give exactly this, bit for bit (no minimum output here).
+double q_link(const LinkTerms& l, double mu) {
+  return std::min(std::max((l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope, 0.0), l.cap);
+}
+double walk_root(const std::vector<LinkTerms>& links, double target, double inv_k, double lower,
+                 double at_lower) {
+  auto S = [&](double mu) {
+    double s = 0.0;
+    for (const auto& l : links) s += q_link(l, mu);
+    return s;
+  };
+  std::vector<double> kinks;
+  for (const auto& l : links) {
+    const double alpha = l.intercept / l.multiplier - l.base_cost;
+    kinks.push_back(alpha);
+    if (std::isfinite(l.cap)) kinks.push_back(alpha - l.cap * l.slope / l.multiplier);
+  }
+  std::sort(kinks.begin(), kinks.end());
+  double x0 = lower, h0 = at_lower - target - x0 * inv_k;
+  if (h0 <= 0.0) return x0;
+  for (double x1 : kinks) {
+    if (x1 <= x0) continue;
+    const double h1 = S(x1) - target - x1 * inv_k;
+    if (h1 <= 0.0) return x0 + (x1 - x0) * h0 / (h0 - h1);
+    x0 = x1;
+    h0 = h1;
+  }
+  return inv_k > 0.0 ? x0 + h0 / inv_k : x0;
+}
+ShipmentPlan walk(const std::vector<LinkTerms>& links, double k, double capacity, std::vector<double>& q) {
+  auto S = [&](double mu) {
+    double s = 0.0;
+    for (const auto& l : links) s += q_link(l, mu);
+    return s;
+  };
+  ShipmentPlan plan;
+  const double inv_k = k > 0.0 ? 1.0 / k : 0.0;
+  double mu = 0.0, total = S(0.0);
+  if (k > 0.0) {
+    mu = walk_root(links, 0.0, inv_k, 0.0, total);
+    total = S(mu);
+  }
+  if (total > capacity) {
+    mu = walk_root(links, capacity, 0.0, mu, total);
+    plan.shadow = mu - k * capacity;
+  }
+  plan.mu = mu;
+  plan.total = 0.0;
+  for (std::size_t i = 0; i < links.size(); ++i) {
+    q[i] = q_link(links[i], mu);
+    plan.total += q[i];
+  }
+  return plan;
+}
+}  // namespace
+
+TEST(BestResponseReference, EqualsTheKinkWalkBitForBit) {
+  std::mt19937_64 gen(424242);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  auto same = [](double x, double y) { return std::memcmp(&x, &y, sizeof x) == 0; };
+  int uncapped_interior = 0;
+  for (int c = 0; c < 200000; ++c) {
+    Firm f = random_firm(gen);
+    if (c % 2 == 0) {
+      // The million world's shape, which the fast path takes: no caps, rising cost, exports
+      // priced out at the optimum (or not), ties, a link exactly at v(0) = 0.
+      const int n = 1 + static_cast<int>(u(gen) * 12);
+      f.links.assign(n, LinkTerms{});
+      const double base = u(gen) < 0.5 ? 40.0 : 45.0 + 20.0 * u(gen);
+      for (int i = 0; i < n; ++i) {
+        auto& l = f.links[i];
+        l = {50.0 + 5.0 * u(gen), u(gen) < 0.7 ? 1.0 : 1.0 + 0.2 * u(gen),
+             base + (i == 0 ? -10.0 : 15.0 * u(gen) - 5.0), 0.001 + 0.01 * u(gen), kInf};
+        if (u(gen) < 0.02) l.intercept = l.base_cost = 0.0;
+        if (i > 0 && u(gen) < 0.15) l = f.links[static_cast<int>(u(gen) * i)];
+      }
+      const double r = u(gen);
+      f.k = r < 0.3 ? 1e-3 * u(gen) : r < 0.6 ? u(gen) : r < 0.9 ? 100.0 * u(gen) : 1e6 * u(gen);
+      f.capacity = u(gen) < 0.8 ? 1e12 : 1e4 * u(gen);
+    }
+    f.min_output = 0.0;
+    const std::size_t n = f.links.size();
+    std::vector<double> q(n), q_ref(n), scratch(2 * n);
+    const auto plan = best_response(f.links, f.k, f.capacity, 0.0, q, scratch);
+    const auto ref = walk(f.links, f.k, f.capacity, q_ref);
+    ASSERT_TRUE(same(plan.mu, ref.mu)) << c << ": " << plan.mu << " vs " << ref.mu;
+    ASSERT_TRUE(same(plan.total, ref.total)) << c;
+    ASSERT_TRUE(same(plan.shadow, ref.shadow)) << c;
+    for (std::size_t i = 0; i < n; ++i) ASSERT_TRUE(same(q[i], q_ref[i])) << c << " link " << i;
+    uncapped_interior += c % 2 == 0 && plan.mu > 0.0 && plan.shadow == 0.0;
+  }
+  EXPECT_GT(uncapped_interior, 50000);  // the fast path's regime is well covered
 }
