@@ -288,7 +288,8 @@ double solve(const Supply& s, double target, double inv_k, std::span<double> kin
 //   (every kink below κ₂ has h ≥ h(κ₂) > 0); with h(κ₂) ≤ 0 the root is lower: false;
 // - links priced out at κ₂ (v < 0) are priced out for every μ ≥ κ₂ (each rounded step of v
 //   is monotone) and add +0 to a sum that is never −0, so h(κ₁) and q*(μ ≥ κ₂) skip them;
-// - with S(μ) above capacity the capacity search is needed: false.
+// - with S(μ) above capacity, the capacity search from μ > 0 has at most κ₁ above it (the same
+//   one or two evaluations of h, target K); from μ = 0: false.
 bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope, double capacity,
                             double min_output, std::span<double> q, ShipmentPlan& plan) {
   constexpr std::size_t kMax = 16;
@@ -320,7 +321,8 @@ bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope,
   // Finite A and base give finite v and kinks unless they overflow; either way: general code.
   if (!ok || finite != 0.0) return false;
   // h(μ) over the live links (their order), keeping those not priced out at μ in `keep`.
-  auto h = [&](double mu, const std::uint32_t* idx, std::size_t m, std::uint32_t* keep, std::size_t* kept) {
+  auto h = [&](double mu, double target, double ik, const std::uint32_t* idx, std::size_t m, std::uint32_t* keep,
+               std::size_t* kept) {
     double sum = 0.0;
     std::size_t k = 0;
     for (std::size_t j = 0; j < m; ++j) {
@@ -333,7 +335,7 @@ bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope,
       }
     }
     if (kept) *kept = k;
-    return sum - 0.0 - mu * inv_k;
+    return sum - target - mu * ik;
   };
   double mu;
   std::uint32_t rest[kMax];
@@ -344,7 +346,7 @@ bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope,
     mu = x0;
   } else {
     if (second > 0.0 && second < top) {
-      const double h2 = h(second, live, n_live, rest, &n_rest);
+      const double h2 = h(second, 0.0, inv_k, live, n_live, rest, &n_rest);
       if (h2 <= 0.0) return false;  // the root lies lower
       x0 = second;
       h0 = h2;
@@ -353,29 +355,47 @@ bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope,
       return false;  // the largest kink twice: leave ties to the general search
     }
     if (top > 0.0) {
-      const double h1 = h(top, shipping, n_rest, nullptr, nullptr);
+      const double h1 = h(top, 0.0, inv_k, shipping, n_rest, nullptr, nullptr);
       mu = h1 <= 0.0 ? x0 + (top - x0) * h0 / (h0 - h1) : top + h1 / inv_k;
     } else {
       mu = x0 + h0 / inv_k;
     }
   }
-  // q*(μ) and S(μ), as Supply::fill gives them.
-  double total = 0.0;
-  if (mu == 0.0 && !std::signbit(mu)) {
-    for (std::size_t i = 0; i < n; ++i) q[i] = clamp_cap(v0[i], links[i].cap);
-    total = s0;
-  } else {
+  // q*(μ) and S(μ), as Supply::fill gives them (μ ≥ κ₂ unless μ = 0).
+  auto fill = [&](double at) {
+    double total = 0.0;
+    if (at == 0.0 && !std::signbit(at)) {
+      for (std::size_t i = 0; i < n; ++i) q[i] = clamp_cap(v0[i], links[i].cap);
+      return s0;
+    }
     std::fill(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(n), 0.0);
     for (std::size_t j = 0; j < n_rest; ++j) {
       const LinkTerms& l = links[shipping[j]];
-      q[shipping[j]] = clamp_cap((l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope, l.cap);
+      q[shipping[j]] = clamp_cap((l.intercept - l.multiplier * (l.base_cost + at)) / l.slope, l.cap);
       total += q[shipping[j]];
     }
+    return total;
+  };
+  const double total = fill(mu);
+  plan.shadow = 0.0;
+  if (total > capacity) {
+    // The capacity search from μ upward, as the general one runs it (target K, no k term):
+    // above μ > 0 lies at most the largest kink (μ ≥ κ₂, or κ₁ is the only kink above 0).
+    // From μ = 0 every kink is above: the general search.
+    if (!(mu > 0.0)) return false;
+    const double hc0 = total - capacity - mu * 0.0;
+    double mc = mu;
+    if (top > mu) {
+      const double hc1 = h(top, capacity, 0.0, shipping, n_rest, nullptr, nullptr);
+      mc = hc1 <= 0.0 ? mu + (top - mu) * hc0 / (hc0 - hc1) : top;
+    }
+    plan.shadow = mc - cost_slope * capacity;
+    plan.total = fill(mc);
+    plan.mu = mc;
+    return true;
   }
-  if (total > capacity) return false;  // capacity binds: the general search
   plan.total = total;
   plan.mu = mu;
-  plan.shadow = 0.0;
   return true;
 }
 
