@@ -297,6 +297,8 @@ bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope,
   const std::size_t n = links.size();
   if (n == 0 || n > kMax || !(cost_slope > 0.0 && cost_slope < kInf) || !(min_output <= 0.0)) return false;
   const double inv_k = 1.0 / cost_slope;
+  // clamp_cap(v, +inf) for v not NaN (v < 0 → +0, else v, −0 included), without the SSE moves.
+  auto positive = [](double v) { return v < 0.0 ? 0.0 : v; };
   double v0[kMax];
   std::uint32_t live[kMax];
   std::size_t n_live = 0;
@@ -309,7 +311,7 @@ bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope,
     const double v = (l.intercept - l.multiplier * (l.base_cost + 0.0)) / l.slope;  // Supply(links, 0)
     v0[i] = v;
     finite += 0.0 * v;
-    s0 += clamp_cap(v, l.cap);
+    s0 += positive(v);
     if (!(v < 0.0)) {
       const double a = l.intercept / l.multiplier - l.base_cost;  // kinks()
       finite += 0.0 * a;
@@ -328,7 +330,7 @@ bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope,
     for (std::size_t j = 0; j < m; ++j) {
       const LinkTerms& l = links[idx[j]];
       const double v = (l.intercept - l.multiplier * (l.base_cost + mu)) / l.slope;
-      sum += clamp_cap(v, l.cap);
+      sum += positive(v);
       if (keep) {
         keep[k] = idx[j];
         k += !(v < 0.0);
@@ -365,13 +367,13 @@ bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope,
   auto fill = [&](double at) {
     double total = 0.0;
     if (at == 0.0 && !std::signbit(at)) {
-      for (std::size_t i = 0; i < n; ++i) q[i] = clamp_cap(v0[i], links[i].cap);
+      for (std::size_t i = 0; i < n; ++i) q[i] = positive(v0[i]);
       return s0;
     }
     std::fill(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(n), 0.0);
     for (std::size_t j = 0; j < n_rest; ++j) {
       const LinkTerms& l = links[shipping[j]];
-      q[shipping[j]] = clamp_cap((l.intercept - l.multiplier * (l.base_cost + at)) / l.slope, l.cap);
+      q[shipping[j]] = positive((l.intercept - l.multiplier * (l.base_cost + at)) / l.slope);
       total += q[shipping[j]];
     }
     return total;
