@@ -73,6 +73,7 @@ def main():
     for k in range(a.runs):
         for n in a.ranks:
             runs[n].append(one_run(a.decouple, a.config, n, os.path.join(out_dir, f"run_{n}_{k}.h5"), a.sets))
+            print(f"round {k + 1}, {n} rank(s): {runs[n][-1]['wall']:.2f} s", file=sys.stderr, flush=True)
     base = statistics.median(r["wall"] for r in runs[a.ranks[0]])
     for n in a.ranks:
         med = {key: statistics.median(r[key] for r in runs[n]) for key in runs[n][0]}
