@@ -204,7 +204,9 @@ TEST(Exchange, CountsTheBytesItMoves) {
     // What all ranks sent is what all ranks received.
     EXPECT_EQ(ex.sum_over_ranks(static_cast<std::int64_t>(sent)), ex.sum_over_ranks(static_cast<std::int64_t>(received)));
     for (std::size_t j = 0; j < 1000; ++j)
-      if (L.slot_rank[j] == ex.rank()) ASSERT_EQ(sa[j], value);
+      if (L.slot_rank[j] == ex.rank()) {
+        ASSERT_EQ(sa[j], value);
+      }
   }
   const auto counted = ex.sum_over_ranks(static_cast<std::int64_t>(plan.local_count() + plan.receive_count()));
   EXPECT_EQ(counted, 1000);
@@ -442,11 +444,14 @@ TEST(Exchange, RebasedPlanMovesTheSameValuesBetweenLocalArrays) {
   ex.to_firms(plan, sold, link_sold);
   for (std::size_t j = 0; j < w.offer_link.size(); ++j) {
     const Index l = w.offer_link[j];
-    if (l >= lo && l < hi) EXPECT_EQ(link_sold[l - lo], 0.5 * j);
+    if (l >= lo && l < hi) {
+      EXPECT_EQ(link_sold[l - lo], 0.5 * j);
+    }
   }
   // A slot mapped outside the local range is refused.
   RoutingPlan bad(w.offer_link, link_rank, offer_rank, ex.communicator());
-  if (bad.local_count() + bad.receive_count() > 0)
+  if (bad.local_count() + bad.receive_count() > 0) {
     EXPECT_THROW(bad.rebase(lo, static_cast<std::size_t>(hi - lo), 0, [&](Index j) { return local_of[j]; }),
                  InternalError);
+  }
 }

@@ -168,7 +168,9 @@ destinations = { min = 1, max = 2 }
     ASSERT_GE(s.region, last_region) << i;
     if (s.region == last_region) {
       ASSERT_GE(g, last_group) << i;
-      if (g == last_group) ASSERT_EQ(k, last_ordinal + 1) << i;
+      if (g == last_group) {
+        ASSERT_EQ(k, last_ordinal + 1) << i;
+      }
     }
     const auto& spec = sc.firm_groups[static_cast<std::size_t>(g)];
     const auto H = static_cast<std::int64_t>(spec.homes.size());
