@@ -173,24 +173,21 @@ void Simulation::distribute() {
   for (Index m = 0; m < w.markets; ++m)
     if (market_rank[m] == me) my_markets_.push_back(m);
   // Each trade pair's destination market, its owner, and the pairs into each market (CSR).
-  std::vector<Index> trade_market(w.trades);
+  trade_market_.resize(w.trades);
   trade_rank_.resize(w.trades);
   market_trade_begin_.assign(w.markets + 1, 0);
   for (Index t = 0; t < w.trades; ++t) {
-    trade_market[t] = w.market_of[static_cast<std::size_t>(w.trade_good[t]) * R + w.trade_destination[t]];
-    trade_rank_[t] = market_rank[trade_market[t]];
-    ++market_trade_begin_[trade_market[t] + 1];
+    trade_market_[t] = w.market_of[static_cast<std::size_t>(w.trade_good[t]) * R + w.trade_destination[t]];
+    trade_rank_[t] = market_rank[trade_market_[t]];
+    ++market_trade_begin_[trade_market_[t] + 1];
   }
   for (Index m = 0; m < w.markets; ++m) market_trade_begin_[m + 1] += market_trade_begin_[m];
   market_trades_.resize(w.trades);
   std::vector<int> at(market_trade_begin_.begin(), market_trade_begin_.end() - 1);
-  for (Index t = 0; t < w.trades; ++t) market_trades_[at[trade_market[t]]++] = t;
+  for (Index t = 0; t < w.trades; ++t) market_trades_[at[trade_market_[t]]++] = t;
   trade_terms_.assign(w.trades, TradeTerms{});
   trade_special_.assign(w.trades, 0);
   trade_net_.assign(w.trades, 0.0);
-  trade_market_.resize(w.trades);
-  for (Index t = 0; t < w.trades; ++t)
-    trade_market_[t] = w.market_of[static_cast<std::size_t>(w.trade_good[t]) * w.regions + w.trade_destination[t]];
   {
     const auto firm_rank = decomposition_.firm_rank();
     const auto link_rank = expand_owner(w.link_begin, firm_rank);
@@ -539,8 +536,7 @@ void Simulation::share_capacities() {
 void Simulation::tabulate_net_prices() {
   const auto& price = world_.market_price;
   for (Index t = 0; t < world_.trades; ++t)
-    trade_net_[t] = trade_market_[t] == kNone ? std::numeric_limits<double>::quiet_NaN()
-                                              : price[trade_market_[t]] / trade_terms_[t].multiplier - trade_terms_[t].add;
+    trade_net_[t] = price[trade_market_[t]] / trade_terms_[t].multiplier - trade_terms_[t].add;
 }
 
 // ---- Phase 2: offers -------------------------------------------------------------------

@@ -169,15 +169,12 @@ const SyntheticFirms::Block& SyntheticFirms::block_of(std::int64_t i) const {
 
 Index SyntheticFirms::group_of(std::int64_t i) const { return block_of(i).group; }
 
-std::int64_t SyntheticFirms::ordinal(std::int64_t i) const {
-  const Block& b = block_of(i);
-  return b.first + (i - b.begin);
-}
+std::int64_t SyntheticFirms::ordinal(std::int64_t i) const { return block_of(i).ordinal_of(i); }
 
 std::string SyntheticFirms::name(std::int64_t i) const {
   const Block& b = block_of(i);
   const auto& g = groups_[b.group];
-  return synthetic_name(g.id, '-', b.first + (i - b.begin), g.count);
+  return synthetic_name(g.id, '-', b.ordinal_of(i), g.count);
 }
 
 SyntheticFirm SyntheticFirms::firm(std::int64_t i) const {
@@ -185,7 +182,7 @@ SyntheticFirm SyntheticFirms::firm(std::int64_t i) const {
   const Block& b = block_of(i);
   f.group = b.group;
   const auto& g = groups_[f.group];
-  const std::int64_t k = b.first + (i - b.begin);  // ordinal in the group
+  const std::int64_t k = b.ordinal_of(i);  // ordinal in the group
   const std::int64_t o = g.first_ordinal + k;
   const std::uint64_t s = g.seed;
   f.good = g.good;

@@ -73,6 +73,7 @@ class SyntheticFirms {
   struct Block {
     std::int64_t begin = 0, count = 0, first = 0;
     Index group = kNone;
+    std::int64_t ordinal_of(std::int64_t i) const { return first + (i - begin); }
   };
 
   std::int64_t size() const { return total_; }

@@ -102,32 +102,12 @@ Firm random_firm(std::mt19937_64& gen) {
 
 TEST(BestResponseReference, MatchesBisectionOnRandomFirms) {
   std::mt19937_64 gen(20240611);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
   // Tolerance: |Δq| ≤ 1e-9 of the firm's largest shipment (or 1), |Δμ| ≤ 1e-9·max(1, |μ|).
   constexpr double kTol = 1e-9;
   int binding = 0, floors = 0, rising = 0;
   for (int c = 0; c < 20000; ++c) {
-    const bool million = u(gen) < 0.3;
-    const int n = 1 + static_cast<int>(u(gen) * (million ? 9 : 12));
-    std::vector<LinkTerms> links(n);
-    for (int i = 0; i < n; ++i) {
-      auto& l = links[i];
-      if (million) {  // home link profitable, exports priced out by transport costs
-        l = {50.0 + 5.0 * u(gen), i == 0 ? 1.0 : 1.0 + 0.2 * u(gen),
-             i == 0 ? 30.0 + 10.0 * u(gen) : 45.0 + 20.0 * u(gen), 0.001 + 0.01 * u(gen), kInf};
-        if (u(gen) < 0.05) l.cap = 0.0;
-      } else {
-        l = {20.0 + 100.0 * u(gen), 1.0 + u(gen), 5.0 + 60.0 * u(gen), 0.5 + 2.0 * u(gen), kInf};
-        const double r = u(gen);
-        if (r < 0.3) l.cap = 20.0 * u(gen);
-        else if (r < 0.4) l.cap = 0.0;
-      }
-      if (i > 0 && u(gen) < 0.15) l = links[static_cast<int>(u(gen) * i)];  // tied kinks
-    }
-    const double r1 = u(gen), r2 = u(gen), r3 = u(gen);
-    const double k = r1 < 0.4 ? 0.0 : r1 < 0.5 ? 1e-4 * u(gen) : u(gen);
-    const double capacity = r2 < 0.4 ? 1e9 : r2 < 0.45 ? 0.0 : 5.0 + 60.0 * u(gen);
-    const double min_output = r3 < 0.25 ? 100.0 * u(gen) : 0.0;
+    const auto [links, k, capacity, min_output] = random_firm(gen);
+    const int n = static_cast<int>(links.size());
     std::vector<double> q(n), scratch(2 * n);
     const auto plan = best_response(links, k, capacity, min_output, q, scratch);
     const auto ref = reference(links, k, capacity, min_output);
