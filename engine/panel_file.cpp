@@ -66,9 +66,7 @@
 namespace {
 
 constexpr std::size_t kDeflateBlock = 16384;
-constexpr double kHuffmanOnlyBits = 2.0;
-
-enum class BlockCoding : unsigned char { constant, stored, huffman, rle, match };
+enum class BlockCoding : unsigned char { constant, stored, runs, match };
 
 // From every 4th byte of a block: order-0 entropy (bits/byte) of the bytes and of their
 // successive differences. Cheap, and close enough to choose an encoding.
@@ -80,7 +78,7 @@ BlockCoding choose_coding(const unsigned char* p, std::size_t n) {
     ++bytes[p[i]];
     ++steps[static_cast<unsigned char>(p[i] - p[i - 1])];
   }
-  if (m == 0) return BlockCoding::rle;
+  if (m == 0) return BlockCoding::runs;
   auto entropy = [m](const std::array<std::uint32_t, 256>& h) {
     double e = 0.0;
     for (const auto c : h)
@@ -92,10 +90,11 @@ BlockCoding choose_coding(const unsigned char* p, std::size_t n) {
   };
   const double h0 = entropy(bytes), h1 = entropy(steps);
   if (std::min(h0, h1) > 7.5) return BlockCoding::stored;  // Huffman coding would save < 6%
-  if (h1 + 1.0 < h0) return BlockCoding::match;            // regular steps: 0, 1, 2, … or cycles
-  // Spread-out bytes (a double's exponent byte, say) gain little from runs: Huffman coding
-  // alone, ours (zlib's spends most of its time there).
-  return h0 >= kHuffmanOnlyBits ? BlockCoding::huffman : BlockCoding::rle;
+  // Regular steps (0, 1, 2, … or cycles: most steps the same nonzero one) are sequences for
+  // zlib's matching. Runs of one byte (most steps 0) and bytes spread over a few values go to
+  // our own run coder, which codes them as well as zlib and faster.
+  if (h1 + 1.0 < h0 && 2 * *std::max_element(steps.begin() + 1, steps.end()) > m) return BlockCoding::match;
+  return BlockCoding::runs;  // runs of one byte and bytes spread over a few values (an exponent)
 }
 
 // The caller's buffer, filled from the front; every write fails (false) once it is full.
@@ -239,34 +238,6 @@ bool stored_blocks(const unsigned char* in, std::size_t n, bool final, Output& o
   return true;
 }
 
-// Bits into an Output, least significant first (RFC 1951 3.1.1); Huffman codes are given
-// already bit-reversed.
-class BitWriter {
- public:
-  explicit BitWriter(Output& out) : out_(out) {}
-  void put(std::uint32_t v, int n) {  // n ≤ 32
-    bits_ |= static_cast<std::uint64_t>(v) << count_;
-    count_ += n;
-    if (count_ >= 32) {
-      for (int i = 0; i < 4; ++i) ok_ = out_.put(static_cast<unsigned char>(bits_ >> (8 * i))) && ok_;
-      bits_ >>= 32;
-      count_ -= 32;
-    }
-  }
-  // Pads to the byte boundary with zeros and writes what is left.
-  bool finish() {
-    for (; count_ > 0; count_ -= 8, bits_ >>= 8) ok_ = out_.put(static_cast<unsigned char>(bits_)) && ok_;
-    count_ = 0;
-    return ok_;
-  }
-
- private:
-  Output& out_;
-  std::uint64_t bits_ = 0;
-  int count_ = 0;
-  bool ok_ = true;
-};
-
 // Lengths (≤ limit bits) of a complete Huffman code for the symbols with nonzero `freq` (a lone
 // one gets a partner): Huffman's construction, overlong codes repaired as zlib does
 // (trees.c, gen_bitlen), lengths then given to the symbols by frequency. False if the code is
@@ -348,34 +319,142 @@ void canonical_codes(std::span<const std::uint8_t> len, std::span<std::uint32_t>
   }
 }
 
-// in[0, n) as one block of literals under its own Huffman code (a dynamic block, RFC 1951
-// 3.2.7), ended by an empty stored block as a sync flush ends it. False if it does not fit or
-// a code could not be built (the caller then uses zlib).
-bool huffman_piece(const unsigned char* in, std::size_t n, Output& out) {
-  constexpr int kLitLen = 257, kDist = 2;  // literals and end-of-block; two 1-bit distances
+// Deflate's length symbols (RFC 1951 3.2.5): for a copy of 3–258 bytes, its symbol (257–285),
+// extra bits and their value.
+struct LengthCode {
+  std::uint16_t symbol;
+  std::uint8_t extra_bits, extra;
+};
+constexpr std::array<LengthCode, 259> kLengthCodes = [] {
+  constexpr int base[29] = {3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+  constexpr int bits[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+  std::array<LengthCode, 259> t{};
+  for (int len = 3; len <= 258; ++len) {
+    int s = 28;
+    while (base[s] > len) --s;
+    t[len] = {static_cast<std::uint16_t>(257 + s), static_cast<std::uint8_t>(bits[s]),
+              static_cast<std::uint8_t>(len - base[s])};
+  }
+  return t;
+}();
+
+// Bits into memory whose room was checked beforehand, least significant first, four bytes
+// at a time (x86-64 and the other little-endian targets; elsewhere byte by byte).
+class FastBits {
+ public:
+  explicit FastBits(unsigned char* p) : p_(p) {}
+  void put(std::uint64_t v, int n) {  // n ≤ 32, v < 2^n
+    bits_ |= v << count_;
+    count_ += n;
+    if (count_ >= 32) {
+      const auto low = static_cast<std::uint32_t>(bits_);
+      if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(p_, &low, 4);
+      } else {
+        for (int i = 0; i < 4; ++i) p_[i] = static_cast<unsigned char>(low >> (8 * i));
+      }
+      p_ += 4;
+      bits_ >>= 32;
+      count_ -= 32;
+    }
+  }
+  // Pads to the byte boundary with zeros; returns the end of what was written.
+  unsigned char* finish() {
+    for (; count_ > 0; count_ -= 8, bits_ >>= 8) *p_++ = static_cast<unsigned char>(bits_);
+    count_ = 0;
+    return p_;
+  }
+
+ private:
+  unsigned char* p_;
+  std::uint64_t bits_ = 0;
+  int count_ = 0;
+};
+
+// The length of the run of c starting at in[0] (≤ n), eight bytes per step.
+std::size_t run_length(const unsigned char* in, std::size_t n, unsigned char c) {
+  const std::uint64_t all = 0x0101010101010101ULL * c;
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, in + i, 8);
+    if (const std::uint64_t d = w ^ all; d != 0) {
+      if constexpr (std::endian::native == std::endian::little) return i + static_cast<std::size_t>(std::countr_zero(d) / 8);
+      break;
+    }
+  }
+  while (i < n && in[i] == c) ++i;
+  return i;
+}
+
+// in[0, n) (n ≤ kDeflateBlock) as one dynamic-Huffman block (RFC 1951 3.2.7) of literals and
+// copies at distance 1 — runs of one byte, as zlib's run-length strategy finds them — ended by
+// an empty stored block as a sync flush ends it. A shuffled byte plane of model output is
+// mostly that: runs of a few hundred equal bytes (one region's firms of one good alike) or a
+// byte spread over a few values (an exponent). Our own code because zlib spends most of its
+// time elsewhere (its hash chains, its block splitting), ≈ 3× slower on these planes. False if
+// it does not fit or a code could not be built (the caller then uses zlib).
+bool runs_piece(const unsigned char* in, std::size_t n, Output& out) {
+  constexpr int kLitLen = 286, kDist = 2;  // literals, end of block, lengths; two 1-bit distances
+  constexpr std::size_t kMinRun = 4;       // a literal, then a copy of ≥ 3
+  // Tokens: a literal (< 256) or a copy of length 3–258 (256 + length).
+  std::array<std::uint16_t, kDeflateBlock> tokens;
+  if (n > tokens.size()) return false;
   std::array<std::uint32_t, kLitLen> freq{};
-  for (std::size_t i = 0; i < n; ++i) ++freq[in[i]];
+  std::size_t nt = 0;
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = in[i];
+    tokens[nt++] = c;
+    ++freq[c];
+    std::size_t run = i + 1 < n ? run_length(in + i + 1, n - i - 1, c) : 0;
+    i += 1 + run;
+    if (run + 1 < kMinRun) {  // too short for a copy: the rest as literals
+      for (; run > 0; --run) {
+        tokens[nt++] = c;
+        ++freq[c];
+      }
+      continue;
+    }
+    while (run >= 3) {
+      // 258 at a time, but never leave 1–2 bytes behind that a copy cannot take.
+      const std::size_t len = run > 258 ? (run - 258 < 3 ? run - 3 : 258) : run;
+      tokens[nt++] = static_cast<std::uint16_t>(256 + len);
+      ++freq[kLengthCodes[len].symbol];
+      run -= len;
+    }
+    for (; run > 0; --run) {
+      tokens[nt++] = c;
+      ++freq[c];
+    }
+  }
   freq[256] = 1;
   std::array<std::uint8_t, kLitLen + kDist> lens{};
   if (!huffman_lengths(freq, 15, std::span(lens).first(kLitLen))) return false;
-  lens[kLitLen] = lens[kLitLen + 1] = 1;  // distance codes: unused, but inflate wants a code
-  // The code lengths, run-length coded: 17 = 3–10 zeros, 18 = 11–138 zeros, else the length.
+  lens[kLitLen] = lens[kLitLen + 1] = 1;  // distance codes 0 (distance 1, no extra bits) and 1 (unused)
+  int hlit = kLitLen;
+  while (hlit > 257 && lens[hlit - 1] == 0) --hlit;
+  // The code lengths (HLIT literal/length ones, then the two distance ones), run-length coded:
+  // 17 = 3–10 zeros, 18 = 11–138 zeros, else the length.
+  std::array<std::uint8_t, kLitLen + kDist> cl_seq{};
+  std::copy(lens.begin(), lens.begin() + hlit, cl_seq.begin());
+  cl_seq[hlit] = cl_seq[hlit + 1] = 1;
+  const int seq_n = hlit + kDist;
   struct Item {
     std::uint8_t symbol, extra;
   };
   std::array<Item, kLitLen + kDist> items{};
   int items_n = 0;
   std::array<std::uint32_t, 19> cl_freq{};
-  for (int i = 0; i < kLitLen + kDist;) {
+  for (int i = 0; i < seq_n;) {
     int run = 1;
-    while (lens[i] == 0 && i + run < kLitLen + kDist && lens[i + run] == 0 && run < 138) ++run;
-    if (lens[i] == 0 && run >= 11) {
+    while (cl_seq[i] == 0 && i + run < seq_n && cl_seq[i + run] == 0 && run < 138) ++run;
+    if (cl_seq[i] == 0 && run >= 11) {
       items[items_n++] = {18, static_cast<std::uint8_t>(run - 11)};
-    } else if (lens[i] == 0 && run >= 3) {
+    } else if (cl_seq[i] == 0 && run >= 3) {
       items[items_n++] = {17, static_cast<std::uint8_t>(run - 3)};
     } else {
       run = 1;
-      items[items_n++] = {lens[i], 0};
+      items[items_n++] = {cl_seq[i], 0};
     }
     ++cl_freq[items[items_n - 1].symbol];
     i += run;
@@ -389,15 +468,31 @@ bool huffman_piece(const unsigned char* in, std::size_t n, Output& out) {
   static constexpr int kOrder[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
   int hclen = 19;
   while (hclen > 4 && cl_len[kOrder[hclen - 1]] == 0) --hclen;
+  // The block's exact size, checked against the room left before anything is written.
   std::uint64_t bits = 3 + 5 + 5 + 4 + 3 * hclen;
   for (int i = 0; i < items_n; ++i)
     bits += cl_len[items[i].symbol] + (items[i].symbol == 18 ? 7 : items[i].symbol == 17 ? 3 : 0);
-  for (int s = 0; s < kLitLen; ++s) bits += std::uint64_t{freq[s]} * lens[s];  // EOB counted once
-  if (out.room() < bits / 8 + 16) return false;
-  BitWriter w(out);
+  for (int s = 0; s <= 256; ++s) bits += std::uint64_t{freq[s]} * lens[s];  // end of block counted once
+  for (int s = 257; s < kLitLen; ++s)
+    if (freq[s] > 0) bits += std::uint64_t{freq[s]} * (lens[s] + 1);  // + the distance code's bit
+  std::uint64_t extra_bits = 0;
+  for (std::size_t t = 0; t < nt; ++t)
+    if (tokens[t] > 256) extra_bits += kLengthCodes[tokens[t] - 256].extra_bits;
+  bits += extra_bits + 3;  // + the empty stored block's header
+  if (out.room() < bits / 8 + 8 + 4) return false;
+  // A copy as one write: its length code, extra bits and the distance code (0, one bit).
+  std::array<std::uint32_t, 259> copy_bits{};
+  std::array<std::uint8_t, 259> copy_n{};
+  for (int len = 3; len <= 258; ++len) {
+    const auto& lc = kLengthCodes[len];
+    if (freq[lc.symbol] == 0) continue;
+    copy_bits[len] = code[lc.symbol] | static_cast<std::uint32_t>(lc.extra) << lens[lc.symbol];
+    copy_n[len] = static_cast<std::uint8_t>(lens[lc.symbol] + lc.extra_bits + 1);
+  }
+  FastBits w(out.end());
   w.put(0, 1);  // not the final block
   w.put(2, 2);  // dynamic Huffman codes
-  w.put(kLitLen - 257, 5);
+  w.put(static_cast<std::uint32_t>(hlit - 257), 5);
   w.put(kDist - 1, 5);
   w.put(static_cast<std::uint32_t>(hclen - 4), 4);
   for (int i = 0; i < hclen; ++i) w.put(cl_len[kOrder[i]], 3);
@@ -406,11 +501,20 @@ bool huffman_piece(const unsigned char* in, std::size_t n, Output& out) {
     if (items[i].symbol == 17) w.put(items[i].extra, 3);
     if (items[i].symbol == 18) w.put(items[i].extra, 7);
   }
-  for (std::size_t i = 0; i < n; ++i) w.put(code[in[i]], lens[in[i]]);
+  for (std::size_t t = 0; t < nt; ++t) {
+    const std::uint16_t k = tokens[t];
+    if (k < 256) {
+      w.put(code[k], lens[k]);
+    } else {
+      w.put(copy_bits[k - 256], copy_n[k - 256]);
+    }
+  }
   w.put(code[256], lens[256]);
   w.put(0, 3);  // an empty stored block, not final, padded to the byte
+  unsigned char* end = w.finish();
+  out.advance(static_cast<std::size_t>(end - out.end()));
   static constexpr unsigned char kLen[] = {0x00, 0x00, 0xff, 0xff};
-  return w.finish() && out.put(kLen, 4);
+  return out.put(kLen, 4);
 }
 
 // The level-1 zlib stream of in[0, n) described above, into `out`; false on a zlib error or if
@@ -436,18 +540,18 @@ bool deflate_by_blocks(const unsigned char* in, std::size_t n, Output& out) {
     } else {
       if (kind == BlockCoding::stored) {
         ok = stored_blocks(in + at, len, false, out);
-      } else if (kind == BlockCoding::huffman) {
+      } else if (kind == BlockCoding::runs) {
         ok = true;
         for (std::size_t b0 = at; ok && b0 < at + len; b0 += kDeflateBlock) {  // a code per block
           const std::size_t size = std::min(kDeflateBlock, at + len - b0);
           const std::size_t mark = out.size();
-          if (!huffman_piece(in + b0, size, out)) {
+          if (!runs_piece(in + b0, size, out)) {
             out.rewind(mark);
             ok = rle.piece(in + b0, size, out);
           }
         }
       } else {
-        ok = (kind == BlockCoding::rle ? rle : match).piece(in + at, len, out);
+        ok = match.piece(in + at, len, out);
       }
       adler.add(in + at, len);
     }

@@ -586,6 +586,18 @@ TEST(Compress2, Level1StreamsInflateToTheInput) {
                       : plane == 6 ? static_cast<unsigned char>(i / 700)
                                    : static_cast<unsigned char>(i % 3 == 0 ? next() : 0x3f));
   inputs.push_back(chunk);
+  // Runs inside blocks (a region-major panel's planes: a few hundred equal bytes per region
+  // and good, then another value): every run length near the 258-byte copy and its multiples
+  // (a copy never leaves 1–2 bytes behind), runs across block boundaries, and random run
+  // lengths over a few values.
+  std::vector<unsigned char> runs, spread_runs;
+  for (const std::size_t len : {1, 2, 3, 4, 5, 255, 256, 257, 258, 259, 260, 261, 262, 515, 516, 517, 518, 519, 520,
+                                773, 774, 775, 776, 777, 1000, 16384, 16390})
+    runs.insert(runs.end(), len, static_cast<unsigned char>(runs.size() % 7 == 0 ? 200 : len % 251));
+  while (spread_runs.size() < 200000)
+    spread_runs.insert(spread_runs.end(), std::size_t{next()} * 3 % 700 + 1, static_cast<unsigned char>(next() % 6 + 60));
+  inputs.push_back(runs);
+  inputs.push_back(spread_runs);
   for (const auto& in : inputs) {
     const auto z = compressed(in, 1);
     EXPECT_EQ(inflate_all(z, in.size()), in) << in.size() << " bytes";
@@ -594,6 +606,8 @@ TEST(Compress2, Level1StreamsInflateToTheInput) {
   // Random bytes are stored, not expanded; a run of one byte is a few bits per 258 bytes.
   EXPECT_LE(compressed(inputs.back(), 1).size(), chunk.size());
   EXPECT_LT(compressed(std::vector<unsigned char>(100000, 0), 1).size(), 1500u);  // 20 bits per 258 bytes
+  // Runs inside blocks are coded as runs: ≈ 350 bytes each on average, a few bytes per run.
+  EXPECT_LT(compressed(spread_runs, 1).size(), spread_runs.size() / 40);
 }
 
 // Other levels, and a buffer too small for the level-1 stream, take zlib's own path (the
