@@ -195,6 +195,8 @@ class Simulation {
   // Market-side buffers the exchange fills (one entry per offer / bid slot).
   std::vector<double> offer_q_, bid_q_, bid_r_, bid_served_;
   std::vector<double> sold_ratio_;  // per market: the fraction of every offer sold (sold_fraction)
+  std::vector<double> offered_;     // per owned market (my_markets_ order): Σ offers, this month
+  void sum_offers();
   std::vector<double> bid_stock_q_, bid_stock_r_;  // restocking parts (only with split bids)
   std::vector<double> entry_q_, entry_r_;          // one market's bid entries (split bids)
   // Scratch for one firm / one market.
