@@ -150,19 +150,16 @@ RoutingPlan::Route RoutingPlan::build(std::span<const Index> index, std::span<co
   }
   r.local_slot = std::move(slot_sorted);
   r.local_source = std::move(source_sorted);
-  // The same for what goes to each peer: its segment keeps slot order (what the peer
-  // expects), filled and emptied in source order.
-  r.send_sorted_source.resize(r.send_source.size());
-  r.send_sorted_at.resize(r.send_source.size());
+  // What goes to each peer, in source order on both ends (ties, a source feeding several
+  // slots, in slot order): the sender reads its sources as one stream, and the receiver writes
+  // each market's slots as a stream of its own, as the local copies do. Both ends sort by the
+  // same global source ids, so they enumerate a segment alike. (In slot order the sender took
+  // every source from a different cache line.)
   for (int q = 0; q < P; ++q) {
-    const auto b = static_cast<std::size_t>(r.send_offset[q]), e = b + static_cast<std::size_t>(r.send_count[q]);
-    std::vector<int> at(e - b);
-    std::iota(at.begin(), at.end(), static_cast<int>(b));
-    std::stable_sort(at.begin(), at.end(), [&](int x, int y) { return r.send_source[x] < r.send_source[y]; });
-    for (std::size_t i = b; i < e; ++i) {
-      r.send_sorted_at[i] = at[i - b];
-      r.send_sorted_source[i] = r.send_source[at[i - b]];
-    }
+    const auto s0 = r.send_source.begin() + r.send_offset[q];
+    std::stable_sort(s0, s0 + r.send_count[q]);
+    const auto r0 = r.recv_slot.begin() + r.recv_offset[q];
+    std::stable_sort(r0, r0 + r.recv_count[q], [&](Index a, Index b) { return index[a] < index[b]; });
   }
   return r;
 }
@@ -182,7 +179,6 @@ void RoutingPlan::rebase(Index source_first, std::size_t sources, std::size_t sl
     if (r == &backward_ && !has_backward_) break;
     for (Index& i : r->local_source) source(i);
     for (Index& i : r->send_source) source(i);
-    for (Index& i : r->send_sorted_source) source(i);
     for (Index& j : r->local_slot) slot(j);
     for (Index& j : r->recv_slot) slot(j);
   }
@@ -287,24 +283,11 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
       *value = w;
       value += w != 0;  // branch-free: a zero is written and then overwritten
     };
-    if (forward) {
-      // Gathered in source order into the segment's order, then encoded in that order.
-      stage_.resize(n);
-      const Index* sorted = R.send_sorted_source.data() + out_offset[q];
-      const int* at_seg = R.send_sorted_at.data() + out_offset[q];
-      for (std::size_t a = 0; a < k; ++a) {
-        const double* src = from[a].data();
-        std::uint64_t* st = stage_.data() + a * count - out_offset[q];
-        for (std::size_t i = 0; i < count; ++i) st[at_seg[i]] = std::bit_cast<std::uint64_t>(src[sorted[i]]);
-      }
-      for (std::size_t e = 0; e < n; ++e) encode(e, stage_[e]);
-    } else {
-      std::size_t e = 0;
-      for (std::size_t a = 0; a < k; ++a) {
-        const double* src = from[a].data();
-        const Index* list = pack.data() + out_offset[q];
-        for (std::size_t i = 0; i < count; ++i, ++e) encode(e, std::bit_cast<std::uint64_t>(src[list[i]]));
-      }
+    std::size_t e = 0;
+    for (std::size_t a = 0; a < k; ++a) {
+      const double* src = from[a].data();
+      const Index* list = pack.data() + out_offset[q];
+      for (std::size_t i = 0; i < count; ++i, ++e) encode(e, std::bit_cast<std::uint64_t>(src[list[i]]));
     }
     sd[q] = checked_int(at, "words sent");
     sc[q] = checked_int(static_cast<std::size_t>(value - bitmap), "words sent");
@@ -335,24 +318,11 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
       value += set;
       return v;
     };
-    if (!forward) {
-      // Decoded in the segment's order, then written to the sources in source order.
-      stage_.resize(n);
-      for (std::size_t e = 0; e < n; ++e) stage_[e] = std::bit_cast<std::uint64_t>(decode(e));
-      const Index* sorted = R.send_sorted_source.data() + in_offset[q];
-      const int* at_seg = R.send_sorted_at.data() + in_offset[q];
-      for (std::size_t a = 0; a < k; ++a) {
-        double* dst = to[a].data();
-        const std::uint64_t* st = stage_.data() + a * count - in_offset[q];
-        for (std::size_t i = 0; i < count; ++i) dst[sorted[i]] = std::bit_cast<double>(st[at_seg[i]]);
-      }
-    } else {
-      std::size_t e = 0;
-      for (std::size_t a = 0; a < k; ++a) {
-        double* dst = to[a].data();
-        const Index* list = unpack.data() + in_offset[q];
-        for (std::size_t i = 0; i < count; ++i, ++e) dst[list[i]] = decode(e);
-      }
+    std::size_t e = 0;
+    for (std::size_t a = 0; a < k; ++a) {
+      double* dst = to[a].data();
+      const Index* list = unpack.data() + in_offset[q];
+      for (std::size_t i = 0; i < count; ++i, ++e) dst[list[i]] = decode(e);
     }
     if (static_cast<std::size_t>(value - bitmap) != static_cast<std::size_t>(rc[q]))
       fail("a peer's sparse segment does not match its bitmap");

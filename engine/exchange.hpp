@@ -73,15 +73,12 @@ class RoutingPlan {
 
  private:
   friend class Exchange;
-  // One direction's lists, all in slot order (so both ends of a pair enumerate the same
-  // slots in the same order and only values need to travel).
+  // One direction's lists. A peer's part of send_source and recv_slot is in (global) source
+  // order, ties in slot order, on both ends, so both enumerate the same pairs in the same order
+  // and only values need to travel.
   struct Route {
     std::vector<Index> local_slot, local_source;  // slot and source both owned here, in source order
     std::vector<Index> send_source;               // sources owned here feeding other ranks' slots, by peer
-    // send_source by peer, each peer's part in source order: the source and its position in
-    // send_source (packing and unpacking walk the sources as one stream; see build).
-    std::vector<Index> send_sorted_source;
-    std::vector<int> send_sorted_at;
     std::vector<Index> recv_slot;                 // slots owned here fed by other ranks' sources, by peer
     std::vector<int> send_count, send_offset, recv_count, recv_offset;  // per peer rank
   };
@@ -187,7 +184,6 @@ class Exchange {
   ExchangeStats stats_;
   std::vector<double> send_buffer_, recv_buffer_;  // reused, grown on demand
   std::vector<std::uint64_t> send_words_, recv_words_;  // routed calls' sparse segments
-  std::vector<std::uint64_t> stage_;                   // one peer's dense segment while it is (un)packed
   std::vector<int> counts_;                        // scratch: 4 × ranks
 };
 
