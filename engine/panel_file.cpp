@@ -17,6 +17,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -79,14 +83,17 @@ BlockCoding choose_coding(const unsigned char* p, std::size_t n) {
     ++steps[static_cast<unsigned char>(p[i] - p[i - 1])];
   }
   if (m == 0) return BlockCoding::runs;
-  auto entropy = [m](const std::array<std::uint32_t, 256>& h) {
-    double e = 0.0;
-    for (const auto c : h)
-      if (c != 0) {
-        const double q = static_cast<double>(c) / m;
-        e -= q * std::log2(q);
-      }
-    return e;
+  // H = log2(m) − Σ c·log2(c) / m, with c·log2(c) from a table (a block samples ≤ 4,096 bytes).
+  static const std::array<double, kDeflateBlock / 4 + 1> c_log_c = [] {
+    std::array<double, kDeflateBlock / 4 + 1> t{};
+    for (std::size_t c = 1; c < t.size(); ++c) t[c] = static_cast<double>(c) * std::log2(static_cast<double>(c));
+    return t;
+  }();
+  const double log_m = std::log2(static_cast<double>(m));
+  auto entropy = [&](const std::array<std::uint32_t, 256>& h) {
+    double sum = 0.0;
+    for (const auto c : h) sum += c_log_c[c];
+    return log_m - sum / m;
   };
   const double h0 = entropy(bytes), h1 = entropy(steps);
   if (std::min(h0, h1) > 7.5) return BlockCoding::stored;  // Huffman coding would save < 6%
@@ -162,11 +169,43 @@ class RawDeflate {  // level 1, raw (no zlib header), one strategy; set up when 
 class Adler {
  public:
   void add(const unsigned char* p, std::size_t n) {
+#if defined(__SSE2__)
+    // 16 bytes a step (zlib's adler32 here takes one): the byte sums by PSADBW, the sums
+    // weighted by position (16, 15, …, 1: how often each byte enters b) by PMADDWD, reduced
+    // mod 65521 every 5,536 bytes, before a 32-bit lane could overflow.
+    constexpr std::size_t kStep = 16, kSteps = 5552 / kStep;
+    const __m128i zero = _mm_setzero_si128();
+    const __m128i w_lo = _mm_setr_epi16(16, 15, 14, 13, 12, 11, 10, 9), w_hi = _mm_setr_epi16(8, 7, 6, 5, 4, 3, 2, 1);
+    auto lanes = [](__m128i v) {
+      alignas(16) std::uint32_t x[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(x), v);
+      return std::uint64_t{x[0]} + x[1] + x[2] + x[3];
+    };
+    while (n >= kStep) {
+      const std::size_t steps = std::min(n / kStep, kSteps);
+      n -= steps * kStep;
+      __m128i s1 = zero, before = zero, s2 = zero;  // Σ bytes, Σ over steps of the Σ before, Σ weighted
+      for (std::size_t k = 0; k < steps; ++k, p += kStep) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        before = _mm_add_epi32(before, s1);
+        s1 = _mm_add_epi32(s1, _mm_sad_epu8(bytes, zero));
+        s2 = _mm_add_epi32(s2, _mm_madd_epi16(_mm_unpacklo_epi8(bytes, zero), w_lo));
+        s2 = _mm_add_epi32(s2, _mm_madd_epi16(_mm_unpackhi_epi8(bytes, zero), w_hi));
+      }
+      b_ = (b_ + steps * kStep * a_ + kStep * lanes(before) + lanes(s2)) % kMod;
+      a_ = (a_ + lanes(s1)) % kMod;
+    }
+    for (; n > 0; --n, ++p) {
+      a_ = (a_ + *p) % kMod;
+      b_ = (b_ + a_) % kMod;
+    }
+#else
     for (std::size_t at = 0; at < n; at += 1u << 30) {  // zlib's adler32 takes uInt lengths
       const uLong v = adler32((b_ << 16) | a_, p + at, static_cast<uInt>(std::min<std::size_t>(n - at, 1u << 30)));
       a_ = v & 0xffff;
       b_ = v >> 16;
     }
+#endif
   }
   void add_run(unsigned char c, std::size_t n) {  // a += n·c; b += n·a + c·n(n+1)/2 (mod 65521)
     const std::uint64_t nm = n % kMod;
@@ -400,26 +439,38 @@ bool runs_piece(const unsigned char* in, std::size_t n, Output& out) {
   // Tokens: a literal (< 256) or a copy of length 3–258 (256 + length).
   std::array<std::uint16_t, kDeflateBlock> tokens;
   if (n > tokens.size()) return false;
+  // Literal counts: every byte, counted in four tables (consecutive equal bytes would otherwise
+  // wait on each other's increment), less the bytes the copies take.
+  std::array<std::array<std::uint32_t, 256>, 4> count{};
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    ++count[0][in[i]];
+    ++count[1][in[i + 1]];
+    ++count[2][in[i + 2]];
+    ++count[3][in[i + 3]];
+  }
+  for (; i < n; ++i) ++count[0][in[i]];
   std::array<std::uint32_t, kLitLen> freq{};
+  for (int c = 0; c < 256; ++c) freq[c] = count[0][c] + count[1][c] + count[2][c] + count[3][c];
   std::size_t nt = 0;
-  for (std::size_t i = 0; i < n;) {
+  std::uint64_t extra_bits = 0;  // the copies' length extra bits
+  for (i = 0; i < n;) {
     const unsigned char c = in[i];
     tokens[nt++] = c;
-    ++freq[c];
-    std::size_t run = i + 1 < n ? run_length(in + i + 1, n - i - 1, c) : 0;
+    // Most bytes of a spread-out plane differ from the next: one compare before the run search.
+    std::size_t run = i + 1 < n && in[i + 1] == c ? run_length(in + i + 1, n - i - 1, c) : 0;
     i += 1 + run;
     if (run + 1 < kMinRun) {  // too short for a copy: the rest as literals
-      for (; run > 0; --run) {
-        tokens[nt++] = c;
-        ++freq[c];
-      }
+      for (; run > 0; --run) tokens[nt++] = c;
       continue;
     }
+    freq[c] -= static_cast<std::uint32_t>(run);  // these bytes go as copies (or the literals below)
     while (run >= 3) {
       // 258 at a time, but never leave 1–2 bytes behind that a copy cannot take.
       const std::size_t len = run > 258 ? (run - 258 < 3 ? run - 3 : 258) : run;
       tokens[nt++] = static_cast<std::uint16_t>(256 + len);
       ++freq[kLengthCodes[len].symbol];
+      extra_bits += kLengthCodes[len].extra_bits;
       run -= len;
     }
     for (; run > 0; --run) {
@@ -475,9 +526,6 @@ bool runs_piece(const unsigned char* in, std::size_t n, Output& out) {
   for (int s = 0; s <= 256; ++s) bits += std::uint64_t{freq[s]} * lens[s];  // end of block counted once
   for (int s = 257; s < kLitLen; ++s)
     if (freq[s] > 0) bits += std::uint64_t{freq[s]} * (lens[s] + 1);  // + the distance code's bit
-  std::uint64_t extra_bits = 0;
-  for (std::size_t t = 0; t < nt; ++t)
-    if (tokens[t] > 256) extra_bits += kLengthCodes[tokens[t] - 256].extra_bits;
   bits += extra_bits + 3;  // + the empty stored block's header
   if (out.room() < bits / 8 + 8 + 4) return false;
   // A copy as one write: its length code, extra bits and the distance code (0, one bit).
