@@ -139,17 +139,23 @@ RoutingPlan::Route RoutingPlan::build(std::span<const Index> index, std::span<co
   // from a different cache line (a market's sources lie thousands of links apart). The pairs
   // are only reordered: each slot still gets its one source (and a source fed to several
   // slots by the backward route was already reduced to its last slot).
-  std::vector<std::size_t> by_source(r.local_slot.size());
-  std::iota(by_source.begin(), by_source.end(), std::size_t{0});
-  std::stable_sort(by_source.begin(), by_source.end(),
-                   [&](std::size_t a, std::size_t b) { return r.local_source[a] < r.local_source[b]; });
-  std::vector<Index> slot_sorted(by_source.size()), source_sorted(by_source.size());
-  for (std::size_t i = 0; i < by_source.size(); ++i) {
-    slot_sorted[i] = r.local_slot[by_source[i]];
-    source_sorted[i] = r.local_source[by_source[i]];
+  // A stable counting sort over the range of this rank's sources (linear; a comparison sort
+  // of the million world's 7.5M pairs was a tenth of the set-up).
+  if (!r.local_source.empty()) {
+    const auto [lo_it, hi_it] = std::minmax_element(r.local_source.begin(), r.local_source.end());
+    const Index lo = *lo_it;
+    std::vector<std::size_t> start(static_cast<std::size_t>(*hi_it - lo) + 2, 0);
+    for (const Index i : r.local_source) ++start[static_cast<std::size_t>(i - lo) + 1];
+    for (std::size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
+    std::vector<Index> slot_sorted(r.local_slot.size()), source_sorted(r.local_slot.size());
+    for (std::size_t i = 0; i < r.local_slot.size(); ++i) {
+      const std::size_t at = start[static_cast<std::size_t>(r.local_source[i] - lo)]++;
+      slot_sorted[at] = r.local_slot[i];
+      source_sorted[at] = r.local_source[i];
+    }
+    r.local_slot = std::move(slot_sorted);
+    r.local_source = std::move(source_sorted);
   }
-  r.local_slot = std::move(slot_sorted);
-  r.local_source = std::move(source_sorted);
   // What goes to each peer, in source order on both ends (ties, a source feeding several
   // slots, in slot order): the sender reads its sources as one stream, and the receiver writes
   // each market's slots as a stream of its own, as the local copies do. Both ends sort by the

@@ -205,8 +205,7 @@ void Simulation::distribute() {
     const int link_lo = w.link_begin[firm_lo_];
     offer_plan_.rebase(link_lo, static_cast<std::size_t>(w.link_begin[firm_hi_] - link_lo), static_cast<std::size_t>(local),
                        [&](Index j) {
-                         const auto m = static_cast<Index>(std::upper_bound(w.offer_begin.begin(), w.offer_begin.end(), j) -
-                                                           w.offer_begin.begin()) - 1;
+                         const Index m = w.link_market[w.offer_link[j]];  // slot j's market: its link's
                          return offer_local_[m] + (j - w.offer_begin[m]);
                        });
     world_.keep_links(link_lo, w.link_begin[firm_hi_]);
