@@ -251,14 +251,26 @@ TEST(Exchange, AllgatherOwnedReplicatesOwnersValues) {
       x[e] = owner[e] == me ? std::sqrt(static_cast<double>(e) + 0.5) : kPoison;
       y[e] = owner[e] == me ? -static_cast<double>(e) : kPoison;
     }
+    // Mostly zeros (sent sparse), with −0 and NaN, which must arrive as they are.
+    auto mixed = [](std::size_t e) {
+      switch (e % 7) {
+        case 1: return -0.0;
+        case 2: return std::numeric_limits<double>::quiet_NaN();
+        case 3: return static_cast<double>(e);
+        default: return 0.0;
+      }
+    };
+    std::vector<double> z(n);
+    for (std::size_t e = 0; e < n; ++e) z[e] = owner[e] == me ? mixed(e) : kPoison;
     std::vector<double> single = x;
     ex.allgather_owned(single, owner);
-    const std::array<std::span<double>, 2> both{x, y};
-    ex.allgather_owned(both, owner);
+    const std::array<std::span<double>, 3> all{x, y, z};
+    ex.allgather_owned(all, owner);
     for (std::size_t e = 0; e < n; ++e) {
       ASSERT_EQ(single[e], std::sqrt(static_cast<double>(e) + 0.5));
       ASSERT_EQ(x[e], single[e]);
       ASSERT_EQ(y[e], -static_cast<double>(e));
+      ASSERT_EQ(std::bit_cast<std::uint64_t>(z[e]), std::bit_cast<std::uint64_t>(mixed(e))) << e;
     }
   }
 }
