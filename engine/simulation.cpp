@@ -601,7 +601,8 @@ void Simulation::plan_offers() {
     const auto plan = best_response(terms, w.firm_cost_slope[f], free_capacity, committed, target,
                                     scratch_);
     w.firm_shadow[f] = plan.shadow;
-    adjust_shipments(previous, target, terms, kappa, free_capacity, adjusted);
+    // Σ adjusted in link order, as the loop below would add it (unless directives change it).
+    double planned = adjust_shipments(previous, target, terms, kappa, free_capacity, adjusted);
     if (directed_raw > 0.0) {
       double on_directed = 0.0, on_free = 0.0;
       for (int i = 0; i < nl; ++i) {
@@ -619,13 +620,15 @@ void Simulation::plan_offers() {
         for (int i = 0; i < nl; ++i) adjusted[i] *= directed(l0 + i) ? keep_directed : keep_free;
       }
     }
-    double planned = 0.0;
-    for (int i = 0; i < nl; ++i) planned += adjusted[i];
+    if (directed_raw > 0.0) {
+      planned = 0.0;
+      for (int i = 0; i < nl; ++i) planned += adjusted[i];
+    }
     // Inputs on hand limit what can actually be made (the buffer runs down first).
     double feasible = kInf;
     for (int s = s0; s < s1; ++s) feasible = std::min(feasible, w.slot_inventory[s] / w.slot_units[s]);
     const double actual = std::min(planned, feasible);
-    const double scale = planned > 0.0 ? actual / planned : 0.0;
+    const double scale = actual < planned ? actual / planned : 1.0;  // (planned > 0 then)
     for (int i = 0; i < nl; ++i) {
       // A refused licence stops this month's shipment, not the firm's intention.
       if (!w.link_denied[l0 + i]) w.link_plan[l0 + i] = adjusted[i];
