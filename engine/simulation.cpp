@@ -870,6 +870,7 @@ void Simulation::settle_markets() {
     int b = 0;
     double transport = 0.0, add = 0.0, specific = 0.0, mult = 1.0, gross = 0.0, net = 0.0;
     double flow_q = 0.0, flow_v = 0.0, from_o = 0.0, from_b = 0.0;
+    bool plain = false;  // price and the pair's multiplier finite, the multiplier not 0
     auto store = [&] {
       if (t == kNone) return;
       tm.quantity[t] = flow_q;
@@ -894,6 +895,7 @@ void Simulation::settle_markets() {
         add = trade_terms_[t].add;
         specific = add - transport;
         mult = trade_terms_[t].multiplier;
+        plain = std::isfinite(price) && std::isfinite(mult) && mult != 0.0;
         gross = price / mult;  // the value at the border per unit
         net = gross - add;
         flow_q = tm.quantity[t];
@@ -911,15 +913,20 @@ void Simulation::settle_markets() {
       from_o += sold;
       from_b += sold;
       // The offer's value at the border and its share of the market (percent): two divisions,
-      // one DIVPD (each lane rounds as the scalar division does).
+      // one DIVPD (each lane rounds as the scalar division does). Most offers of a large world
+      // sold nothing (exports priced out): then both are ±0 (finite price and multiplier, a
+      // positive share's denominator) and adding them to sums that are never −0 changes no
+      // bit, so the divisions, most of this loop's time, are skipped.
+      if (sold != 0.0 || !plain) {
 #if defined(__SSE2__)
-      const __m128d quotient = _mm_div_pd(_mm_set_pd(100.0 * sold, sold * price), _mm_set_pd(sold_m, mult));
-      const double value = _mm_cvtsd_f64(quotient), share = _mm_cvtsd_f64(_mm_unpackhi_pd(quotient, quotient));
+        const __m128d quotient = _mm_div_pd(_mm_set_pd(100.0 * sold, sold * price), _mm_set_pd(sold_m, mult));
+        const double value = _mm_cvtsd_f64(quotient), share = _mm_cvtsd_f64(_mm_unpackhi_pd(quotient, quotient));
 #else
-      const double value = sold * price / mult, share = 100.0 * sold / sold_m;
+        const double value = sold * price / mult, share = 100.0 * sold / sold_m;
 #endif
-      flow_v += value;
-      if (shares) hhi_f += share * share;
+        flow_v += value;
+        if (shares) hhi_f += share * share;
+      }
     }
     store();
     mm.tariff_revenue[m] = tariffs;
