@@ -37,21 +37,34 @@ Clearing clear_smooth(double supply, const LinearDemand& demand, std::span<const
   }
   if (demand.present) kinks.push_back({demand.a, 1.0 / demand.b});
   // Bids come highest r first, so the tops r and the feet (1 − s)·r are each already in
-  // order: merge them with the demand's kink. When every price is distinct the order is
-  // the only one a sort can give; otherwise (ties, NaN, unsorted input) sort as before.
+  // order: merge them (without a branch per step: which head is larger is unpredictable),
+  // then put the demand's kink before the first lower price. When every price is distinct the
+  // merged order is the only one a sort can give; otherwise (ties, NaN, unsorted input) sort
+  // the kinks as before, whatever the merge made of them.
   const std::size_t pairs = (kinks.size() - (demand.present ? 1 : 0)) / 2;
   merged.resize(kinks.size());
-  std::size_t top = 0, foot = 0;
-  bool demand_left = demand.present;
-  for (auto& out : merged) {
-    const Kink* best = nullptr;
-    if (top < pairs) best = &kinks[2 * top];
-    if (foot < pairs && (!best || kinks[2 * foot + 1].price > best->price)) best = &kinks[2 * foot + 1];
-    if (demand_left && (!best || kinks.back().price > best->price)) best = &kinks.back();
-    out = *best;
-    if (best == &kinks.back() && demand_left) demand_left = false;
-    else if (top < pairs && best == &kinks[2 * top]) ++top;
-    else ++foot;
+  {
+    const Kink* K = kinks.data();
+    Kink* out = merged.data();
+    std::size_t top = 0, foot = 0, k = 0;
+    bool demand_left = demand.present;
+    const Kink d = demand_left ? kinks.back() : Kink{};
+    auto put = [&](const Kink& x) {
+      if (demand_left && d.price > x.price) {  // taken once: predictable
+        out[k++] = d;
+        demand_left = false;
+      }
+      out[k++] = x;
+    };
+    while (top < pairs && foot < pairs) {
+      const bool take_foot = K[2 * foot + 1].price > K[2 * top].price;
+      put(*(take_foot ? &K[2 * foot + 1] : &K[2 * top]));
+      foot += take_foot;
+      top += !take_foot;
+    }
+    for (; top < pairs; ++top) put(K[2 * top]);
+    for (; foot < pairs; ++foot) put(K[2 * foot + 1]);
+    if (demand_left) out[k++] = d;
   }
   bool strict = true;
   for (std::size_t k = 1; k < merged.size(); ++k) strict = strict && merged[k - 1].price > merged[k].price;
