@@ -25,6 +25,50 @@ int checked_int(std::size_t n, const char* what) {
   return static_cast<int>(n);
 }
 
+// A sparse segment of n values: a bitmap of the non-zero bit patterns (−0 and NaN count as
+// non-zero), then those values, as 64-bit words. Every bit arrives. Most values the exchange
+// moves are exactly 0 (a firm ships to few of its destinations, most buyers get nothing, most
+// trade pairs carry no flow).
+std::size_t bitmap_words(std::size_t n) { return (n + 63) / 64; }
+
+class SparseWriter {  // into words[0, bitmap_words(n) + n), values in order
+ public:
+  SparseWriter(std::uint64_t* words, std::size_t n) : bitmap_(words), value_(words + bitmap_words(n)) {
+    std::fill(bitmap_, value_, std::uint64_t{0});
+  }
+  void put(double x) {
+    const auto w = std::bit_cast<std::uint64_t>(x);
+    bitmap_[e_ >> 6] |= std::uint64_t{w != 0} << (e_ & 63);
+    *value_ = w;
+    value_ += w != 0;  // branch-free: a zero is written and then overwritten
+    ++e_;
+  }
+  std::size_t words() const { return static_cast<std::size_t>(value_ - bitmap_); }
+
+ private:
+  std::uint64_t* bitmap_;
+  std::uint64_t* value_;
+  std::size_t e_ = 0;
+};
+
+class SparseReader {  // from a segment of n values, in order
+ public:
+  SparseReader(const std::uint64_t* words, std::size_t n) : bitmap_(words), value_(words + bitmap_words(n)) {}
+  double get() {
+    const bool set = (bitmap_[e_ >> 6] >> (e_ & 63)) & 1u;
+    const double v = set ? std::bit_cast<double>(*value_) : 0.0;
+    value_ += set;
+    ++e_;
+    return v;
+  }
+  std::size_t words() const { return static_cast<std::size_t>(value_ - bitmap_); }
+
+ private:
+  const std::uint64_t* bitmap_;
+  const std::uint64_t* value_;
+  std::size_t e_ = 0;
+};
+
 // Adds the wall time of a scope to a counter (time inside the exchange, waiting included).
 struct Stopwatch {
   double& total;
@@ -260,15 +304,12 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
   const std::vector<int>& out_offset = forward ? R.send_offset : R.recv_offset;
   const std::vector<int>& in_count = forward ? R.recv_count : R.send_count;
   const std::vector<int>& in_offset = forward ? R.recv_offset : R.send_offset;
-  // Most values are exactly 0 (a firm ships to few of its destinations, most buyers get
-  // nothing), so each peer's segment is sent sparse: a bitmap of the non-zero bit patterns
-  // (−0 and NaN count as non-zero), then those values, as 64-bit words. Every bit arrives.
-  // Segment layout before encoding: array 0's values for the peer, then array 1's, ….
-  auto words_for = [](std::size_t n) { return (n + 63) / 64; };
+  // Each peer's segment is sent sparse (SparseWriter). Segment layout before encoding: array
+  // 0's values for the peer, then array 1's, ….
   std::size_t worst = 0;
   for (int q = 0; q < P; ++q) {
     const std::size_t n = static_cast<std::size_t>(out_count[q]) * k;
-    worst += n + words_for(n);
+    worst += n + bitmap_words(n);
   }
   send_words_.resize(worst);
   counts_.resize(4 * static_cast<std::size_t>(P));
@@ -278,26 +319,16 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
   int* rd = rc + P;
   std::size_t at = 0;
   for (int q = 0; q < P; ++q) {
-    const std::size_t n = static_cast<std::size_t>(out_count[q]) * k;
-    std::uint64_t* bitmap = send_words_.data() + at;
-    const std::size_t nw = words_for(n);
-    std::fill(bitmap, bitmap + nw, std::uint64_t{0});
-    std::uint64_t* value = bitmap + nw;
     const std::size_t count = static_cast<std::size_t>(out_count[q]);
-    auto encode = [&](std::size_t e, std::uint64_t w) {
-      bitmap[e >> 6] |= std::uint64_t{w != 0} << (e & 63);
-      *value = w;
-      value += w != 0;  // branch-free: a zero is written and then overwritten
-    };
-    std::size_t e = 0;
+    SparseWriter out(send_words_.data() + at, count * k);
     for (std::size_t a = 0; a < k; ++a) {
       const double* src = from[a].data();
       const Index* list = pack.data() + out_offset[q];
-      for (std::size_t i = 0; i < count; ++i, ++e) encode(e, std::bit_cast<std::uint64_t>(src[list[i]]));
+      for (std::size_t i = 0; i < count; ++i) out.put(src[list[i]]);
     }
     sd[q] = checked_int(at, "words sent");
-    sc[q] = checked_int(static_cast<std::size_t>(value - bitmap), "words sent");
-    at += static_cast<std::size_t>(sc[q]);
+    sc[q] = checked_int(out.words(), "words sent");
+    at += out.words();
   }
   const MPI_Comm native = comm_.impl_->native();
   MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, native);
@@ -313,25 +344,14 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
   // vector<vector<double>> 49–54 ms.
   MPI_Alltoallv(send_words_.data(), sc, sd, MPI_UINT64_T, recv_words_.data(), rc, rd, MPI_UINT64_T, native);
   for (int q = 0; q < P; ++q) {
-    const std::size_t n = static_cast<std::size_t>(in_count[q]) * k;
-    const std::uint64_t* bitmap = recv_words_.data() + rd[q];
-    const std::size_t nw = words_for(n);
-    const std::uint64_t* value = bitmap + nw;
     const std::size_t count = static_cast<std::size_t>(in_count[q]);
-    auto decode = [&](std::size_t e) {
-      const bool set = (bitmap[e >> 6] >> (e & 63)) & 1u;
-      const double v = set ? std::bit_cast<double>(*value) : 0.0;
-      value += set;
-      return v;
-    };
-    std::size_t e = 0;
+    SparseReader in(recv_words_.data() + rd[q], count * k);
     for (std::size_t a = 0; a < k; ++a) {
       double* dst = to[a].data();
       const Index* list = unpack.data() + in_offset[q];
-      for (std::size_t i = 0; i < count; ++i, ++e) dst[list[i]] = decode(e);
+      for (std::size_t i = 0; i < count; ++i) dst[list[i]] = in.get();
     }
-    if (static_cast<std::size_t>(value - bitmap) != static_cast<std::size_t>(rc[q]))
-      fail("a peer's sparse segment does not match its bitmap");
+    if (in.words() != static_cast<std::size_t>(rc[q])) fail("a peer's sparse segment does not match its bitmap");
   }
   stats_.routed_bytes_sent += at * sizeof(std::uint64_t);
   stats_.routed_bytes_received += received * sizeof(std::uint64_t);
@@ -378,27 +398,16 @@ void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::s
     ++count[q];
   }
   const std::size_t mine = static_cast<std::size_t>(count[me]);
-  checked_int(n * k + (n * k + 63) / 64 + static_cast<std::size_t>(P), "allgather_owned values");
+  checked_int(n * k + bitmap_words(n * k), "allgather_owned values");
   // Each rank's segment, [array 0 | array 1 | …] each in id order, sent sparse as the routed
-  // calls send theirs: a bitmap of the non-zero bit patterns, then those values. Trade-pair
-  // flows, most of them exactly 0, were four fifths of the million world's bytes.
-  auto words_for = [](std::size_t v) { return (v + 63) / 64; };
-  const std::size_t nw = words_for(mine * k);
-  send_words_.resize(nw + mine * k);
-  std::uint64_t* bitmap = send_words_.data();
-  std::fill(bitmap, bitmap + nw, std::uint64_t{0});
-  std::uint64_t* value = bitmap + nw;
-  std::size_t e = 0;
+  // calls send theirs (SparseWriter). Trade-pair flows, most of them exactly 0, were four fifths
+  // of the million world's bytes.
+  send_words_.resize(bitmap_words(mine * k) + mine * k);
+  SparseWriter out(send_words_.data(), mine * k);
   for (std::size_t a = 0; a < k; ++a)
     for (std::size_t i = 0; i < n; ++i)
-      if (owner[i] == me) {
-        const auto w = std::bit_cast<std::uint64_t>(arrays[a][i]);
-        bitmap[e >> 6] |= std::uint64_t{w != 0} << (e & 63);
-        *value = w;
-        value += w != 0;
-        ++e;
-      }
-  const int sent = checked_int(static_cast<std::size_t>(value - bitmap), "allgather_owned words");
+      if (owner[i] == me) out.put(arrays[a][i]);
+  const int sent = checked_int(out.words(), "allgather_owned words");
   std::vector<int> rc(P), rd(P);
   MPI_Allgather(&sent, 1, MPI_INT, rc.data(), 1, MPI_INT, comm_.impl_->native());
   std::size_t total = 0;
@@ -416,15 +425,10 @@ void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::s
     dense[q] = static_cast<std::size_t>(at);
     at += count[q] * static_cast<int>(k);
     const std::size_t m = static_cast<std::size_t>(count[q]) * k;
-    const std::uint64_t* bits = recv_words_.data() + rd[q];
-    const std::uint64_t* v = bits + words_for(m);
-    double* out = recv_buffer_.data() + dense[q];
-    for (std::size_t j = 0; j < m; ++j) {
-      const bool set = (bits[j >> 6] >> (j & 63)) & 1u;
-      out[j] = set ? std::bit_cast<double>(*v) : 0.0;
-      v += set;
-    }
-    if (static_cast<std::size_t>(v - bits) != static_cast<std::size_t>(rc[q]))
+    SparseReader in(recv_words_.data() + rd[q], m);
+    double* dense_q = recv_buffer_.data() + dense[q];
+    for (std::size_t j = 0; j < m; ++j) dense_q[j] = in.get();
+    if (in.words() != static_cast<std::size_t>(rc[q]))
       fail("allgather_owned: a rank's sparse segment does not match its bitmap");
   }
   for (std::size_t a = 0; a < k; ++a) {
