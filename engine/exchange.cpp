@@ -390,9 +390,8 @@ void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::s
     if (a.size() != n) fail("allgather_owned: an array differs in size from the owner array");
   ++stats_.collective_calls;
   if (P == 1 || k == 0) return;
-  counts_.assign(2 * static_cast<std::size_t>(P), 0);
+  counts_.assign(static_cast<std::size_t>(P), 0);
   int* count = counts_.data();
-  int* displ = count + P;
   for (int q : owner) {
     if (q < 0 || q >= P) fail("allgather_owned: entry owned by rank " + std::to_string(q));
     ++count[q];
@@ -418,28 +417,22 @@ void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::s
   recv_words_.resize(total);
   MPI_Allgatherv(send_words_.data(), sent, MPI_UINT64_T, recv_words_.data(), rc.data(), rd.data(), MPI_UINT64_T,
                  comm_.impl_->native());
-  // Decoded into the dense layout: rank q's segment at `dense[q]`.
-  recv_buffer_.resize(n * k);
-  std::vector<std::size_t> dense(P);
-  for (int q = 0, at = 0; q < P; ++q) {
-    dense[q] = static_cast<std::size_t>(at);
-    at += count[q] * static_cast<int>(k);
-    const std::size_t m = static_cast<std::size_t>(count[q]) * k;
-    SparseReader in(recv_words_.data() + rd[q], m);
-    double* dense_q = recv_buffer_.data() + dense[q];
-    for (std::size_t j = 0; j < m; ++j) dense_q[j] = in.get();
-    if (in.words() != static_cast<std::size_t>(rc[q]))
-      fail("allgather_owned: a rank's sparse segment does not match its bitmap");
-  }
+  // Rank q's segment holds, array by array, its entries in id order: the order of the loop
+  // below, so one reader per rank is that rank's cursor.
+  std::vector<SparseReader> in;
+  in.reserve(P);
+  for (int q = 0; q < P; ++q) in.emplace_back(recv_words_.data() + rd[q], static_cast<std::size_t>(count[q]) * k);
   for (std::size_t a = 0; a < k; ++a) {
-    std::fill(displ, displ + P, 0);  // cursor per owner
     double* dst = arrays[a].data();
     for (std::size_t i = 0; i < n; ++i) {
       const int q = owner[i];
-      const double v = recv_buffer_[dense[q] + a * count[q] + displ[q]++];
+      const double v = in[q].get();
       if (q != me) dst[i] = v;
     }
   }
+  for (int q = 0; q < P; ++q)
+    if (in[q].words() != static_cast<std::size_t>(rc[q]))
+      fail("allgather_owned: a rank's sparse segment does not match its bitmap");
   stats_.collective_bytes_sent += static_cast<std::size_t>(sent) * sizeof(std::uint64_t);
   stats_.collective_bytes_received += (total - static_cast<std::size_t>(sent)) * sizeof(std::uint64_t);
 }

@@ -182,9 +182,8 @@ class Exchange {
 
   Communicator comm_;
   ExchangeStats stats_;
-  std::vector<double> send_buffer_, recv_buffer_;  // reused, grown on demand
-  std::vector<std::uint64_t> send_words_, recv_words_;  // routed calls' sparse segments
-  std::vector<int> counts_;                        // scratch: 4 × ranks
+  std::vector<std::uint64_t> send_words_, recv_words_;  // sparse segments, reused, grown on demand
+  std::vector<int> counts_;                        // scratch: up to 4 × ranks
 };
 
 }  // namespace decouple

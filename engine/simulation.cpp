@@ -623,8 +623,6 @@ void Simulation::plan_offers() {
         const double keep_free = on_free > 0.0 ? std::max(0.0, capacity - on_directed * keep_directed) / on_free : 0.0;
         for (int i = 0; i < nl; ++i) adjusted[i] *= directed(l0 + i) ? keep_directed : keep_free;
       }
-    }
-    if (directed_raw > 0.0) {
       planned = 0.0;
       for (int i = 0; i < nl; ++i) planned += adjusted[i];
     }
