@@ -1,6 +1,7 @@
 #include "agents/best_response.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -8,6 +9,9 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
 #endif
 
 namespace decouple {
@@ -421,11 +425,335 @@ bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope,
   return true;
 }
 
+// best_response_uncapped's common case with a fifth of its divisions. Where this returns true,
+// q and the plan are what best_response_uncapped gives, bit for bit; else it decides nothing
+// (best_response_uncapped runs). Most links of a large world ship at μ = 0 but are priced out
+// at the optimum, which lies between the two largest kinks; the divisions that found every
+// link's q(0) and kink are what can be left out:
+//
+// - with slope in [1e−100, 1e100] and |numerator| in [1e−200, 1e200] for every link, every
+//   q(0) before the clamp, numerator/slope, is finite, nonzero and of the numerator's sign, so
+//   the links not priced out at 0 (v ≥ 0) are those with a positive numerator and the
+//   finiteness test over the v's passes — no division needed to tell;
+// - a kink A/mult − base is A − base when mult = 1 (A/1 is A exactly);
+// - S(0) = Σ max(v, 0) is then positive (h(0) > 0), and its value is needed only where the
+//   root is interpolated from 0 (fewer than two positive kinks): there this returns false;
+// - at μ ≥ κ₂ > 0 a link whose numerator is ≤ −1e−200 has v ≤ −1e−300 < 0: its term is +0,
+//   which changes no sum that is not −0 (these start at +0), it leaves the kept links, and
+//   its q is the +0 the fill starts from. So h and the fill divide only for the other links
+//   (those at or above the bracket: one or two).
+constexpr double kSlopeLow = 1e-100, kSlopeHigh = 1e100, kNumeratorLow = 1e-200, kNumeratorHigh = 1e200;
+
+bool best_response_lean(std::span<const LinkTerms> links, double cost_slope, double capacity, double min_output,
+                        std::span<double> q, ShipmentPlan& plan) {
+  constexpr std::size_t kMax = 16;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  const std::size_t n = links.size();
+  if (n == 0 || n > kMax || !(cost_slope > 0.0 && cost_slope < kInf) || !(min_output <= 0.0)) return false;
+  const double inv_k = 1.0 / cost_slope;
+  auto positive = [](double v) { return v < 0.0 ? 0.0 : v; };
+  std::uint32_t live[kMax];
+  std::size_t n_live = 0;
+  double top = -kInf, second = -kInf;
+  bool ok = true;
+  double finite = 0.0;  // stays 0 while every live kink is finite
+  // One link: its numerator at 0 and kink (used only if it is live), branch-free: a link not
+  // live enters the kinks as −∞ and the finiteness test as 0.
+  auto take = [&](std::size_t i, double numerator, double a) {
+    const bool is_live = numerator > 0.0;
+    live[n_live] = static_cast<std::uint32_t>(i);
+    n_live += is_live;
+    finite += 0.0 * (is_live ? a : 0.0);
+    const double ranked = is_live ? a : -kInf;
+    second = std::max(second, std::min(top, ranked));
+    top = std::max(top, ranked);
+  };
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  // Two links per step, the tests as packed compares (all lanes must pass).
+  {
+    const __m128d inf = _mm_set1_pd(kInf), zero = _mm_setzero_pd(), one = _mm_set1_pd(1.0);
+    const __m128d slope_low = _mm_set1_pd(kSlopeLow), slope_high = _mm_set1_pd(kSlopeHigh);
+    const __m128d num_low = _mm_set1_pd(kNumeratorLow), num_high = _mm_set1_pd(kNumeratorHigh);
+    const __m128d magnitude = _mm_castsi128_pd(_mm_set1_epi64x(0x7fffffffffffffffLL));
+    __m128d pass = _mm_castsi128_pd(_mm_set1_epi64x(-1));
+    for (; i + 1 < n; i += 2) {
+      const LinkTerms &p = links[i], &r = links[i + 1];
+      const __m128d A = _mm_set_pd(r.intercept, p.intercept), M = _mm_set_pd(r.multiplier, p.multiplier);
+      const __m128d B = _mm_set_pd(r.base_cost, p.base_cost), D = _mm_set_pd(r.slope, p.slope);
+      const __m128d C = _mm_set_pd(r.cap, p.cap);
+      const __m128d num = _mm_sub_pd(A, _mm_mul_pd(M, _mm_add_pd(B, zero)));
+      const __m128d size = _mm_and_pd(num, magnitude);
+      pass = _mm_and_pd(pass, _mm_and_pd(_mm_cmpeq_pd(C, inf), _mm_and_pd(_mm_cmpgt_pd(M, zero), _mm_cmplt_pd(M, inf))));
+      pass = _mm_and_pd(pass, _mm_and_pd(_mm_cmpge_pd(D, slope_low), _mm_cmple_pd(D, slope_high)));
+      pass = _mm_and_pd(pass, _mm_and_pd(_mm_cmpge_pd(size, num_low), _mm_cmple_pd(size, num_high)));
+      // A/1 is A: the division only where a multiplier is not 1 (both lanes then, as DIVPD).
+      const __m128d a = _mm_movemask_pd(_mm_cmpneq_pd(M, one)) == 0 ? _mm_sub_pd(A, B)
+                                                                   : _mm_sub_pd(_mm_div_pd(A, M), B);
+      take(i, _mm_cvtsd_f64(num), _mm_cvtsd_f64(a));
+      take(i + 1, _mm_cvtsd_f64(_mm_unpackhi_pd(num, num)), _mm_cvtsd_f64(_mm_unpackhi_pd(a, a)));
+    }
+    ok = _mm_movemask_pd(pass) == 3;
+  }
+#endif
+  for (; i < n; ++i) {
+    const LinkTerms& l = links[i];
+    const double numerator = l.intercept - l.multiplier * (l.base_cost + 0.0);  // as Supply(links, 0) forms it
+    const double size = std::abs(numerator);
+    ok &= (l.cap == kInf) & (l.multiplier > 0.0) & (l.multiplier < kInf) & (l.slope >= kSlopeLow) &
+          (l.slope <= kSlopeHigh) & (size >= kNumeratorLow) & (size <= kNumeratorHigh);
+    take(i, numerator, l.multiplier == 1.0 ? l.intercept - l.base_cost : l.intercept / l.multiplier - l.base_cost);
+  }
+  if (!ok || finite != 0.0 || !(second > 0.0) || !(second < top)) return false;
+  // h at κ₂ over the live links, keeping those not priced out there (`rest`), and h at κ₁ over
+  // `rest`: the same sums in the same order as two evaluations, but a link's two quotients go
+  // through one DIVPD, so the second no longer waits for the first (the searches here are one
+  // chain of divisions, and its latency is what they take). A kept link priced out at κ₁ adds
+  // its +0 as the separate evaluation did; one not kept adds +0 in place of nothing.
+  std::uint32_t rest[kMax];
+  std::size_t n_rest = 0;
+  double at_second = 0.0, at_top = 0.0;  // Σ max(v, 0) at κ₂ (live links) and at κ₁ (rest)
+  for (std::size_t j = 0; j < n_live; ++j) {
+    const LinkTerms& l = links[live[j]];
+    const double numerator = l.intercept - l.multiplier * (l.base_cost + second);
+    if (numerator <= -kNumeratorLow) continue;  // priced out at κ₂ (and κ₁): +0, not kept
+    const double numerator_top = l.intercept - l.multiplier * (l.base_cost + top);
+#if defined(__SSE2__)
+    const __m128d v2 = _mm_div_pd(_mm_set_pd(numerator_top, numerator), _mm_set1_pd(l.slope));
+    const double v = _mm_cvtsd_f64(v2), v_top = _mm_cvtsd_f64(_mm_unpackhi_pd(v2, v2));
+#else
+    const double v = numerator / l.slope, v_top = numerator_top / l.slope;
+#endif
+    at_second += positive(v);
+    const bool kept = !(v < 0.0);
+    rest[n_rest] = live[j];
+    n_rest += kept;
+    at_top += kept ? positive(v_top) : 0.0;
+  }
+  const double h2 = at_second - 0.0 - second * inv_k;
+  if (h2 <= 0.0) return false;  // the root lies lower
+  const double x0 = second, h0 = h2;
+  const double h1 = at_top - 0.0 - top * inv_k;
+  const double mu = h1 <= 0.0 ? x0 + (top - x0) * h0 / (h0 - h1) : top + h1 / inv_k;  // > κ₂ > 0
+  auto fill = [&](double at) {
+    double total = 0.0;
+    for (std::size_t i = 0; i < n; ++i) q[i] = 0.0;  // (std::fill became REP STOSQ: slow to start)
+    for (std::size_t j = 0; j < n_rest; ++j) {
+      const LinkTerms& l = links[rest[j]];
+      const double numerator = l.intercept - l.multiplier * (l.base_cost + at);
+      if (numerator <= -kNumeratorLow) continue;  // q stays +0, as positive(v < 0) gives
+      q[rest[j]] = positive(numerator / l.slope);
+      total += q[rest[j]];
+    }
+    return total;
+  };
+  const double total = fill(mu);
+  plan.shadow = 0.0;
+  if (total > capacity) {
+    // The capacity search from μ upward, as best_response_uncapped runs it.
+    const double hc0 = total - capacity - mu * 0.0;
+    double mc = mu;
+    if (top > mu) {
+      const double hc1 = at_top - capacity - top * 0.0;  // h at κ₁ for target K, no k term
+      mc = hc1 <= 0.0 ? mu + (top - mu) * hc0 / (hc0 - hc1) : top;
+    }
+    plan.shadow = mc - cost_slope * capacity;
+    plan.total = fill(mc);
+    plan.mu = mc;
+    return true;
+  }
+  plan.total = total;
+  plan.mu = mu;
+  return true;
+}
+
+
+// best_response_lean in four lanes (firms) at once. Every lane takes the operations the scalar
+// code takes, in the same order, on its own values: IEEE arithmetic per lane, no contraction
+// (-ffp-contract=off), std::max(a, b) as MAXPD(b, a) and std::min(a, b) as MINPD(b, a) (the
+// operand order that returns the same operand on ties and NaN), max(v, 0) of the scalar code
+// (v < 0 ? +0 : v) as a blend. Where the scalar code skips a link (priced out) a lane adds +0
+// instead, which changes no sum that is not −0 (every sum starts at +0). A lane whose firm the
+// lean path would decline is not solved.
+#if defined(__x86_64__) || defined(__i386__)
+// Helpers of batch_avx (AVX code in a file built for the baseline ISA; all callers are AVX).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define DECOUPLE_AVX __attribute__((target("avx"), always_inline)) inline
+// Selects by bit masks, not BLENDVPD: GCC 12 turns a blend on a compare into a branch per lane.
+DECOUPLE_AVX __m256d avx_select(__m256d mask, __m256d yes, __m256d no) {
+  return _mm256_or_pd(_mm256_and_pd(mask, yes), _mm256_andnot_pd(mask, no));
+}
+DECOUPLE_AVX __m256d avx_positive(__m256d v) {  // v < 0 ? +0 : v per lane (+0 is all zero bits)
+  return _mm256_andnot_pd(_mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_LT_OQ), v);
+}
+DECOUPLE_AVX __m256d avx_max(__m256d a, __m256d b) { return _mm256_max_pd(b, a); }  // std::max(a, b)
+DECOUPLE_AVX __m256d avx_min(__m256d a, __m256d b) { return _mm256_min_pd(b, a); }  // std::min(a, b)
+// q*(at) for the kept links into qs (link-major), Σ in link order.
+DECOUPLE_AVX __m256d avx_fill(std::size_t width, const double (*A)[4], const double (*M)[4], const double (*B)[4],
+                              const double (*D)[4], const __m256d* rest, __m256d at, double (*qs)[4]) {
+  const __m256d neg_num_low = _mm256_set1_pd(-kNumeratorLow);
+  __m256d total = _mm256_setzero_pd();
+  for (std::size_t i = 0; i < width; ++i) {
+    const __m256d a_ = _mm256_load_pd(A[i]), m_ = _mm256_load_pd(M[i]), b_ = _mm256_load_pd(B[i]);
+    const __m256d d_ = _mm256_load_pd(D[i]);
+    const __m256d num = _mm256_sub_pd(a_, _mm256_mul_pd(m_, _mm256_add_pd(b_, at)));
+    const __m256d ships = _mm256_andnot_pd(_mm256_cmp_pd(num, neg_num_low, _CMP_LE_OQ), rest[i]);
+    const __m256d qi = _mm256_and_pd(ships, avx_positive(_mm256_div_pd(num, d_)));
+    _mm256_store_pd(qs[i], qi);
+    total = _mm256_add_pd(total, qi);
+  }
+  return total;
+}
+#undef DECOUPLE_AVX
+__attribute__((target("avx"))) unsigned batch_avx(const std::span<const LinkTerms> links[kBatchLanes],
+                                                  const double cost_slope[kBatchLanes],
+                                                  const double capacity[kBatchLanes],
+                                                  const double min_output[kBatchLanes],
+                                                  const std::span<double> q[kBatchLanes],
+                                                  ShipmentPlan plan[kBatchLanes]) {
+  constexpr std::size_t kMax = 16;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  unsigned lanes = 0;
+  std::size_t width = 0;  // most links in a lane
+  alignas(32) double k_in[kBatchLanes], cap_in[kBatchLanes];
+  for (int k = 0; k < kBatchLanes; ++k) {
+    const std::size_t n = links[k].size();
+    const bool takes = n > 0 && n <= kMax && cost_slope[k] > 0.0 && cost_slope[k] < kInf && min_output[k] <= 0.0;
+    lanes |= static_cast<unsigned>(takes) << k;
+    k_in[k] = takes ? cost_slope[k] : 1.0;
+    cap_in[k] = capacity[k];
+    if (takes) width = std::max(width, n);
+  }
+  if (lanes == 0) return 0;
+  // The lanes' links by field, link-major; a lane with fewer links is padded with a link
+  // priced out at 0 (never live: in no sum), so every lane runs `width` steps.
+  alignas(32) double A[kMax][kBatchLanes], M[kMax][kBatchLanes], B[kMax][kBatchLanes], D[kMax][kBatchLanes],
+      C[kMax][kBatchLanes];
+  for (int k = 0; k < kBatchLanes; ++k) {
+    const std::size_t n = (lanes >> k & 1u) ? links[k].size() : 0;
+    for (std::size_t i = 0; i < width; ++i) {
+      if (i < n) {
+        const LinkTerms& l = links[k][i];
+        A[i][k] = l.intercept;
+        M[i][k] = l.multiplier;
+        B[i][k] = l.base_cost;
+        D[i][k] = l.slope;
+        C[i][k] = l.cap;
+      } else {
+        A[i][k] = -1.0;
+        M[i][k] = 1.0;
+        B[i][k] = 0.0;
+        D[i][k] = 1.0;
+        C[i][k] = kInf;
+      }
+    }
+  }
+  const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), inf = _mm256_set1_pd(kInf);
+  const __m256d minus_inf = _mm256_set1_pd(-kInf);
+  const __m256d slope_low = _mm256_set1_pd(kSlopeLow), slope_high = _mm256_set1_pd(kSlopeHigh);
+  const __m256d num_low = _mm256_set1_pd(kNumeratorLow), num_high = _mm256_set1_pd(kNumeratorHigh);
+  const __m256d neg_num_low = _mm256_set1_pd(-kNumeratorLow);
+  const __m256d magnitude = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
+  // Pass 1: which links ship at 0, the two largest kinks, the tests.
+  __m256d pass = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
+  __m256d finite = zero, top = minus_inf, second = minus_inf;
+  __m256d live[kMax];
+  for (std::size_t i = 0; i < width; ++i) {
+    const __m256d a_ = _mm256_load_pd(A[i]), m_ = _mm256_load_pd(M[i]), b_ = _mm256_load_pd(B[i]);
+    const __m256d d_ = _mm256_load_pd(D[i]), c_ = _mm256_load_pd(C[i]);
+    const __m256d num = _mm256_sub_pd(a_, _mm256_mul_pd(m_, _mm256_add_pd(b_, zero)));
+    const __m256d size = _mm256_and_pd(num, magnitude);
+    pass = _mm256_and_pd(pass, _mm256_and_pd(_mm256_cmp_pd(c_, inf, _CMP_EQ_OQ),
+                                             _mm256_and_pd(_mm256_cmp_pd(m_, zero, _CMP_GT_OQ),
+                                                           _mm256_cmp_pd(m_, inf, _CMP_LT_OQ))));
+    pass = _mm256_and_pd(pass, _mm256_and_pd(_mm256_cmp_pd(d_, slope_low, _CMP_GE_OQ),
+                                             _mm256_cmp_pd(d_, slope_high, _CMP_LE_OQ)));
+    pass = _mm256_and_pd(pass, _mm256_and_pd(_mm256_cmp_pd(size, num_low, _CMP_GE_OQ),
+                                             _mm256_cmp_pd(size, num_high, _CMP_LE_OQ)));
+    const __m256d is_live = _mm256_cmp_pd(num, zero, _CMP_GT_OQ);
+    live[i] = is_live;
+    const __m256d kink = _mm256_movemask_pd(_mm256_cmp_pd(m_, one, _CMP_NEQ_UQ)) == 0
+                             ? _mm256_sub_pd(a_, b_)
+                             : _mm256_sub_pd(_mm256_div_pd(a_, m_), b_);
+    finite = _mm256_add_pd(finite, _mm256_mul_pd(zero, _mm256_and_pd(is_live, kink)));
+    const __m256d ranked = avx_select(is_live, kink, minus_inf);
+    second = avx_max(second, avx_min(top, ranked));
+    top = avx_max(top, ranked);
+  }
+  const __m256d ok = _mm256_and_pd(
+      _mm256_and_pd(pass, _mm256_cmp_pd(finite, zero, _CMP_EQ_OQ)),
+      _mm256_and_pd(_mm256_cmp_pd(second, zero, _CMP_GT_OQ), _mm256_cmp_pd(second, top, _CMP_LT_OQ)));
+  lanes &= static_cast<unsigned>(_mm256_movemask_pd(ok));
+  if (lanes == 0) return 0;
+  const __m256d slope_k = _mm256_load_pd(k_in), inv_k = _mm256_div_pd(one, slope_k);
+  // h at κ₂ over the live links and at κ₁ over those kept (`rest`).
+  __m256d at_second = zero, at_top = zero;
+  __m256d rest[kMax];
+  for (std::size_t i = 0; i < width; ++i) {
+    const __m256d a_ = _mm256_load_pd(A[i]), m_ = _mm256_load_pd(M[i]), b_ = _mm256_load_pd(B[i]);
+    const __m256d d_ = _mm256_load_pd(D[i]);
+    const __m256d num = _mm256_sub_pd(a_, _mm256_mul_pd(m_, _mm256_add_pd(b_, second)));
+    const __m256d near = _mm256_andnot_pd(_mm256_cmp_pd(num, neg_num_low, _CMP_LE_OQ), live[i]);
+    const __m256d num_top = _mm256_sub_pd(a_, _mm256_mul_pd(m_, _mm256_add_pd(b_, top)));
+    const __m256d v = _mm256_div_pd(num, d_), v_top = _mm256_div_pd(num_top, d_);
+    at_second = _mm256_add_pd(at_second, _mm256_and_pd(near, avx_positive(v)));
+    const __m256d kept = _mm256_andnot_pd(_mm256_cmp_pd(v, zero, _CMP_LT_OQ), near);
+    rest[i] = kept;
+    at_top = _mm256_add_pd(at_top, _mm256_and_pd(kept, avx_positive(v_top)));
+  }
+  const __m256d h2 = _mm256_sub_pd(_mm256_sub_pd(at_second, zero), _mm256_mul_pd(second, inv_k));
+  lanes &= static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(h2, zero, _CMP_GT_OQ)));
+  if (lanes == 0) return 0;
+  const __m256d x0 = second, h0 = h2;
+  const __m256d h1 = _mm256_sub_pd(_mm256_sub_pd(at_top, zero), _mm256_mul_pd(top, inv_k));
+  const __m256d interpolated =
+      _mm256_add_pd(x0, _mm256_div_pd(_mm256_mul_pd(_mm256_sub_pd(top, x0), h0), _mm256_sub_pd(h0, h1)));
+  const __m256d beyond = _mm256_add_pd(top, _mm256_div_pd(h1, inv_k));
+  const __m256d mu = avx_select(_mm256_cmp_pd(h1, zero, _CMP_LE_OQ), interpolated, beyond);
+  alignas(32) double qs[kMax][kBatchLanes];
+  __m256d total = avx_fill(width, A, M, B, D, rest, mu, qs);
+  const __m256d cap = _mm256_load_pd(cap_in);
+  __m256d shadow = zero, solution = mu;
+  const __m256d binding = _mm256_cmp_pd(total, cap, _CMP_GT_OQ);
+  if (_mm256_movemask_pd(binding) & static_cast<int>(lanes)) {
+    // The capacity search from μ upward (target K, no k term), then q* again where it binds.
+    const __m256d hc0 = _mm256_sub_pd(_mm256_sub_pd(total, cap), _mm256_mul_pd(mu, zero));
+    const __m256d hc1 = _mm256_sub_pd(_mm256_sub_pd(at_top, cap), _mm256_mul_pd(top, zero));
+    const __m256d to_cap =
+        _mm256_add_pd(mu, _mm256_div_pd(_mm256_mul_pd(_mm256_sub_pd(top, mu), hc0), _mm256_sub_pd(hc0, hc1)));
+    const __m256d crossed = avx_select(_mm256_cmp_pd(hc1, zero, _CMP_LE_OQ), to_cap, top);
+    const __m256d mc = avx_select(_mm256_cmp_pd(top, mu, _CMP_GT_OQ), crossed, mu);
+    alignas(32) double q_mu[kMax][kBatchLanes];
+    for (std::size_t i = 0; i < width; ++i) _mm256_store_pd(q_mu[i], _mm256_load_pd(qs[i]));
+    const __m256d total_mc = avx_fill(width, A, M, B, D, rest, mc, qs);
+    for (std::size_t i = 0; i < width; ++i)
+      _mm256_store_pd(qs[i], avx_select(binding, _mm256_load_pd(qs[i]), _mm256_load_pd(q_mu[i])));
+    total = avx_select(binding, total_mc, total);
+    shadow = avx_select(binding, _mm256_sub_pd(mc, _mm256_mul_pd(slope_k, cap)), zero);
+    solution = avx_select(binding, mc, mu);
+  }
+  alignas(32) double out_total[kBatchLanes], out_mu[kBatchLanes], out_shadow[kBatchLanes];
+  _mm256_store_pd(out_total, total);
+  _mm256_store_pd(out_mu, solution);
+  _mm256_store_pd(out_shadow, shadow);
+  for (int k = 0; k < kBatchLanes; ++k) {
+    if (!(lanes >> k & 1u)) continue;
+    plan[k].total = out_total[k];
+    plan[k].mu = out_mu[k];
+    plan[k].shadow = out_shadow[k];
+    for (std::size_t i = 0; i < links[k].size(); ++i) q[k][i] = qs[i][k];
+  }
+  return lanes;
+}
+#pragma GCC diagnostic pop
+#endif
 }  // namespace
 
 ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, double capacity,
                            double min_output, std::span<double> q, std::span<double> scratch) {
   ShipmentPlan plan;
+  if (best_response_lean(links, cost_slope, capacity, min_output, q, plan)) return plan;
   if (best_response_uncapped(links, cost_slope, capacity, min_output, q, plan)) return plan;
   // Links priced out at μ = 0 ship nothing at any μ ≥ 0 and have no kink above 0: the
   // searches from 0 upward leave them out.
@@ -474,6 +802,17 @@ ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, 
   plan.total = filled ? total : s.fill(mu, q);
   plan.mu = mu;
   return plan;
+}
+
+unsigned best_response_batch(const std::span<const LinkTerms> links[kBatchLanes], const double cost_slope[kBatchLanes],
+                             const double capacity[kBatchLanes], const double min_output[kBatchLanes],
+                             const std::span<double> q[kBatchLanes], ShipmentPlan plan[kBatchLanes]) {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx = __builtin_cpu_supports("avx");
+  if (avx) return batch_avx(links, cost_slope, capacity, min_output, q, plan);
+#endif
+  (void)links, (void)cost_slope, (void)capacity, (void)min_output, (void)q, (void)plan;
+  return 0;
 }
 
 double adjust_shipments(std::span<const double> previous, std::span<const double> target,

@@ -35,6 +35,16 @@ struct ShipmentPlan {
 ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, double capacity,
                            double min_output, std::span<double> q, std::span<double> scratch);
 
+// Several firms' best responses at once, one firm per SIMD lane (AVX): lane k's links are
+// links[k], its q goes to q[k] (one per link) and its plan to plan[k]. Returns a bit mask of
+// the lanes solved — each exactly as best_response solves it, bit for bit; the others (a case
+// the batch does not take, or no AVX on this CPU) are left to best_response. A firm's search
+// is one chain of dependent divisions; four firms' chains run side by side.
+constexpr int kBatchLanes = 4;
+unsigned best_response_batch(const std::span<const LinkTerms> links[kBatchLanes], const double cost_slope[kBatchLanes],
+                             const double capacity[kBatchLanes], const double min_output[kBatchLanes],
+                             const std::span<double> q[kBatchLanes], ShipmentPlan plan[kBatchLanes]);
+
 // q_t = q_{t−1} + κ·(q* − q_{t−1}), then each link within its cap and the total within
 // `capacity` (scaled down proportionally if a sudden capacity cut leaves it above).
 // Returns the total.

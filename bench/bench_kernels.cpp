@@ -101,6 +101,37 @@ static void BM_BestResponseSampled(benchmark::State& state) {
 }
 BENCHMARK(BM_BestResponseSampled);
 
+// The same firms four at a time, one per lane (best_response_batch; a lane it leaves gets
+// best_response, as plan_offers does).
+static void BM_BestResponseBatchSampled(benchmark::State& state) {
+  const auto firms = sampled_firms();
+  std::vector<double> q(kBatchLanes * 64), scratch(128);
+  std::size_t i = 0;
+  long links = 0;
+  for (auto _ : state) {
+    std::span<const LinkTerms> l[kBatchLanes];
+    std::span<double> qs[kBatchLanes];
+    double k[kBatchLanes], cap[kBatchLanes], floor[kBatchLanes];
+    ShipmentPlan plan[kBatchLanes];
+    for (int j = 0; j < kBatchLanes; ++j) {
+      const auto& f = firms[i];
+      l[j] = f.links;
+      qs[j] = std::span<double>(q.data() + 64 * j, f.links.size());
+      k[j] = f.cost_slope;
+      cap[j] = f.capacity;
+      floor[j] = f.min_output;
+      links += static_cast<long>(f.links.size());
+      i = i + 1 == firms.size() ? 0 : i + 1;
+    }
+    const unsigned done = best_response_batch(l, k, cap, floor, qs, plan);
+    for (int j = 0; j < kBatchLanes; ++j)
+      if (!(done >> j & 1u)) plan[j] = best_response(l[j], k[j], cap[j], floor[j], qs[j], scratch);
+    benchmark::DoNotOptimize(plan);
+  }
+  state.SetItemsProcessed(links);
+}
+BENCHMARK(BM_BestResponseBatchSampled);
+
 // Clearing a market with `bids` input bids (sorted) on top of linear demand.
 static void BM_Clearing(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));

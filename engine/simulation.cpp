@@ -145,9 +145,10 @@ Simulation::Simulation(const Scenario& scenario, Communicator comm)
     max_links = std::max<std::size_t>(max_links, w.link_begin[f + 1] - w.link_begin[f]);
   for (Index m = 0; m < w.markets; ++m)
     max_bids = std::max<std::size_t>(max_bids, w.bid_begin[m + 1] - w.bid_begin[m]);
-  terms_.resize(max_links);
-  target_.resize(max_links);
-  adjusted_.resize(max_links);
+  max_links_ = max_links;
+  terms_.resize(kBatchLanes * max_links);
+  target_.resize(kBatchLanes * max_links);
+  adjusted_.resize(kBatchLanes * max_links);
   scratch_.resize(2 * max_links + 2);
   // With split bids every slot is two entries (this month's use, restocking).
   const std::size_t max_entries = w.slot_stock_bid.empty() ? max_bids : 2 * max_bids;
@@ -552,62 +553,68 @@ void Simulation::plan_offers() {
   const bool split = !w.slot_stock_bid.empty();  // restocking bids at their own price
   const double* directed_q = directed_q_.empty() ? nullptr : directed_q_.data();  // none yet: no directive
   auto directed = [&](int l) { return directed_q != nullptr && !std::isnan(directed_q[l]); };
-  for (Index f = firm_lo_; f < firm_hi_; ++f) {
-    const int l0 = w.first_link(f), nl = w.end_link(f) - l0;
-    const int s0 = w.slot_begin[f], s1 = w.slot_begin[f + 1];
-    if (w.firm_status[f] != FirmStatus::active) {
-      std::fill(w.link_q.begin() + l0, w.link_q.begin() + l0 + nl, 0.0);
-      std::fill(w.link_plan.begin() + l0, w.link_plan.begin() + l0 + nl, 0.0);
-      for (int s = s0; s < s1; ++s) {
-        w.slot_bid[s] = 0.0;
-        if (split) w.slot_stock_bid[s] = 0.0;  // its restocking part too (else a stale bid buys)
-      }
-      w.firm_planned[f] = w.firm_output[f] = w.firm_shadow[f] = 0.0;
-      continue;
-    }
+  // Active firms go in batches of kBatchLanes: each one's link terms, then their best responses
+  // side by side (best_response_batch; a firm it does not solve gets best_response), then each
+  // one's adjustment, shipments and bids. Firms touch only their own links, slots and rows, so
+  // the order is immaterial. Lane k's terms, targets and adjusted shipments start at k·max_links_.
+  struct Firm {
+    Index f;
+    int l0, nl, s0, s1;
+    double cost, subsidy, theta, directed_raw;
+  };
+  Firm batch[kBatchLanes];
+  int lanes = 0;
+  const std::size_t stride = max_links_;
+  auto terms_of = [&](int k, int nl) { return std::span<const LinkTerms>(terms_.data() + k * stride, nl); };
+
+  auto prepare = [&](Index f, int l0, int nl, int s0, int s1) {
+    Firm& b = batch[lanes];
+    b = Firm{f, l0, nl, s0, s1, 0.0, 0.0, 0.0, 0.0};
     const Index o = w.firm_region[f], g = w.firm_good[f];
     // Full marginal cost: own cost plus inputs at their expected replacement price (the
     // input market's adaptive forecast): a cut-off raises it gradually, so a plant runs
     // on its buffer, and it falls back once supply returns (no sunk-cost trap).
-    const double cost = w.firm_cost[f] + input_cost(w, f);
-    const double subsidy = p.production_subsidy[w.region_good(o, g)];
-    const double theta = soe_theta(w, p, f);
-    w.firm_unit_cost[f] = cost;
-
-    // Directed links ship at least the directive volume (scaled down if it exceeds capacity);
-    // the other links give way where capacity binds.
-    const double capacity = w.firm_capacity[f];
-    double directed_raw = 0.0;
+    b.cost = w.firm_cost[f] + input_cost(w, f);
+    b.subsidy = p.production_subsidy[w.region_good(o, g)];
+    b.theta = soe_theta(w, p, f);
+    w.firm_unit_cost[f] = b.cost;
+    LinkTerms* terms = terms_.data() + lanes * stride;
     for (int i = 0; i < nl; ++i) {
       const int l = l0 + i;
       const Index m = w.link_market[l];
-      const double b = w.market_b_hat[m];
+      const double bh = w.market_b_hat[m];
       const TradeTerms& border = trade_terms_[w.link_trade[l]];
       const double w_home = (w.firm_kind[f] == FirmKind::soe && w.market_region[m] == o)
                                 ? w.firm_welfare_weight[f] : 0.0;
-      auto& t = terms_[i];
-      t.intercept = w.market_a_hat[m] - b * (w.market_supply[m] - w.link_q[l]);
+      auto& t = terms[i];
+      t.intercept = w.market_a_hat[m] - bh * (w.market_supply[m] - w.link_q[l]);
       t.multiplier = border.multiplier;
-      t.base_cost = cost - subsidy - theta + border.add;
+      t.base_cost = b.cost - b.subsidy - b.theta + border.add;
       // A price-taking (fringe) firm sets price = marginal cost: slope b, as λ = 1 does.
-      t.slope = (w.firm_price_taking[f] ? 1.0 : 2.0 - w_home) * b;
+      t.slope = (w.firm_price_taking[f] ? 1.0 : 2.0 - w_home) * bh;
       t.cap = w.link_cap[l];
-      if (directed(l)) directed_raw += directed_q[l];
+      if (directed(l)) b.directed_raw += directed_q[l];
     }
-    const double directed_scale = directed_raw > capacity ? capacity / directed_raw : 1.0;
-    const double free_capacity = capacity;
-    const std::span<const LinkTerms> terms(terms_.data(), nl);
-    const std::span<double> target(target_.data(), nl), adjusted(adjusted_.data(), nl);
+    ++lanes;
+  };
+
+  auto finish = [&](int k, const ShipmentPlan& plan) {
+    const Firm& b = batch[k];
+    const Index f = b.f;
+    const int l0 = b.l0, nl = b.nl, s0 = b.s0, s1 = b.s1;
+    w.firm_shadow[f] = plan.shadow;
+    // Directed links ship at least the directive volume (scaled down if it exceeds capacity);
+    // the other links give way where capacity binds.
+    const double capacity = w.firm_capacity[f];
+    const double directed_scale = b.directed_raw > capacity ? capacity / b.directed_raw : 1.0;
+    const auto terms = terms_of(k, nl);
+    const std::span<double> target(target_.data() + k * stride, nl), adjusted(adjusted_.data() + k * stride, nl);
     // Partial adjustment starts from last month's plan: a shortage that forced actual
     // shipments to 0 does not reset what the firm intends to make.
     const std::span<double> previous(w.link_plan.data() + l0, nl);
-    const double committed = floor_min_output_[f];
-    const auto plan = best_response(terms, w.firm_cost_slope[f], free_capacity, committed, target,
-                                    scratch_);
-    w.firm_shadow[f] = plan.shadow;
     // Σ adjusted in link order, as the loop below would add it (unless directives change it).
-    double planned = adjust_shipments(previous, target, terms, kappa, free_capacity, adjusted);
-    if (directed_raw > 0.0) {
+    double planned = adjust_shipments(previous, target, terms, kappa, capacity, adjusted);
+    if (b.directed_raw > 0.0) {
       double on_directed = 0.0, on_free = 0.0;
       for (int i = 0; i < nl; ++i) {
         const int l = l0 + i;
@@ -648,14 +655,14 @@ void Simulation::plan_offers() {
         if (w.link_cap[l] <= 0.0) continue;
         value = std::max(value, trade_net_[w.link_trade[l]]);
       }
-      value += subsidy + theta;
+      value += b.subsidy + b.theta;
       for (int s = s0; s < s1; ++s) {
         const double cover = w.good_cover[w.slot_good[s]];  // months of this input kept
         w.slot_inventory[s] -= w.slot_units[s] * actual;
         if (w.slot_inventory[s] < 0.0) w.slot_inventory[s] = 0.0;  // rounding only
         const double expected = input_price(w, s);
         const double reservation =
-            std::max(0.0, (value - (cost - w.slot_units[s] * expected)) / w.slot_units[s]);
+            std::max(0.0, (value - (b.cost - w.slot_units[s] * expected)) / w.slot_units[s]);
         // With split bids the part that rebuilds the buffer bids near the expected price.
         const auto bid = input_bid(w.slot_units[s], planned, w.slot_inventory[s], cover, reservation,
                                    expected, markup);
@@ -667,7 +674,47 @@ void Simulation::plan_offers() {
         }
       }
     }
+  };
+
+  auto solve = [&] {
+    std::span<const LinkTerms> links[kBatchLanes];
+    std::span<double> q[kBatchLanes];
+    double slope[kBatchLanes], capacity[kBatchLanes], committed[kBatchLanes];
+    ShipmentPlan plan[kBatchLanes];
+    for (int k = 0; k < kBatchLanes; ++k) {
+      const bool here = k < lanes;
+      const Index f = here ? batch[k].f : batch[0].f;
+      links[k] = terms_of(k, here ? batch[k].nl : 0);  // an empty lane: not solved
+      q[k] = std::span<double>(target_.data() + k * stride, here ? batch[k].nl : 0);
+      slope[k] = w.firm_cost_slope[f];
+      capacity[k] = w.firm_capacity[f];
+      committed[k] = floor_min_output_[f];
+    }
+    const unsigned solved = lanes > 1 ? best_response_batch(links, slope, capacity, committed, q, plan) : 0u;
+    for (int k = 0; k < lanes; ++k) {
+      if (!(solved >> k & 1u)) plan[k] = best_response(links[k], slope[k], capacity[k], committed[k], q[k], scratch_);
+      finish(k, plan[k]);
+    }
+    lanes = 0;
+  };
+
+  for (Index f = firm_lo_; f < firm_hi_; ++f) {
+    const int l0 = w.first_link(f), nl = w.end_link(f) - l0;
+    const int s0 = w.slot_begin[f], s1 = w.slot_begin[f + 1];
+    if (w.firm_status[f] != FirmStatus::active) {
+      std::fill(w.link_q.begin() + l0, w.link_q.begin() + l0 + nl, 0.0);
+      std::fill(w.link_plan.begin() + l0, w.link_plan.begin() + l0 + nl, 0.0);
+      for (int s = s0; s < s1; ++s) {
+        w.slot_bid[s] = 0.0;
+        if (split) w.slot_stock_bid[s] = 0.0;  // its restocking part too (else a stale bid buys)
+      }
+      w.firm_planned[f] = w.firm_output[f] = w.firm_shadow[f] = 0.0;
+      continue;
+    }
+    prepare(f, l0, nl, s0, s1);
+    if (lanes == kBatchLanes) solve();
   }
+  if (lanes > 0) solve();
 }
 
 // ---- Phase 4: clearing -----------------------------------------------------------------

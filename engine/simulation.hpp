@@ -200,7 +200,8 @@ class Simulation {
   std::vector<double> bid_stock_q_, bid_stock_r_;  // restocking parts (only with split bids)
   std::vector<double> entry_q_, entry_r_;          // one market's bid entries (split bids)
   // Scratch for one firm / one market.
-  std::vector<LinkTerms> terms_;
+  std::vector<LinkTerms> terms_;  // plan_offers: kBatchLanes firms' links, max_links_ apart
+  std::size_t max_links_ = 0;     // most links of any firm
   std::vector<double> target_, adjusted_, scratch_, sorted_q_, sorted_r_, served_;
   std::vector<Index> order_;
   std::vector<std::pair<double, Index>> keyed_;  // bids as (reservation price, slot)

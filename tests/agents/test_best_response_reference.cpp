@@ -238,3 +238,70 @@ TEST(BestResponseReference, EqualsTheKinkWalkBitForBit) {
   }
   EXPECT_GT(uncapped_interior, 50000);  // the fast path's regime is well covered
 }
+
+// Four firms at a time, one per SIMD lane: every lane the batch solves must equal the single
+// firm's best response bit for bit (q, μ, total, shadow). Groups mix the million world's
+// shape (which the batch takes) with general random firms (which it must leave alone or
+// solve identically), and lanes with 1 to 16 links side by side.
+TEST(BestResponseReference, BatchEqualsOneFirmAtATime) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (!__builtin_cpu_supports("avx")) GTEST_SKIP() << "no AVX: the batch solves no lane";
+#endif
+  std::mt19937_64 gen(777);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  auto same = [](double x, double y) { return std::memcmp(&x, &y, sizeof x) == 0; };
+  int solved = 0, lanes = 0, capped = 0;
+  for (int c = 0; c < 50000; ++c) {
+    std::vector<Firm> firms;
+    for (int k = 0; k < kBatchLanes; ++k) {
+      Firm f = random_firm(gen);
+      if (u(gen) < 0.8) {
+        const int n = 1 + static_cast<int>(u(gen) * 16);
+        f.links.assign(n, LinkTerms{});
+        const double base = u(gen) < 0.5 ? 40.0 : 45.0 + 20.0 * u(gen);
+        for (int i = 0; i < n; ++i) {
+          auto& l = f.links[i];
+          l = {50.0 + 5.0 * u(gen), u(gen) < 0.7 ? 1.0 : 1.0 + 0.2 * u(gen),
+               base + (i == 0 ? -10.0 : 15.0 * u(gen) - 5.0), 0.001 + 0.01 * u(gen), kInf};
+          if (u(gen) < 0.02) l.intercept = l.base_cost = 0.0;
+          if (i > 0 && u(gen) < 0.15) l = f.links[static_cast<int>(u(gen) * i)];
+        }
+        const double r = u(gen);
+        f.k = r < 0.3 ? 1e-3 * u(gen) : r < 0.6 ? u(gen) : r < 0.9 ? 100.0 * u(gen) : 1e6 * u(gen);
+        f.capacity = u(gen) < 0.5 ? 1e12 : 100.0 * u(gen);
+        f.min_output = 0.0;
+      }
+      firms.push_back(std::move(f));
+    }
+    std::span<const LinkTerms> links[kBatchLanes];
+    double k[kBatchLanes], capacity[kBatchLanes], min_output[kBatchLanes];
+    std::vector<std::vector<double>> q(kBatchLanes);
+    std::span<double> q_span[kBatchLanes];
+    ShipmentPlan plan[kBatchLanes];
+    for (int j = 0; j < kBatchLanes; ++j) {
+      links[j] = firms[j].links;
+      k[j] = firms[j].k;
+      capacity[j] = firms[j].capacity;
+      min_output[j] = firms[j].min_output;
+      q[j].assign(firms[j].links.size(), -1.0);
+      q_span[j] = q[j];
+    }
+    const unsigned done = best_response_batch(links, k, capacity, min_output, q_span, plan);
+    for (int j = 0; j < kBatchLanes; ++j) {
+      ++lanes;
+      if (!(done >> j & 1u)) continue;
+      ++solved;
+      const std::size_t n = firms[j].links.size();
+      std::vector<double> q_ref(n), scratch(2 * n + 2);
+      const auto ref = best_response(firms[j].links, firms[j].k, firms[j].capacity, firms[j].min_output, q_ref, scratch);
+      ASSERT_TRUE(same(plan[j].mu, ref.mu)) << c << " lane " << j << ": " << plan[j].mu << " vs " << ref.mu;
+      ASSERT_TRUE(same(plan[j].total, ref.total)) << c << " lane " << j;
+      ASSERT_TRUE(same(plan[j].shadow, ref.shadow)) << c << " lane " << j;
+      for (std::size_t i = 0; i < n; ++i) ASSERT_TRUE(same(q[j][i], q_ref[i])) << c << " lane " << j << " link " << i;
+      capped += ref.shadow != 0.0;
+    }
+  }
+  // The batch's regime is well covered, binding capacity included.
+  EXPECT_GT(solved, lanes / 5);
+  EXPECT_GT(capped, 2500) << solved << " of " << lanes << " lanes solved";
+}
