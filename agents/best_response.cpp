@@ -606,49 +606,32 @@ DECOUPLE_AVX __m256d avx_fill(std::size_t width, const double (*A)[4], const dou
   return total;
 }
 #undef DECOUPLE_AVX
-__attribute__((target("avx"))) unsigned batch_avx(const std::span<const LinkTerms> links[kBatchLanes],
-                                                  const double cost_slope[kBatchLanes],
-                                                  const double capacity[kBatchLanes],
-                                                  const double min_output[kBatchLanes],
-                                                  const std::span<double> q[kBatchLanes],
+__attribute__((target("avx"))) unsigned batch_avx(FirmBatch& in, const std::span<double> q[kBatchLanes],
                                                   ShipmentPlan plan[kBatchLanes]) {
-  constexpr std::size_t kMax = 16;
+  constexpr std::size_t kMax = FirmBatch::kMaxLinks;
   constexpr double kInf = std::numeric_limits<double>::infinity();
   unsigned lanes = 0;
   std::size_t width = 0;  // most links in a lane
   alignas(32) double k_in[kBatchLanes], cap_in[kBatchLanes];
   for (int k = 0; k < kBatchLanes; ++k) {
-    const std::size_t n = links[k].size();
-    const bool takes = n > 0 && n <= kMax && cost_slope[k] > 0.0 && cost_slope[k] < kInf && min_output[k] <= 0.0;
+    const std::size_t n = in.links[k];
+    const double cost_slope = in.cost_slope[k];
+    const bool takes = n > 0 && n <= kMax && cost_slope > 0.0 && cost_slope < kInf && in.min_output[k] <= 0.0;
     lanes |= static_cast<unsigned>(takes) << k;
-    k_in[k] = takes ? cost_slope[k] : 1.0;
-    cap_in[k] = capacity[k];
+    k_in[k] = takes ? cost_slope : 1.0;
+    cap_in[k] = in.capacity[k];
     if (takes) width = std::max(width, n);
   }
   if (lanes == 0) return 0;
-  // The lanes' links by field, link-major; a lane with fewer links is padded with a link
-  // priced out at 0 (never live: in no sum), so every lane runs `width` steps.
-  alignas(32) double A[kMax][kBatchLanes], M[kMax][kBatchLanes], B[kMax][kBatchLanes], D[kMax][kBatchLanes],
-      C[kMax][kBatchLanes];
-  for (int k = 0; k < kBatchLanes; ++k) {
-    const std::size_t n = (lanes >> k & 1u) ? links[k].size() : 0;
-    for (std::size_t i = 0; i < width; ++i) {
-      if (i < n) {
-        const LinkTerms& l = links[k][i];
-        A[i][k] = l.intercept;
-        M[i][k] = l.multiplier;
-        B[i][k] = l.base_cost;
-        D[i][k] = l.slope;
-        C[i][k] = l.cap;
-      } else {
-        A[i][k] = -1.0;
-        M[i][k] = 1.0;
-        B[i][k] = 0.0;
-        D[i][k] = 1.0;
-        C[i][k] = kInf;
-      }
-    }
-  }
+  // A lane with fewer links is padded with a link priced out at 0 (never live: in no sum), so
+  // every lane runs `width` steps (a lane not solved keeps its links for best_response).
+  for (int k = 0; k < kBatchLanes; ++k)
+    for (std::size_t i = std::min(in.links[k], width); i < width; ++i) in.set(k, i, {-1.0, 1.0, 0.0, 1.0, kInf});
+  const auto& A = in.intercept;
+  const auto& M = in.multiplier;
+  const auto& B = in.base_cost;
+  const auto& D = in.slope;
+  const auto& C = in.cap;
   const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), inf = _mm256_set1_pd(kInf);
   const __m256d minus_inf = _mm256_set1_pd(-kInf);
   const __m256d slope_low = _mm256_set1_pd(kSlopeLow), slope_high = _mm256_set1_pd(kSlopeHigh);
@@ -742,7 +725,7 @@ __attribute__((target("avx"))) unsigned batch_avx(const std::span<const LinkTerm
     plan[k].total = out_total[k];
     plan[k].mu = out_mu[k];
     plan[k].shadow = out_shadow[k];
-    for (std::size_t i = 0; i < links[k].size(); ++i) q[k][i] = qs[i][k];
+    for (std::size_t i = 0; i < in.links[k]; ++i) q[k][i] = qs[i][k];
   }
   return lanes;
 }
@@ -804,24 +787,24 @@ ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, 
   return plan;
 }
 
-unsigned best_response_batch(const std::span<const LinkTerms> links[kBatchLanes], const double cost_slope[kBatchLanes],
-                             const double capacity[kBatchLanes], const double min_output[kBatchLanes],
-                             const std::span<double> q[kBatchLanes], ShipmentPlan plan[kBatchLanes]) {
+unsigned best_response_batch(FirmBatch& batch, const std::span<double> q[kBatchLanes],
+                             ShipmentPlan plan[kBatchLanes]) {
 #if defined(__x86_64__) || defined(__i386__)
   static const bool avx = __builtin_cpu_supports("avx");
-  if (avx) return batch_avx(links, cost_slope, capacity, min_output, q, plan);
+  if (avx) return batch_avx(batch, q, plan);
 #endif
-  (void)links, (void)cost_slope, (void)capacity, (void)min_output, (void)q, (void)plan;
+  (void)batch, (void)q, (void)plan;
   return 0;
 }
 
-double adjust_shipments(std::span<const double> previous, std::span<const double> target,
-                        std::span<const LinkTerms> links, double kappa, double capacity,
-                        std::span<double> out) {
+namespace {
+template <class Cap>
+double adjust(std::span<const double> previous, std::span<const double> target, Cap cap, double kappa,
+              double capacity, std::span<double> out) {
   double total = 0.0;
   for (std::size_t m = 0; m < out.size(); ++m) {
     const double v = previous[m] + kappa * (target[m] - previous[m]);
-    out[m] = clamp_cap(v, links[m].cap);
+    out[m] = clamp_cap(v, cap(m));
     total += out[m];
   }
   if (total > capacity) {
@@ -833,6 +816,18 @@ double adjust_shipments(std::span<const double> previous, std::span<const double
     }
   }
   return total;
+}
+}  // namespace
+
+double adjust_shipments(std::span<const double> previous, std::span<const double> target,
+                        std::span<const LinkTerms> links, double kappa, double capacity,
+                        std::span<double> out) {
+  return adjust(previous, target, [&](std::size_t m) { return links[m].cap; }, kappa, capacity, out);
+}
+
+double adjust_shipments(std::span<const double> previous, std::span<const double> target,
+                        std::span<const double> caps, double kappa, double capacity, std::span<double> out) {
+  return adjust(previous, target, [&](std::size_t m) { return caps[m]; }, kappa, capacity, out);
 }
 
 }  // namespace decouple

@@ -35,15 +35,40 @@ struct ShipmentPlan {
 ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, double capacity,
                            double min_output, std::span<double> q, std::span<double> scratch);
 
-// Several firms' best responses at once, one firm per SIMD lane (AVX): lane k's links are
-// links[k], its q goes to q[k] (one per link) and its plan to plan[k]. Returns a bit mask of
-// the lanes solved — each exactly as best_response solves it, bit for bit; the others (a case
-// the batch does not take, or no AVX on this CPU) are left to best_response. A firm's search
-// is one chain of dependent divisions; four firms' chains run side by side.
+// Several firms' best responses at once, one firm per SIMD lane (AVX), their links by field
+// and link-major (intercept[i][k]: lane k's link i), as a caller fills them without a copy.
+// best_response_batch solves the lanes it can — each exactly as best_response solves it, bit
+// for bit — and returns their bit mask; the others (a case the batch does not take, or no AVX
+// on this CPU) are left to best_response (LinkTerms of lane k's link i: link(k, i)). A firm's
+// search is one chain of dependent divisions; four firms' chains run side by side.
 constexpr int kBatchLanes = 4;
-unsigned best_response_batch(const std::span<const LinkTerms> links[kBatchLanes], const double cost_slope[kBatchLanes],
-                             const double capacity[kBatchLanes], const double min_output[kBatchLanes],
-                             const std::span<double> q[kBatchLanes], ShipmentPlan plan[kBatchLanes]);
+struct FirmBatch {
+  static constexpr std::size_t kMaxLinks = 16;
+  alignas(32) double intercept[kMaxLinks][kBatchLanes];
+  alignas(32) double multiplier[kMaxLinks][kBatchLanes];
+  alignas(32) double base_cost[kMaxLinks][kBatchLanes];
+  alignas(32) double slope[kMaxLinks][kBatchLanes];
+  alignas(32) double cap[kMaxLinks][kBatchLanes];
+  std::size_t links[kBatchLanes] = {};  // per lane (0: empty)
+  double cost_slope[kBatchLanes] = {}, capacity[kBatchLanes] = {}, min_output[kBatchLanes] = {};
+  LinkTerms link(int k, std::size_t i) const {
+    return {intercept[i][k], multiplier[i][k], base_cost[i][k], slope[i][k], cap[i][k]};
+  }
+  void set(int k, std::size_t i, const LinkTerms& l) {
+    intercept[i][k] = l.intercept;
+    multiplier[i][k] = l.multiplier;
+    base_cost[i][k] = l.base_cost;
+    slope[i][k] = l.slope;
+    cap[i][k] = l.cap;
+  }
+};
+// Lane k's q* into q[k] (links[k] values). The batch pads short lanes' links in place.
+unsigned best_response_batch(FirmBatch& batch, const std::span<double> q[kBatchLanes],
+                             ShipmentPlan plan[kBatchLanes]);
+
+// adjust_shipments below with the links' caps given alone.
+double adjust_shipments(std::span<const double> previous, std::span<const double> target,
+                        std::span<const double> caps, double kappa, double capacity, std::span<double> out);
 
 // q_t = q_{t−1} + κ·(q* − q_{t−1}), then each link within its cap and the total within
 // `capacity` (scaled down proportionally if a sudden capacity cut leaves it above).

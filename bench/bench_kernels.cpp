@@ -109,23 +109,27 @@ static void BM_BestResponseBatchSampled(benchmark::State& state) {
   std::size_t i = 0;
   long links = 0;
   for (auto _ : state) {
-    std::span<const LinkTerms> l[kBatchLanes];
+    FirmBatch batch;
     std::span<double> qs[kBatchLanes];
-    double k[kBatchLanes], cap[kBatchLanes], floor[kBatchLanes];
     ShipmentPlan plan[kBatchLanes];
     for (int j = 0; j < kBatchLanes; ++j) {
       const auto& f = firms[i];
-      l[j] = f.links;
+      batch.links[j] = f.links.size();
+      for (std::size_t m = 0; m < f.links.size(); ++m) batch.set(j, m, f.links[m]);
       qs[j] = std::span<double>(q.data() + 64 * j, f.links.size());
-      k[j] = f.cost_slope;
-      cap[j] = f.capacity;
-      floor[j] = f.min_output;
+      batch.cost_slope[j] = f.cost_slope;
+      batch.capacity[j] = f.capacity;
+      batch.min_output[j] = f.min_output;
       links += static_cast<long>(f.links.size());
       i = i + 1 == firms.size() ? 0 : i + 1;
     }
-    const unsigned done = best_response_batch(l, k, cap, floor, qs, plan);
+    const unsigned done = best_response_batch(batch, qs, plan);
     for (int j = 0; j < kBatchLanes; ++j)
-      if (!(done >> j & 1u)) plan[j] = best_response(l[j], k[j], cap[j], floor[j], qs[j], scratch);
+      if (!(done >> j & 1u)) {
+        std::vector<LinkTerms> l(batch.links[j]);
+        for (std::size_t m = 0; m < l.size(); ++m) l[m] = batch.link(j, m);
+        plan[j] = best_response(l, batch.cost_slope[j], batch.capacity[j], batch.min_output[j], qs[j], scratch);
+      }
     benchmark::DoNotOptimize(plan);
   }
   state.SetItemsProcessed(links);

@@ -578,7 +578,11 @@ void Simulation::plan_offers() {
     b.subsidy = p.production_subsidy[w.region_good(o, g)];
     b.theta = soe_theta(w, p, f);
     w.firm_unit_cost[f] = b.cost;
-    LinkTerms* terms = terms_.data() + lanes * stride;
+    // Up to FirmBatch::kMaxLinks links: into the batch's lane, by field; more: alone.
+    FirmBatch& fb = firm_batch_;
+    const int k = lanes;
+    const bool wide = nl > static_cast<int>(FirmBatch::kMaxLinks);
+    LinkTerms* wide_terms = terms_.data() + k * stride;
     for (int i = 0; i < nl; ++i) {
       const int l = l0 + i;
       const Index m = w.link_market[l];
@@ -586,15 +590,24 @@ void Simulation::plan_offers() {
       const TradeTerms& border = trade_terms_[w.link_trade[l]];
       const double w_home = (w.firm_kind[f] == FirmKind::soe && w.market_region[m] == o)
                                 ? w.firm_welfare_weight[f] : 0.0;
-      auto& t = terms[i];
+      LinkTerms t;
       t.intercept = w.market_a_hat[m] - bh * (w.market_supply[m] - w.link_q[l]);
       t.multiplier = border.multiplier;
       t.base_cost = b.cost - b.subsidy - b.theta + border.add;
       // A price-taking (fringe) firm sets price = marginal cost: slope b, as λ = 1 does.
       t.slope = (w.firm_price_taking[f] ? 1.0 : 2.0 - w_home) * bh;
       t.cap = w.link_cap[l];
+      if (wide) {
+        wide_terms[i] = t;
+      } else {
+        fb.set(k, i, t);
+      }
       if (directed(l)) b.directed_raw += directed_q[l];
     }
+    fb.links[k] = wide ? 0 : static_cast<std::size_t>(nl);  // a wide firm's lane: empty
+    fb.cost_slope[k] = w.firm_cost_slope[f];
+    fb.capacity[k] = w.firm_capacity[f];
+    fb.min_output[k] = floor_min_output_[f];
     ++lanes;
   };
 
@@ -607,13 +620,13 @@ void Simulation::plan_offers() {
     // the other links give way where capacity binds.
     const double capacity = w.firm_capacity[f];
     const double directed_scale = b.directed_raw > capacity ? capacity / b.directed_raw : 1.0;
-    const auto terms = terms_of(k, nl);
+    const std::span<const double> caps(w.link_cap.data() + l0, nl);
     const std::span<double> target(target_.data() + k * stride, nl), adjusted(adjusted_.data() + k * stride, nl);
     // Partial adjustment starts from last month's plan: a shortage that forced actual
     // shipments to 0 does not reset what the firm intends to make.
     const std::span<double> previous(w.link_plan.data() + l0, nl);
     // Σ adjusted in link order, as the loop below would add it (unless directives change it).
-    double planned = adjust_shipments(previous, target, terms, kappa, capacity, adjusted);
+    double planned = adjust_shipments(previous, target, caps, kappa, capacity, adjusted);
     if (b.directed_raw > 0.0) {
       double on_directed = 0.0, on_free = 0.0;
       for (int i = 0; i < nl; ++i) {
@@ -677,22 +690,22 @@ void Simulation::plan_offers() {
   };
 
   auto solve = [&] {
-    std::span<const LinkTerms> links[kBatchLanes];
+    FirmBatch& fb = firm_batch_;
+    for (int k = lanes; k < kBatchLanes; ++k) fb.links[k] = 0;  // empty lanes
     std::span<double> q[kBatchLanes];
-    double slope[kBatchLanes], capacity[kBatchLanes], committed[kBatchLanes];
+    for (int k = 0; k < kBatchLanes; ++k)
+      q[k] = std::span<double>(target_.data() + k * stride, k < lanes ? batch[k].nl : 0);
     ShipmentPlan plan[kBatchLanes];
-    for (int k = 0; k < kBatchLanes; ++k) {
-      const bool here = k < lanes;
-      const Index f = here ? batch[k].f : batch[0].f;
-      links[k] = terms_of(k, here ? batch[k].nl : 0);  // an empty lane: not solved
-      q[k] = std::span<double>(target_.data() + k * stride, here ? batch[k].nl : 0);
-      slope[k] = w.firm_cost_slope[f];
-      capacity[k] = w.firm_capacity[f];
-      committed[k] = floor_min_output_[f];
-    }
-    const unsigned solved = lanes > 1 ? best_response_batch(links, slope, capacity, committed, q, plan) : 0u;
+    const unsigned solved = lanes > 1 ? best_response_batch(fb, q, plan) : 0u;
     for (int k = 0; k < lanes; ++k) {
-      if (!(solved >> k & 1u)) plan[k] = best_response(links[k], slope[k], capacity[k], committed[k], q[k], scratch_);
+      if (!(solved >> k & 1u)) {
+        // The lane's terms as LinkTerms (a wide firm's are there already).
+        LinkTerms* terms = terms_.data() + k * stride;
+        if (fb.links[k] != 0)
+          for (std::size_t i = 0; i < fb.links[k]; ++i) terms[i] = fb.link(k, static_cast<int>(i));
+        plan[k] = best_response(terms_of(k, batch[k].nl), fb.cost_slope[k], fb.capacity[k], fb.min_output[k], q[k],
+                                scratch_);
+      }
       finish(k, plan[k]);
     }
     lanes = 0;

@@ -255,6 +255,7 @@ TEST(BestResponseReference, BatchEqualsOneFirmAtATime) {
     std::vector<Firm> firms;
     for (int k = 0; k < kBatchLanes; ++k) {
       Firm f = random_firm(gen);
+      if (f.links.size() > FirmBatch::kMaxLinks) f.links.resize(FirmBatch::kMaxLinks);
       if (u(gen) < 0.8) {
         const int n = 1 + static_cast<int>(u(gen) * 16);
         f.links.assign(n, LinkTerms{});
@@ -273,20 +274,28 @@ TEST(BestResponseReference, BatchEqualsOneFirmAtATime) {
       }
       firms.push_back(std::move(f));
     }
-    std::span<const LinkTerms> links[kBatchLanes];
-    double k[kBatchLanes], capacity[kBatchLanes], min_output[kBatchLanes];
+    FirmBatch batch;
     std::vector<std::vector<double>> q(kBatchLanes);
     std::span<double> q_span[kBatchLanes];
     ShipmentPlan plan[kBatchLanes];
     for (int j = 0; j < kBatchLanes; ++j) {
-      links[j] = firms[j].links;
-      k[j] = firms[j].k;
-      capacity[j] = firms[j].capacity;
-      min_output[j] = firms[j].min_output;
-      q[j].assign(firms[j].links.size(), -1.0);
+      const auto& f = firms[j];
+      batch.links[j] = f.links.size();
+      for (std::size_t i = 0; i < f.links.size(); ++i) batch.set(j, i, f.links[i]);
+      batch.cost_slope[j] = f.k;
+      batch.capacity[j] = f.capacity;
+      batch.min_output[j] = f.min_output;
+      q[j].assign(f.links.size(), -1.0);
       q_span[j] = q[j];
     }
-    const unsigned done = best_response_batch(links, k, capacity, min_output, q_span, plan);
+    const unsigned done = best_response_batch(batch, q_span, plan);
+    // The lanes left unsolved keep their links.
+    for (int j = 0; j < kBatchLanes; ++j)
+      for (std::size_t i = 0; i < firms[j].links.size(); ++i) {
+        const LinkTerms l = batch.link(j, i), r = firms[j].links[i];
+        ASSERT_TRUE(same(l.intercept, r.intercept) && same(l.multiplier, r.multiplier) && same(l.base_cost, r.base_cost) &&
+                    same(l.slope, r.slope) && same(l.cap, r.cap)) << c << " lane " << j << " link " << i;
+      }
     for (int j = 0; j < kBatchLanes; ++j) {
       ++lanes;
       if (!(done >> j & 1u)) continue;
