@@ -606,8 +606,7 @@ DECOUPLE_AVX __m256d avx_fill(std::size_t width, const double (*A)[4], const dou
   return total;
 }
 #undef DECOUPLE_AVX
-__attribute__((target("avx"))) unsigned batch_avx(FirmBatch& in, const std::span<double> q[kBatchLanes],
-                                                  ShipmentPlan plan[kBatchLanes]) {
+__attribute__((target("avx"))) unsigned batch_avx(FirmBatch& in, ShipmentPlan plan[kBatchLanes]) {
   constexpr std::size_t kMax = FirmBatch::kMaxLinks;
   constexpr double kInf = std::numeric_limits<double>::infinity();
   unsigned lanes = 0;
@@ -694,7 +693,7 @@ __attribute__((target("avx"))) unsigned batch_avx(FirmBatch& in, const std::span
       _mm256_add_pd(x0, _mm256_div_pd(_mm256_mul_pd(_mm256_sub_pd(top, x0), h0), _mm256_sub_pd(h0, h1)));
   const __m256d beyond = _mm256_add_pd(top, _mm256_div_pd(h1, inv_k));
   const __m256d mu = avx_select(_mm256_cmp_pd(h1, zero, _CMP_LE_OQ), interpolated, beyond);
-  alignas(32) double qs[kMax][kBatchLanes];
+  auto& qs = in.target;
   __m256d total = avx_fill(width, A, M, B, D, rest, mu, qs);
   const __m256d cap = _mm256_load_pd(cap_in);
   __m256d shadow = zero, solution = mu;
@@ -725,9 +724,50 @@ __attribute__((target("avx"))) unsigned batch_avx(FirmBatch& in, const std::span
     plan[k].total = out_total[k];
     plan[k].mu = out_mu[k];
     plan[k].shadow = out_shadow[k];
-    for (std::size_t i = 0; i < in.links[k]; ++i) q[k][i] = qs[i][k];
   }
   return lanes;
+}
+// adjust_shipments per lane: v = prev + κ·(q* − prev), clamp_cap's MAXSD/MINSD as MAXPD/MINPD
+// with the same operand order, Σ in link order, then the proportional cut where Σ exceeds
+// capacity. A padded link (prev +0, q* +0, cap ∞) gives +0: no change to any sum.
+__attribute__((target("avx"))) void adjust_avx(FirmBatch& in, unsigned lanes, double kappa) {
+  std::size_t width = 0;
+  for (int k = 0; k < kBatchLanes; ++k)
+    if (lanes >> k & 1u) width = std::max(width, in.links[k]);
+  const __m256d zero = _mm256_setzero_pd(), kv = _mm256_set1_pd(kappa);
+  alignas(32) double count[kBatchLanes];
+  for (int k = 0; k < kBatchLanes; ++k) count[k] = static_cast<double>(in.links[k]);
+  const __m256d n = _mm256_load_pd(count);
+  __m256d total = zero;
+  for (std::size_t i = 0; i < width; ++i) {
+    const __m256d prev = _mm256_load_pd(in.previous[i]);
+    const __m256d v = _mm256_add_pd(prev, _mm256_mul_pd(kv, _mm256_sub_pd(_mm256_load_pd(in.target[i]), prev)));
+    // Past a lane's last link: +0, whatever the entries hold.
+    const __m256d link = _mm256_cmp_pd(_mm256_set1_pd(static_cast<double>(i)), n, _CMP_LT_OQ);
+    const __m256d out = _mm256_and_pd(link, _mm256_min_pd(_mm256_load_pd(in.cap[i]), _mm256_max_pd(zero, v)));
+    _mm256_store_pd(in.adjusted[i], out);
+    total = _mm256_add_pd(total, out);
+  }
+  alignas(32) double cap_in[kBatchLanes];
+  for (int k = 0; k < kBatchLanes; ++k) cap_in[k] = in.capacity[k];
+  const __m256d capacity = _mm256_load_pd(cap_in);
+  const __m256d over = _mm256_cmp_pd(total, capacity, _CMP_GT_OQ);
+  if (_mm256_movemask_pd(over) & static_cast<int>(lanes)) {
+    const __m256d ratio = _mm256_div_pd(capacity, total);
+    const __m256d scale = avx_select(_mm256_cmp_pd(capacity, zero, _CMP_GT_OQ), ratio, zero);
+    __m256d scaled_total = zero;
+    for (std::size_t i = 0; i < width; ++i) {
+      const __m256d a = _mm256_load_pd(in.adjusted[i]);
+      const __m256d scaled = _mm256_mul_pd(a, scale);
+      _mm256_store_pd(in.adjusted[i], avx_select(over, scaled, a));
+      scaled_total = _mm256_add_pd(scaled_total, scaled);
+    }
+    total = avx_select(over, scaled_total, total);
+  }
+  alignas(32) double sums[kBatchLanes];
+  _mm256_store_pd(sums, total);
+  for (int k = 0; k < kBatchLanes; ++k)
+    if (lanes >> k & 1u) in.planned[k] = sums[k];
 }
 #pragma GCC diagnostic pop
 #endif
@@ -787,14 +827,21 @@ ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, 
   return plan;
 }
 
-unsigned best_response_batch(FirmBatch& batch, const std::span<double> q[kBatchLanes],
-                             ShipmentPlan plan[kBatchLanes]) {
+unsigned best_response_batch(FirmBatch& batch, ShipmentPlan plan[kBatchLanes]) {
 #if defined(__x86_64__) || defined(__i386__)
   static const bool avx = __builtin_cpu_supports("avx");
-  if (avx) return batch_avx(batch, q, plan);
+  if (avx) return batch_avx(batch, plan);
 #endif
-  (void)batch, (void)q, (void)plan;
+  (void)batch, (void)plan;
   return 0;
+}
+
+void adjust_batch(FirmBatch& batch, unsigned lanes, double kappa) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (lanes != 0) adjust_avx(batch, lanes, kappa);
+#else
+  (void)batch, (void)lanes, (void)kappa;
+#endif
 }
 
 namespace {

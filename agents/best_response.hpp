@@ -38,9 +38,11 @@ ShipmentPlan best_response(std::span<const LinkTerms> links, double cost_slope, 
 // Several firms' best responses at once, one firm per SIMD lane (AVX), their links by field
 // and link-major (intercept[i][k]: lane k's link i), as a caller fills them without a copy.
 // best_response_batch solves the lanes it can — each exactly as best_response solves it, bit
-// for bit — and returns their bit mask; the others (a case the batch does not take, or no AVX
-// on this CPU) are left to best_response (LinkTerms of lane k's link i: link(k, i)). A firm's
-// search is one chain of dependent divisions; four firms' chains run side by side.
+// for bit, q* into target[·][k] — and returns their bit mask; the others (a case the batch
+// does not take, or no AVX on this CPU) are left to best_response (LinkTerms of lane k's link
+// i: link(k, i)). A firm's search is one chain of dependent divisions; four firms' chains run
+// side by side. adjust_batch then adjusts every lane from `previous` toward `target` exactly
+// as adjust_shipments does (into `adjusted`, Σ into `planned`).
 constexpr int kBatchLanes = 4;
 struct FirmBatch {
   static constexpr std::size_t kMaxLinks = 16;
@@ -49,8 +51,12 @@ struct FirmBatch {
   alignas(32) double base_cost[kMaxLinks][kBatchLanes];
   alignas(32) double slope[kMaxLinks][kBatchLanes];
   alignas(32) double cap[kMaxLinks][kBatchLanes];
-  std::size_t links[kBatchLanes] = {};  // per lane (0: empty)
+  alignas(32) double previous[kMaxLinks][kBatchLanes];  // last month's plan (adjust_batch)
+  alignas(32) double target[kMaxLinks][kBatchLanes];    // q* (best_response_batch)
+  alignas(32) double adjusted[kMaxLinks][kBatchLanes];  // (adjust_batch)
+  std::size_t links[kBatchLanes] = {};                  // per lane (0: empty)
   double cost_slope[kBatchLanes] = {}, capacity[kBatchLanes] = {}, min_output[kBatchLanes] = {};
+  double planned[kBatchLanes] = {};  // Σ adjusted (adjust_batch)
   LinkTerms link(int k, std::size_t i) const {
     return {intercept[i][k], multiplier[i][k], base_cost[i][k], slope[i][k], cap[i][k]};
   }
@@ -62,9 +68,11 @@ struct FirmBatch {
     cap[i][k] = l.cap;
   }
 };
-// Lane k's q* into q[k] (links[k] values). The batch pads short lanes' links in place.
-unsigned best_response_batch(FirmBatch& batch, const std::span<double> q[kBatchLanes],
-                             ShipmentPlan plan[kBatchLanes]);
+// The batch pads short lanes' links in place (a lane left unsolved keeps its own).
+unsigned best_response_batch(FirmBatch& batch, ShipmentPlan plan[kBatchLanes]);
+// For the lanes in `lanes` (bit mask; the others are left as they are), each over its
+// links[k] links. Needs AVX: give it only lanes best_response_batch solved.
+void adjust_batch(FirmBatch& batch, unsigned lanes, double kappa);
 
 // adjust_shipments below with the links' caps given alone.
 double adjust_shipments(std::span<const double> previous, std::span<const double> target,

@@ -123,7 +123,7 @@ static void BM_BestResponseBatchSampled(benchmark::State& state) {
       links += static_cast<long>(f.links.size());
       i = i + 1 == firms.size() ? 0 : i + 1;
     }
-    const unsigned done = best_response_batch(batch, qs, plan);
+    const unsigned done = best_response_batch(batch, plan);
     for (int j = 0; j < kBatchLanes; ++j)
       if (!(done >> j & 1u)) {
         std::vector<LinkTerms> l(batch.links[j]);

@@ -563,8 +563,10 @@ void Simulation::plan_offers() {
     double cost, subsidy, theta, directed_raw;
   };
   Firm batch[kBatchLanes];
+  ShipmentPlan plan[kBatchLanes];  // (here, not per batch: its initialisation showed in the profile)
   int lanes = 0;
   const std::size_t stride = max_links_;
+
   auto terms_of = [&](int k, int nl) { return std::span<const LinkTerms>(terms_.data() + k * stride, nl); };
 
   auto prepare = [&](Index f, int l0, int nl, int s0, int s1) {
@@ -601,6 +603,7 @@ void Simulation::plan_offers() {
         wide_terms[i] = t;
       } else {
         fb.set(k, i, t);
+        fb.previous[i][k] = w.link_plan[l];
       }
       if (directed(l)) b.directed_raw += directed_q[l];
     }
@@ -611,40 +614,39 @@ void Simulation::plan_offers() {
     ++lanes;
   };
 
-  auto finish = [&](int k, const ShipmentPlan& plan) {
+  // Lane k's firm from its plan and its adjusted shipments (adjusted[i·step], Σ = planned):
+  // directives, what inputs allow, the shipments and the input bids.
+  auto finish = [&](int k, const ShipmentPlan& plan, const double* adjusted, std::size_t step, double planned) {
     const Firm& b = batch[k];
     const Index f = b.f;
     const int l0 = b.l0, nl = b.nl, s0 = b.s0, s1 = b.s1;
     w.firm_shadow[f] = plan.shadow;
-    // Directed links ship at least the directive volume (scaled down if it exceeds capacity);
-    // the other links give way where capacity binds.
-    const double capacity = w.firm_capacity[f];
-    const double directed_scale = b.directed_raw > capacity ? capacity / b.directed_raw : 1.0;
-    const std::span<const double> caps(w.link_cap.data() + l0, nl);
-    const std::span<double> target(target_.data() + k * stride, nl), adjusted(adjusted_.data() + k * stride, nl);
-    // Partial adjustment starts from last month's plan: a shortage that forced actual
-    // shipments to 0 does not reset what the firm intends to make.
-    const std::span<double> previous(w.link_plan.data() + l0, nl);
-    // Σ adjusted in link order, as the loop below would add it (unless directives change it).
-    double planned = adjust_shipments(previous, target, caps, kappa, capacity, adjusted);
     if (b.directed_raw > 0.0) {
+      // Directed links ship at least the directive volume (scaled down if it exceeds
+      // capacity); the other links give way where capacity binds.
+      const double capacity = w.firm_capacity[f];
+      const double directed_scale = b.directed_raw > capacity ? capacity / b.directed_raw : 1.0;
+      double* a = adjusted_.data() + k * stride;
+      for (int i = 0; i < nl; ++i) a[i] = adjusted[i * step];
       double on_directed = 0.0, on_free = 0.0;
       for (int i = 0; i < nl; ++i) {
         const int l = l0 + i;
         if (directed(l)) {
-          adjusted[i] = std::max(adjusted[i], directed_q[l] * directed_scale);
-          on_directed += adjusted[i];
+          a[i] = std::max(a[i], directed_q[l] * directed_scale);
+          on_directed += a[i];
         } else {
-          on_free += adjusted[i];
+          on_free += a[i];
         }
       }
       if (on_directed + on_free > capacity) {
         const double keep_directed = on_directed > capacity ? capacity / on_directed : 1.0;
         const double keep_free = on_free > 0.0 ? std::max(0.0, capacity - on_directed * keep_directed) / on_free : 0.0;
-        for (int i = 0; i < nl; ++i) adjusted[i] *= directed(l0 + i) ? keep_directed : keep_free;
+        for (int i = 0; i < nl; ++i) a[i] *= directed(l0 + i) ? keep_directed : keep_free;
       }
       planned = 0.0;
-      for (int i = 0; i < nl; ++i) planned += adjusted[i];
+      for (int i = 0; i < nl; ++i) planned += a[i];
+      adjusted = a;
+      step = 1;
     }
     // Inputs on hand limit what can actually be made (the buffer runs down first).
     double feasible = kInf;
@@ -652,9 +654,10 @@ void Simulation::plan_offers() {
     const double actual = std::min(planned, feasible);
     const double scale = actual < planned ? actual / planned : 1.0;  // (planned > 0 then)
     for (int i = 0; i < nl; ++i) {
+      const double x = adjusted[i * step];
       // A refused licence stops this month's shipment, not the firm's intention.
-      if (!w.link_denied[l0 + i]) w.link_plan[l0 + i] = adjusted[i];
-      w.link_q[l0 + i] = actual < planned ? adjusted[i] * scale : adjusted[i];
+      if (!w.link_denied[l0 + i]) w.link_plan[l0 + i] = x;
+      w.link_q[l0 + i] = actual < planned ? x * scale : x;
     }
     w.firm_planned[f] = planned;
     w.firm_output[f] = actual;
@@ -692,21 +695,25 @@ void Simulation::plan_offers() {
   auto solve = [&] {
     FirmBatch& fb = firm_batch_;
     for (int k = lanes; k < kBatchLanes; ++k) fb.links[k] = 0;  // empty lanes
-    std::span<double> q[kBatchLanes];
-    for (int k = 0; k < kBatchLanes; ++k)
-      q[k] = std::span<double>(target_.data() + k * stride, k < lanes ? batch[k].nl : 0);
-    ShipmentPlan plan[kBatchLanes];
-    const unsigned solved = lanes > 1 ? best_response_batch(fb, q, plan) : 0u;
+    const unsigned solved = lanes > 1 ? best_response_batch(fb, plan) : 0u;
+    adjust_batch(fb, solved, kappa);
     for (int k = 0; k < lanes; ++k) {
-      if (!(solved >> k & 1u)) {
-        // The lane's terms as LinkTerms (a wide firm's are there already).
-        LinkTerms* terms = terms_.data() + k * stride;
-        if (fb.links[k] != 0)
-          for (std::size_t i = 0; i < fb.links[k]; ++i) terms[i] = fb.link(k, static_cast<int>(i));
-        plan[k] = best_response(terms_of(k, batch[k].nl), fb.cost_slope[k], fb.capacity[k], fb.min_output[k], q[k],
-                                scratch_);
+      if (solved >> k & 1u) {
+        finish(k, plan[k], &fb.adjusted[0][k], kBatchLanes, fb.planned[k]);
+        continue;
       }
-      finish(k, plan[k]);
+      // The lane's terms as LinkTerms (a wide firm's are there already), then one firm alone.
+      const Firm& b = batch[k];
+      LinkTerms* terms = terms_.data() + k * stride;
+      if (fb.links[k] != 0)
+        for (std::size_t i = 0; i < fb.links[k]; ++i) terms[i] = fb.link(k, i);
+      const std::span<double> target(target_.data() + k * stride, b.nl), adjusted(adjusted_.data() + k * stride, b.nl);
+      plan[k] = best_response(terms_of(k, b.nl), fb.cost_slope[k], fb.capacity[k], fb.min_output[k], target, scratch_);
+      // Partial adjustment starts from last month's plan: a shortage that forced actual
+      // shipments to 0 does not reset what the firm intends to make.
+      const std::span<const double> previous(w.link_plan.data() + b.l0, b.nl), caps(w.link_cap.data() + b.l0, b.nl);
+      const double planned = adjust_shipments(previous, target, caps, kappa, fb.capacity[k], adjusted);
+      finish(k, plan[k], adjusted.data(), 1, planned);
     }
     lanes = 0;
   };

@@ -240,7 +240,8 @@ TEST(BestResponseReference, EqualsTheKinkWalkBitForBit) {
 }
 
 // Four firms at a time, one per SIMD lane: every lane the batch solves must equal the single
-// firm's best response bit for bit (q, μ, total, shadow). Groups mix the million world's
+// firm's best response bit for bit (q, μ, total, shadow), and its partial adjustment
+// adjust_shipments'. Groups mix the million world's
 // shape (which the batch takes) with general random firms (which it must leave alone or
 // solve identically), and lanes with 1 to 16 links side by side.
 TEST(BestResponseReference, BatchEqualsOneFirmAtATime) {
@@ -250,7 +251,7 @@ TEST(BestResponseReference, BatchEqualsOneFirmAtATime) {
   std::mt19937_64 gen(777);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   auto same = [](double x, double y) { return std::memcmp(&x, &y, sizeof x) == 0; };
-  int solved = 0, lanes = 0, capped = 0;
+  int solved = 0, lanes = 0, capped = 0, cut = 0;
   for (int c = 0; c < 50000; ++c) {
     std::vector<Firm> firms;
     for (int k = 0; k < kBatchLanes; ++k) {
@@ -275,20 +276,23 @@ TEST(BestResponseReference, BatchEqualsOneFirmAtATime) {
       firms.push_back(std::move(f));
     }
     FirmBatch batch;
-    std::vector<std::vector<double>> q(kBatchLanes);
-    std::span<double> q_span[kBatchLanes];
     ShipmentPlan plan[kBatchLanes];
+    std::vector<std::vector<double>> previous(kBatchLanes);
     for (int j = 0; j < kBatchLanes; ++j) {
       const auto& f = firms[j];
       batch.links[j] = f.links.size();
-      for (std::size_t i = 0; i < f.links.size(); ++i) batch.set(j, i, f.links[i]);
+      for (std::size_t i = 0; i < f.links.size(); ++i) {
+        batch.set(j, i, f.links[i]);
+        previous[j].push_back(u(gen) < 0.3 ? 0.0 : 3000.0 * u(gen));
+        batch.previous[i][j] = previous[j][i];
+      }
       batch.cost_slope[j] = f.k;
       batch.capacity[j] = f.capacity;
       batch.min_output[j] = f.min_output;
-      q[j].assign(f.links.size(), -1.0);
-      q_span[j] = q[j];
     }
-    const unsigned done = best_response_batch(batch, q_span, plan);
+    const unsigned done = best_response_batch(batch, plan);
+    const double kappa = u(gen) < 0.5 ? 0.05 : u(gen);
+    adjust_batch(batch, done, kappa);
     // The lanes left unsolved keep their links.
     for (int j = 0; j < kBatchLanes; ++j)
       for (std::size_t i = 0; i < firms[j].links.size(); ++i) {
@@ -306,11 +310,22 @@ TEST(BestResponseReference, BatchEqualsOneFirmAtATime) {
       ASSERT_TRUE(same(plan[j].mu, ref.mu)) << c << " lane " << j << ": " << plan[j].mu << " vs " << ref.mu;
       ASSERT_TRUE(same(plan[j].total, ref.total)) << c << " lane " << j;
       ASSERT_TRUE(same(plan[j].shadow, ref.shadow)) << c << " lane " << j;
-      for (std::size_t i = 0; i < n; ++i) ASSERT_TRUE(same(q[j][i], q_ref[i])) << c << " lane " << j << " link " << i;
+      for (std::size_t i = 0; i < n; ++i)
+        ASSERT_TRUE(same(batch.target[i][j], q_ref[i])) << c << " lane " << j << " link " << i;
+      // The partial adjustment, as adjust_shipments gives it.
+      std::vector<double> out(n);
+      const double planned = adjust_shipments(previous[j], q_ref, firms[j].links, kappa, firms[j].capacity, out);
+      ASSERT_TRUE(same(batch.planned[j], planned)) << c << " lane " << j;
+      for (std::size_t i = 0; i < n; ++i)
+        ASSERT_TRUE(same(batch.adjusted[i][j], out[i])) << c << " lane " << j << " link " << i;
+      double raw = 0.0;  // before the proportional cut
+      for (std::size_t i = 0; i < n; ++i) raw += std::max(0.0, previous[j][i] + kappa * (q_ref[i] - previous[j][i]));
+      cut += raw > firms[j].capacity;
       capped += ref.shadow != 0.0;
     }
   }
   // The batch's regime is well covered, binding capacity included.
   EXPECT_GT(solved, lanes / 5);
   EXPECT_GT(capped, 2500) << solved << " of " << lanes << " lanes solved";
+  EXPECT_GT(cut, 2500) << "adjustments cut to capacity";
 }
