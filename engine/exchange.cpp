@@ -205,11 +205,30 @@ RoutingPlan::Route RoutingPlan::build(std::span<const Index> index, std::span<co
   // each market's slots as a stream of its own, as the local copies do. Both ends sort by the
   // same global source ids, so they enumerate a segment alike. (In slot order the sender took
   // every source from a different cache line.)
+  //
+  // Equal source ids are equal values, so an unstable sort of the sent ids gives the stable
+  // order; the received slots go by a stable counting sort over their sources' range (a peer's
+  // sources are its contiguous range; a comparison sort through `index` was most of the
+  // million world's 2-rank set-up of this plan).
+  std::vector<std::size_t> start;
+  std::vector<Index> sorted;
   for (int q = 0; q < P; ++q) {
     const auto s0 = r.send_source.begin() + r.send_offset[q];
-    std::stable_sort(s0, s0 + r.send_count[q]);
+    std::sort(s0, s0 + r.send_count[q]);
     const auto r0 = r.recv_slot.begin() + r.recv_offset[q];
-    std::stable_sort(r0, r0 + r.recv_count[q], [&](Index a, Index b) { return index[a] < index[b]; });
+    const std::size_t n = static_cast<std::size_t>(r.recv_count[q]);
+    if (n == 0) continue;
+    Index lo = index[r0[0]], hi = lo;
+    for (std::size_t i = 0; i < n; ++i) {
+      lo = std::min(lo, index[r0[i]]);
+      hi = std::max(hi, index[r0[i]]);
+    }
+    start.assign(static_cast<std::size_t>(hi - lo) + 2, 0);
+    for (std::size_t i = 0; i < n; ++i) ++start[static_cast<std::size_t>(index[r0[i]] - lo) + 1];
+    for (std::size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
+    sorted.resize(n);
+    for (std::size_t i = 0; i < n; ++i) sorted[start[static_cast<std::size_t>(index[r0[i]] - lo)]++] = r0[i];
+    std::copy(sorted.begin(), sorted.end(), r0);
   }
   return r;
 }
