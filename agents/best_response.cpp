@@ -1,7 +1,6 @@
 #include "agents/best_response.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -279,6 +278,38 @@ double solve(const Supply& s, double target, double inv_k, std::span<double> kin
   return x0;  // target unreachable (above the sum of caps): stay at the last kink
 }
 
+// The fast paths' (uncapped, lean, batch) case: 1 to kFastLinks links, rising marginal cost,
+// no minimum output. One test, so that each takes exactly the firms the others take.
+constexpr std::size_t kFastLinks = FirmBatch::kMaxLinks;
+bool fast_case(std::size_t links, double cost_slope, double min_output) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  return links > 0 && links <= kFastLinks && cost_slope > 0.0 && cost_slope < kInf && min_output <= 0.0;
+}
+
+// The end the two scalar fast paths share, once μ and S(μ) = total are known with μ > 0 or
+// S(μ) ≤ capacity: q*(μ) stands unless S(μ) exceeds capacity; then the capacity search from μ
+// upward (target K, no k term), over which at most the largest kink κ₁ lies — h there is
+// h_top() = S(κ₁) − K — and q* again at its root. fill(μ) writes q*(μ) and returns S(μ).
+template <class HTop, class Fill>
+void finish_plan(double mu, double total, double top, double capacity, double cost_slope, HTop h_top, Fill fill,
+                 ShipmentPlan& plan) {
+  plan.shadow = 0.0;
+  if (total > capacity) {
+    const double hc0 = total - capacity - mu * 0.0;
+    double mc = mu;
+    if (top > mu) {
+      const double hc1 = h_top();
+      mc = hc1 <= 0.0 ? mu + (top - mu) * hc0 / (hc0 - hc1) : top;
+    }
+    plan.shadow = mc - cost_slope * capacity;
+    plan.total = fill(mc);
+    plan.mu = mc;
+    return;
+  }
+  plan.total = total;
+  plan.mu = mu;
+}
+
 // The common case in large worlds, in few instructions: no caps, rising marginal cost, no
 // minimum output, and the root above every kink but the largest (a firm's exports priced out
 // at its optimum, only its home link shipping: 98% of the million world's firms). Gives what
@@ -296,10 +327,10 @@ double solve(const Supply& s, double target, double inv_k, std::span<double> kin
 //   one or two evaluations of h, target K); from μ = 0: false.
 bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope, double capacity,
                             double min_output, std::span<double> q, ShipmentPlan& plan) {
-  constexpr std::size_t kMax = 16;
+  constexpr std::size_t kMax = kFastLinks;
   constexpr double kInf = std::numeric_limits<double>::infinity();
   const std::size_t n = links.size();
-  if (n == 0 || n > kMax || !(cost_slope > 0.0 && cost_slope < kInf) || !(min_output <= 0.0)) return false;
+  if (!fast_case(n, cost_slope, min_output)) return false;
   const double inv_k = 1.0 / cost_slope;
   // clamp_cap(v, +inf) for v not NaN (v < 0 → +0, else v, −0 included), without the SSE moves.
   auto positive = [](double v) { return v < 0.0 ? 0.0 : v; };
@@ -403,25 +434,12 @@ bool best_response_uncapped(std::span<const LinkTerms> links, double cost_slope,
     return total;
   };
   const double total = fill(mu);
-  plan.shadow = 0.0;
-  if (total > capacity) {
-    // The capacity search from μ upward, as the general one runs it (target K, no k term):
-    // above μ > 0 lies at most the largest kink (μ ≥ κ₂, or κ₁ is the only kink above 0).
-    // From μ = 0 every kink is above: the general search.
-    if (!(mu > 0.0)) return false;
-    const double hc0 = total - capacity - mu * 0.0;
-    double mc = mu;
-    if (top > mu) {
-      const double hc1 = h(top, capacity, 0.0, shipping, n_rest, nullptr, nullptr);
-      mc = hc1 <= 0.0 ? mu + (top - mu) * hc0 / (hc0 - hc1) : top;
-    }
-    plan.shadow = mc - cost_slope * capacity;
-    plan.total = fill(mc);
-    plan.mu = mc;
-    return true;
-  }
-  plan.total = total;
-  plan.mu = mu;
+  // The capacity search runs as the general one does: above μ > 0 lies at most the largest
+  // kink (μ ≥ κ₂, or κ₁ is the only kink above 0). From μ = 0 every kink is above: the general
+  // search.
+  if (total > capacity && !(mu > 0.0)) return false;
+  finish_plan(mu, total, top, capacity, cost_slope,
+              [&] { return h(top, capacity, 0.0, shipping, n_rest, nullptr, nullptr); }, fill, plan);
   return true;
 }
 
@@ -446,10 +464,10 @@ constexpr double kSlopeLow = 1e-100, kSlopeHigh = 1e100, kNumeratorLow = 1e-200,
 
 bool best_response_lean(std::span<const LinkTerms> links, double cost_slope, double capacity, double min_output,
                         std::span<double> q, ShipmentPlan& plan) {
-  constexpr std::size_t kMax = 16;
+  constexpr std::size_t kMax = kFastLinks;
   constexpr double kInf = std::numeric_limits<double>::infinity();
   const std::size_t n = links.size();
-  if (n == 0 || n > kMax || !(cost_slope > 0.0 && cost_slope < kInf) || !(min_output <= 0.0)) return false;
+  if (!fast_case(n, cost_slope, min_output)) return false;
   const double inv_k = 1.0 / cost_slope;
   auto positive = [](double v) { return v < 0.0 ? 0.0 : v; };
   std::uint32_t live[kMax];
@@ -547,23 +565,8 @@ bool best_response_lean(std::span<const LinkTerms> links, double cost_slope, dou
     }
     return total;
   };
-  const double total = fill(mu);
-  plan.shadow = 0.0;
-  if (total > capacity) {
-    // The capacity search from μ upward, as best_response_uncapped runs it.
-    const double hc0 = total - capacity - mu * 0.0;
-    double mc = mu;
-    if (top > mu) {
-      const double hc1 = at_top - capacity - top * 0.0;  // h at κ₁ for target K, no k term
-      mc = hc1 <= 0.0 ? mu + (top - mu) * hc0 / (hc0 - hc1) : top;
-    }
-    plan.shadow = mc - cost_slope * capacity;
-    plan.total = fill(mc);
-    plan.mu = mc;
-    return true;
-  }
-  plan.total = total;
-  plan.mu = mu;
+  // h at κ₁ for target K is the sum at κ₁ already formed (the same links, the same order).
+  finish_plan(mu, fill(mu), top, capacity, cost_slope, [&] { return at_top - capacity - top * 0.0; }, fill, plan);
   return true;
 }
 
@@ -607,7 +610,7 @@ DECOUPLE_AVX __m256d avx_fill(std::size_t width, const double (*A)[4], const dou
 }
 #undef DECOUPLE_AVX
 __attribute__((target("avx"))) unsigned batch_avx(FirmBatch& in, ShipmentPlan plan[kBatchLanes]) {
-  constexpr std::size_t kMax = FirmBatch::kMaxLinks;
+  constexpr std::size_t kMax = kFastLinks;
   constexpr double kInf = std::numeric_limits<double>::infinity();
   unsigned lanes = 0;
   std::size_t width = 0;  // most links in a lane
@@ -615,7 +618,7 @@ __attribute__((target("avx"))) unsigned batch_avx(FirmBatch& in, ShipmentPlan pl
   for (int k = 0; k < kBatchLanes; ++k) {
     const std::size_t n = in.links[k];
     const double cost_slope = in.cost_slope[k];
-    const bool takes = n > 0 && n <= kMax && cost_slope > 0.0 && cost_slope < kInf && in.min_output[k] <= 0.0;
+    const bool takes = fast_case(n, cost_slope, in.min_output[k]);
     lanes |= static_cast<unsigned>(takes) << k;
     k_in[k] = takes ? cost_slope : 1.0;
     cap_in[k] = in.capacity[k];

@@ -199,32 +199,34 @@ ShipmentPlan walk(const std::vector<LinkTerms>& links, double k, double capacity
   }
   return plan;
 }
+// The million world's shape, which the fast paths take: 1 to max_links links, no caps, rising
+// cost, exports priced out at the optimum (or not), ties, a link exactly at v(0) = 0; capacity
+// unbounded with probability `unbounded`, else up to `scale`.
+void million_shape(Firm& f, std::mt19937_64& gen, int max_links, double unbounded, double scale) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const int n = 1 + static_cast<int>(u(gen) * max_links);
+  f.links.assign(n, LinkTerms{});
+  const double base = u(gen) < 0.5 ? 40.0 : 45.0 + 20.0 * u(gen);
+  for (int i = 0; i < n; ++i) {
+    auto& l = f.links[i];
+    l = {50.0 + 5.0 * u(gen), u(gen) < 0.7 ? 1.0 : 1.0 + 0.2 * u(gen),
+         base + (i == 0 ? -10.0 : 15.0 * u(gen) - 5.0), 0.001 + 0.01 * u(gen), kInf};
+    if (u(gen) < 0.02) l.intercept = l.base_cost = 0.0;
+    if (i > 0 && u(gen) < 0.15) l = f.links[static_cast<int>(u(gen) * i)];
+  }
+  const double r = u(gen);
+  f.k = r < 0.3 ? 1e-3 * u(gen) : r < 0.6 ? u(gen) : r < 0.9 ? 100.0 * u(gen) : 1e6 * u(gen);
+  f.capacity = u(gen) < unbounded ? 1e12 : scale * u(gen);
+}
 }  // namespace
 
 TEST(BestResponseReference, EqualsTheKinkWalkBitForBit) {
   std::mt19937_64 gen(424242);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
   auto same = [](double x, double y) { return std::memcmp(&x, &y, sizeof x) == 0; };
   int uncapped_interior = 0;
   for (int c = 0; c < 200000; ++c) {
     Firm f = random_firm(gen);
-    if (c % 2 == 0) {
-      // The million world's shape, which the fast path takes: no caps, rising cost, exports
-      // priced out at the optimum (or not), ties, a link exactly at v(0) = 0.
-      const int n = 1 + static_cast<int>(u(gen) * 12);
-      f.links.assign(n, LinkTerms{});
-      const double base = u(gen) < 0.5 ? 40.0 : 45.0 + 20.0 * u(gen);
-      for (int i = 0; i < n; ++i) {
-        auto& l = f.links[i];
-        l = {50.0 + 5.0 * u(gen), u(gen) < 0.7 ? 1.0 : 1.0 + 0.2 * u(gen),
-             base + (i == 0 ? -10.0 : 15.0 * u(gen) - 5.0), 0.001 + 0.01 * u(gen), kInf};
-        if (u(gen) < 0.02) l.intercept = l.base_cost = 0.0;
-        if (i > 0 && u(gen) < 0.15) l = f.links[static_cast<int>(u(gen) * i)];
-      }
-      const double r = u(gen);
-      f.k = r < 0.3 ? 1e-3 * u(gen) : r < 0.6 ? u(gen) : r < 0.9 ? 100.0 * u(gen) : 1e6 * u(gen);
-      f.capacity = u(gen) < 0.8 ? 1e12 : 1e4 * u(gen);
-    }
+    if (c % 2 == 0) million_shape(f, gen, 12, 0.8, 1e4);
     f.min_output = 0.0;
     const std::size_t n = f.links.size();
     std::vector<double> q(n), q_ref(n), scratch(2 * n);
@@ -258,19 +260,7 @@ TEST(BestResponseReference, BatchEqualsOneFirmAtATime) {
       Firm f = random_firm(gen);
       if (f.links.size() > FirmBatch::kMaxLinks) f.links.resize(FirmBatch::kMaxLinks);
       if (u(gen) < 0.8) {
-        const int n = 1 + static_cast<int>(u(gen) * 16);
-        f.links.assign(n, LinkTerms{});
-        const double base = u(gen) < 0.5 ? 40.0 : 45.0 + 20.0 * u(gen);
-        for (int i = 0; i < n; ++i) {
-          auto& l = f.links[i];
-          l = {50.0 + 5.0 * u(gen), u(gen) < 0.7 ? 1.0 : 1.0 + 0.2 * u(gen),
-               base + (i == 0 ? -10.0 : 15.0 * u(gen) - 5.0), 0.001 + 0.01 * u(gen), kInf};
-          if (u(gen) < 0.02) l.intercept = l.base_cost = 0.0;
-          if (i > 0 && u(gen) < 0.15) l = f.links[static_cast<int>(u(gen) * i)];
-        }
-        const double r = u(gen);
-        f.k = r < 0.3 ? 1e-3 * u(gen) : r < 0.6 ? u(gen) : r < 0.9 ? 100.0 * u(gen) : 1e6 * u(gen);
-        f.capacity = u(gen) < 0.5 ? 1e12 : 100.0 * u(gen);
+        million_shape(f, gen, 16, 0.5, 100.0);
         f.min_output = 0.0;
       }
       firms.push_back(std::move(f));
