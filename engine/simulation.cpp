@@ -556,7 +556,9 @@ void Simulation::plan_offers() {
   // Active firms go in batches of kBatchLanes: each one's link terms, then their best responses
   // side by side (best_response_batch; a firm it does not solve gets best_response), then each
   // one's adjustment, shipments and bids. Firms touch only their own links, slots and rows, so
-  // the order is immaterial. Lane k's terms, targets and adjusted shipments start at k·max_links_.
+  // the order is immaterial. A lane's terms go into firm_batch_; a firm the batch does not solve
+  // (or with more links than it takes) has its terms, targets and adjusted shipments in
+  // terms_, target_ and adjusted_ from k·max_links_.
   struct Firm {
     Index f;
     int l0, nl, s0, s1;
