@@ -917,7 +917,6 @@ void Simulation::settle_markets() {
   std::fill(tm.quantity.begin(), tm.quantity.end(), 0.0);
   std::fill(tm.value.begin(), tm.value.end(), 0.0);
   std::vector<double> by_origin(R);
-  const auto slots = static_cast<int>(offer_trade_.size());
   for (Index m : my_markets_) {
     const Index d = w.market_region[m], g = w.market_good[m];
     const double price = w.market_price[m];
@@ -947,13 +946,8 @@ void Simulation::settle_markets() {
     };
     const double ratio = sold_ratio_[m];
     const bool shares = sold_m > 0.0;
-    for (int j = offer_first(m); j < offer_end(m); ++j) {
+    auto visit = [&](int j) {
       if (const Index tj = offer_trade_[j]; tj != t) {
-        // The offers' trade pairs are scattered: fetch ahead.
-        if (j + 8 < slots) {
-          __builtin_prefetch(&w.trade_origin[offer_trade_[j + 8]]);
-          __builtin_prefetch(&trade_terms_[offer_trade_[j + 8]]);
-        }
         store();
         t = tj;
         o = w.trade_origin[t];
@@ -980,10 +974,9 @@ void Simulation::settle_markets() {
       from_o += sold;
       from_b += sold;
       // The offer's value at the border and its share of the market (percent): two divisions,
-      // one DIVPD (each lane rounds as the scalar division does). Most offers of a large world
-      // sold nothing (exports priced out): then both are ±0 (finite price and multiplier, a
-      // positive share's denominator) and adding them to sums that are never −0 changes no
-      // bit, so the divisions, most of this loop's time, are skipped.
+      // one DIVPD (each lane rounds as the scalar division does). An offer that sold nothing
+      // adds ±0 to each (finite price and multiplier, a positive share's denominator), which
+      // changes no bit of sums that are never −0, so the divisions are skipped.
       if (sold != 0.0 || !plain) {
 #if defined(__SSE2__)
         const __m128d quotient = _mm_div_pd(_mm_set_pd(100.0 * sold, sold * price), _mm_set_pd(sold_m, mult));
@@ -994,6 +987,33 @@ void Simulation::settle_markets() {
         flow_v += value;
         if (shares) hhi_f += share * share;
       }
+    };
+    // Most offers of a large world ship nothing (86% of the million world's: exports priced
+    // out). Where every pair into the market has finite terms at this price (and the sold
+    // fraction is finite), such an offer adds ±0 to every sum above — no bit changes, as for
+    // the divisions — so only the offers that shipped are visited, found eight at a time.
+    // Otherwise (0·∞ would be NaN) every offer is visited.
+    bool skip_zeros = std::isfinite(ratio) && std::isfinite(price);
+    for (int k = market_trade_begin_[m]; k < market_trade_begin_[m + 1] && skip_zeros; ++k) {
+      const Index tk = market_trades_[k];
+      const double tr = w.transport[(static_cast<std::size_t>(g) * R + w.trade_origin[tk]) * R + d];
+      const double mk = trade_terms_[tk].multiplier, ak = trade_terms_[tk].add, gk = price / mk;
+      skip_zeros = std::isfinite(mk) && mk != 0.0 && std::isfinite(tr) && std::isfinite(price - gk + (ak - tr)) &&
+                   std::isfinite(gk - ak);
+    }
+    const int j0 = offer_first(m), j1 = offer_end(m);
+    if (skip_zeros) {
+      const double* q = offer_q_.data();
+      int j = j0;
+      for (; j + 8 <= j1; j += 8) {
+        unsigned live = 0;  // NaN != 0: a NaN offer is visited
+        for (int i = 0; i < 8; ++i) live |= static_cast<unsigned>(q[j + i] != 0.0) << i;
+        for (; live != 0; live &= live - 1) visit(j + __builtin_ctz(live));
+      }
+      for (; j < j1; ++j)
+        if (q[j] != 0.0) visit(j);
+    } else {
+      for (int j = j0; j < j1; ++j) visit(j);
     }
     store();
     mm.tariff_revenue[m] = tariffs;
