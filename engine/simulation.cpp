@@ -147,6 +147,7 @@ Simulation::Simulation(const Scenario& scenario, Communicator comm)
     max_bids = std::max<std::size_t>(max_bids, w.bid_begin[m + 1] - w.bid_begin[m]);
   max_links_ = max_links;
   terms_.resize(kBatchLanes * max_links);
+  firm_batches_.resize(FirmBatch::kMaxLinks + 1);
   target_.resize(kBatchLanes * max_links);
   adjusted_.resize(kBatchLanes * max_links);
   scratch_.resize(2 * max_links + 2);
@@ -556,23 +557,30 @@ void Simulation::plan_offers() {
   // Active firms go in batches of kBatchLanes: each one's link terms, then their best responses
   // side by side (best_response_batch; a firm it does not solve gets best_response), then each
   // one's adjustment, shipments and bids. Firms touch only their own links, slots and rows, so
-  // the order is immaterial. A lane's terms go into firm_batch_; a firm the batch does not solve
-  // (or with more links than it takes) has its terms, targets and adjusted shipments in
-  // terms_, target_ and adjusted_ from k·max_links_.
+  // the order is immaterial: a batch takes firms with the same number of links (one batch
+  // filling per count), so that no lane pads to a longer neighbour's width (5–10 links: the
+  // widest of four averages 9.2, the mean is 7.5). A firm with no links or more than the batch
+  // takes is solved at once, alone. A lane's terms go into its batch's FirmBatch; a firm the
+  // batch does not solve (or alone) has its terms, targets and adjusted shipments in terms_,
+  // target_ and adjusted_ from k·max_links_ while its batch is solved.
   struct Firm {
     Index f;
     int l0, nl, s0, s1;
     double cost, subsidy, theta, directed_raw;
   };
-  Firm batch[kBatchLanes];
+  constexpr int kGroups = static_cast<int>(FirmBatch::kMaxLinks) + 1;  // 0: alone; n: n links
+  Firm batches[kGroups][kBatchLanes];
+  int lanes_of[kGroups] = {};
   ShipmentPlan plan[kBatchLanes];  // (here, not per batch: its initialisation showed in the profile)
-  int lanes = 0;
   const std::size_t stride = max_links_;
 
   auto terms_of = [&](int k, int nl) { return std::span<const LinkTerms>(terms_.data() + k * stride, nl); };
 
+  auto group_of = [](int nl) { return nl > static_cast<int>(FirmBatch::kMaxLinks) ? 0 : nl; };
   auto prepare = [&](Index f, int l0, int nl, int s0, int s1) {
-    Firm& b = batch[lanes];
+    const int group = group_of(nl);
+    int& lanes = lanes_of[group];
+    Firm& b = batches[group][lanes];
     b = Firm{f, l0, nl, s0, s1, 0.0, 0.0, 0.0, 0.0};
     const Index o = w.firm_region[f], g = w.firm_good[f];
     // Full marginal cost: own cost plus inputs at their expected replacement price (the
@@ -583,9 +591,9 @@ void Simulation::plan_offers() {
     b.theta = soe_theta(w, p, f);
     w.firm_unit_cost[f] = b.cost;
     // Up to FirmBatch::kMaxLinks links: into the batch's lane, by field; more: alone.
-    FirmBatch& fb = firm_batch_;
+    FirmBatch& fb = firm_batches_[group];
     const int k = lanes;
-    const bool wide = nl > static_cast<int>(FirmBatch::kMaxLinks);
+    const bool wide = group == 0;
     LinkTerms* wide_terms = terms_.data() + k * stride;
     for (int i = 0; i < nl; ++i) {
       const int l = l0 + i;
@@ -618,8 +626,8 @@ void Simulation::plan_offers() {
 
   // Lane k's firm from its plan and its adjusted shipments (adjusted[i·step], Σ = planned):
   // directives, what inputs allow, the shipments and the input bids.
-  auto finish = [&](int k, const ShipmentPlan& plan, const double* adjusted, std::size_t step, double planned) {
-    const Firm& b = batch[k];
+  auto finish = [&](const Firm& b, int k, const ShipmentPlan& plan, const double* adjusted, std::size_t step,
+                    double planned) {
     const Index f = b.f;
     const int l0 = b.l0, nl = b.nl, s0 = b.s0, s1 = b.s1;
     w.firm_shadow[f] = plan.shadow;
@@ -694,14 +702,16 @@ void Simulation::plan_offers() {
     }
   };
 
-  auto solve = [&] {
-    FirmBatch& fb = firm_batch_;
+  auto solve = [&](int group) {
+    FirmBatch& fb = firm_batches_[group];
+    const Firm* batch = batches[group];
+    int& lanes = lanes_of[group];
     for (int k = lanes; k < kBatchLanes; ++k) fb.links[k] = 0;  // empty lanes
     const unsigned solved = lanes > 1 ? best_response_batch(fb, plan) : 0u;
     adjust_batch(fb, solved, kappa);
     for (int k = 0; k < lanes; ++k) {
       if (solved >> k & 1u) {
-        finish(k, plan[k], &fb.adjusted[0][k], kBatchLanes, fb.planned[k]);
+        finish(batch[k], k, plan[k], &fb.adjusted[0][k], kBatchLanes, fb.planned[k]);
         continue;
       }
       // The lane's terms as LinkTerms (a wide firm's are there already), then one firm alone.
@@ -715,7 +725,7 @@ void Simulation::plan_offers() {
       // shipments to 0 does not reset what the firm intends to make.
       const std::span<const double> previous(w.link_plan.data() + b.l0, b.nl), caps(w.link_cap.data() + b.l0, b.nl);
       const double planned = adjust_shipments(previous, target, caps, kappa, fb.capacity[k], adjusted);
-      finish(k, plan[k], adjusted.data(), 1, planned);
+      finish(b, k, plan[k], adjusted.data(), 1, planned);
     }
     lanes = 0;
   };
@@ -734,9 +744,11 @@ void Simulation::plan_offers() {
       continue;
     }
     prepare(f, l0, nl, s0, s1);
-    if (lanes == kBatchLanes) solve();
+    const int group = group_of(nl);
+    if (group == 0 || lanes_of[group] == kBatchLanes) solve(group);
   }
-  if (lanes > 0) solve();
+  for (int group = 1; group < kGroups; ++group)
+    if (lanes_of[group] > 0) solve(group);
 }
 
 // ---- Phase 4: clearing -----------------------------------------------------------------

@@ -202,7 +202,7 @@ class Simulation {
   // Scratch for one firm / one market.
   std::vector<LinkTerms> terms_;  // plan_offers: kBatchLanes firms' links, max_links_ apart
   std::size_t max_links_ = 0;     // most links of any firm
-  FirmBatch firm_batch_;          // plan_offers: kBatchLanes firms' links by field
+  std::vector<FirmBatch> firm_batches_;  // plan_offers: per link count, kBatchLanes firms' links by field
   std::vector<double> target_, adjusted_, scratch_, sorted_q_, sorted_r_, served_;
   std::vector<Index> order_;
   std::vector<std::pair<double, Index>> keyed_;  // bids as (reservation price, slot)
