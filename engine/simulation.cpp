@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 
@@ -215,6 +216,9 @@ void Simulation::distribute() {
                          return offer_local_[m] + (j - w.offer_begin[m]);
                        });
     world_.keep_links(link_lo, w.link_begin[firm_hi_]);
+    firm_trades_.assign(w.link_trade.begin(), w.link_trade.end());  // (this rank's links now)
+    std::sort(firm_trades_.begin(), firm_trades_.end());
+    firm_trades_.erase(std::unique(firm_trades_.begin(), firm_trades_.end()), firm_trades_.end());
     offer_q_.assign(local, 0.0);
     sold_ratio_.assign(static_cast<std::size_t>(w.markets), 0.0);
     const auto slot_rank = expand_owner(w.slot_begin, firm_rank);
@@ -347,24 +351,38 @@ void Simulation::tabulate_border_terms(int period) {
   // tariff), and whether a link of the pair needs the per-link cases below (export control,
   // sourcing mandate). The same operations as per link; the tariff tables (by importer) are
   // read once per pair, and the market side settles with these too.
-  bool any_special = false;
-  for (Index t = 0; t < w.trades; ++t) {
-    const Index g = w.trade_good[t], o = w.trade_origin[t], d = w.trade_destination[t];
-    double mult = 1.0, add = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
-    bool special = false;
-    if (o != d) {
-      const auto k = p.tariff_at(d, g, o);
-      mult += p.tariff_ad_valorem[k];
-      add += p.tariff_specific[k];
-      const auto rg = w.region_good(d, g);
-      special = p.control_kind[p.control_at(o, g, d)] != ControlKind::none ||
-                (adversary_of(w.region_bloc[d]) == static_cast<int>(w.region_bloc[o]) &&
-                 (p.mandate_ban[rg] || p.mandate_share[rg] > 0.0));
+  // Unchanged instruments (compared as tables, sequentially: cheaper than the pairs' scattered
+  // lookups), unchanged terms.
+  auto same = [](const auto& a, const auto& b) {  // bit for bit (NaN, ±0 alike)
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
+  };
+  auto& in = border_inputs_;
+  border_changed_ = in.ad_valorem.empty() || !same(in.ad_valorem, p.tariff_ad_valorem) ||
+                    !same(in.specific, p.tariff_specific) || !same(in.mandate_share, p.mandate_share) ||
+                    !same(in.control, p.control_kind) || !same(in.mandate_ban, p.mandate_ban);
+  if (border_changed_) {
+    in = {p.tariff_ad_valorem, p.tariff_specific, p.mandate_share, p.control_kind, p.mandate_ban};
+    bool any = false;
+    for (Index t = 0; t < w.trades; ++t) {
+      const Index g = w.trade_good[t], o = w.trade_origin[t], d = w.trade_destination[t];
+      double mult = 1.0, add = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
+      bool special = false;
+      if (o != d) {
+        const auto k = p.tariff_at(d, g, o);
+        mult += p.tariff_ad_valorem[k];
+        add += p.tariff_specific[k];
+        const auto rg = w.region_good(d, g);
+        special = p.control_kind[p.control_at(o, g, d)] != ControlKind::none ||
+                  (adversary_of(w.region_bloc[d]) == static_cast<int>(w.region_bloc[o]) &&
+                   (p.mandate_ban[rg] || p.mandate_share[rg] > 0.0));
+      }
+      trade_terms_[t] = {mult, add};
+      trade_special_[t] = special ? 1 : 0;
+      any = any || special;
     }
-    trade_terms_[t] = {mult, add};
-    trade_special_[t] = special ? 1 : 0;
-    any_special = any_special || special;
+    any_special_ = any;
   }
+  const bool any_special = any_special_;
   tabulate_net_prices();  // this month's terms at last month's prices, for the input bids
   share_capacities();
   // Without an export control or mandate now or last period every link is uncapped and not
@@ -540,7 +558,7 @@ void Simulation::share_capacities() {
 
 void Simulation::tabulate_net_prices() {
   const auto& price = world_.market_price;
-  for (Index t = 0; t < world_.trades; ++t)
+  for (const Index t : firm_trades_)
     trade_net_[t] = price[trade_market_[t]] / trade_terms_[t].multiplier - trade_terms_[t].add;
 }
 
@@ -1391,7 +1409,7 @@ void Simulation::aggregate() {
     view_.soe_below_cost[i] = soe_below_cost_[i];
   }
 
-  for (Index t = 0; t < w.trades; ++t) {
+  for (Index t = 0; t < w.trades && border_changed_; ++t) {  // (else as last period)
     const Index g = w.trade_good[t], o = w.trade_origin[t], d = w.trade_destination[t];
     tm.tariff_rate[t] = o == d ? 0.0 : p.tariff_ad_valorem[p.tariff_at(d, g, o)];
     tm.controlled[t] = o == d ? 0 : static_cast<std::int32_t>(p.control_kind[p.control_at(o, g, d)]);
