@@ -216,9 +216,11 @@ void Simulation::distribute() {
                          return offer_local_[m] + (j - w.offer_begin[m]);
                        });
     world_.keep_links(link_lo, w.link_begin[firm_hi_]);
-    firm_trades_.assign(w.link_trade.begin(), w.link_trade.end());  // (this rank's links now)
-    std::sort(firm_trades_.begin(), firm_trades_.end());
-    firm_trades_.erase(std::unique(firm_trades_.begin(), firm_trades_.end()), firm_trades_.end());
+    std::vector<std::uint8_t> used(static_cast<std::size_t>(w.trades), 0);
+    for (const Index t : w.link_trade) used[t] = 1;  // (this rank's links now)
+    firm_trades_.clear();
+    for (Index t = 0; t < w.trades; ++t)
+      if (used[t]) firm_trades_.push_back(t);
     offer_q_.assign(local, 0.0);
     sold_ratio_.assign(static_cast<std::size_t>(w.markets), 0.0);
     const auto slot_rank = expand_owner(w.slot_begin, firm_rank);
