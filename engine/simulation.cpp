@@ -97,7 +97,7 @@ void BlocMetrics::resize(std::size_t n) {
 }
 
 Simulation::Simulation(const Scenario& scenario, Communicator comm)
-    : scenario_(scenario), world_(build_world(scenario)), policy_(initial_policy(scenario)),
+    : scenario_(scenario), world_(build_world(scenario, false)), policy_(initial_policy(scenario)),
       exchange_(std::move(comm)) {
   const auto& w = world_;
   market_metrics_.resize(w.markets);
@@ -216,6 +216,7 @@ void Simulation::distribute() {
                          return offer_local_[m] + (j - w.offer_begin[m]);
                        });
     world_.keep_links(link_lo, w.link_begin[firm_hi_]);
+    world_.init_link_state();  // this rank's links only
     std::vector<std::uint8_t> used(static_cast<std::size_t>(w.trades), 0);
     for (const Index t : w.link_trade) used[t] = 1;  // (this rank's links now)
     firm_trades_.clear();

@@ -102,12 +102,21 @@ void World::keep_links(int lo, int hi) {
   };
   keep(link_market);
   keep(link_trade);
-  keep(link_q);
-  keep(link_plan);
-  keep(link_sold);
-  keep(link_cap);
-  keep(link_denied);
+  if (!link_q.empty()) {
+    keep(link_q);
+    keep(link_plan);
+    keep(link_sold);
+    keep(link_cap);
+    keep(link_denied);
+  }
   link_lo = lo;
+}
+
+void World::init_link_state() {
+  const std::size_t L = link_market.size();
+  for (auto* v : {&link_q, &link_plan, &link_sold}) v->assign(L, 0.0);
+  link_cap.assign(L, std::numeric_limits<double>::infinity());
+  link_denied.assign(L, 0);
 }
 
 std::string World::firm_name(Index f) const {
@@ -120,7 +129,7 @@ std::string World::firm_name(Index f) const {
   return synthetic_name(r.prefix, '-', r.ordinal + (f - r.first), r.group_count);
 }
 
-World build_world(const Scenario& sc) {
+World build_world(const Scenario& sc, bool link_state) {
   World w;
   const auto R = static_cast<Index>(sc.regions.size());
   const auto G = static_cast<Index>(sc.goods.size());
@@ -274,9 +283,7 @@ World build_world(const Scenario& sc) {
                   &w.firm_floor_payment, &w.firm_unit_cost, &w.firm_price, &w.firm_shadow,
                   &w.firm_input_outlay})
     v->assign(w.firms, 0.0);
-  for (auto* v : {&w.link_q, &w.link_plan, &w.link_sold}) v->assign(L, 0.0);
-  w.link_cap.assign(L, std::numeric_limits<double>::infinity());
-  w.link_denied.assign(L, 0);
+  if (link_state) w.init_link_state();
   // The initial stock is an endowment valued at 0 until the first delivery re-prices it.
   for (auto* v : {&w.slot_bid, &w.slot_reservation, &w.slot_delivered, &w.slot_cost}) v->assign(S, 0.0);
   if (std::isfinite(sc.behaviour.restock_markup))  // split bids only when restocking is price-sensitive
