@@ -187,6 +187,50 @@ TEST(ExportBan, DownstreamStopsOnlyAfterTheBufferRunsOutAndRecoversAfterTheLift)
   EXPECT_NEAR(autos[0], before, 1e-3 * before);
 }
 
+TEST(Tariff, AnEventTakesEffectInItsMonthAndStays) {
+  // Border terms are recomputed only in months when the instruments change: a tariff set in
+  // month 30 must show in that month's trade panel and tariff revenue, not before, and stay
+  // in force in the later months that reuse the terms.
+  const int at = 30, periods = 60;
+  Builder b(periods);
+  b.s.run.burn_in = 100;
+  const Index home = b.region("HOME", Bloc::west);
+  const Index cn = b.region("CN", Bloc::china);
+  const Index magnets = b.good("magnets");
+  b.market(magnets, home, 60.0, 1.0);
+  b.firm("cn-magnets", cn, magnets, FirmKind::western, 10.0, {home}, 500.0);
+  EventSpec e;
+  e.period = at;
+  e.government = home;
+  e.instrument = Instrument::tariff;
+  e.good = magnets;
+  e.partner = cn;
+  e.ad_valorem = 0.5;
+  e.specific = 0.0;
+  b.event(e);
+  Simulation sim(b.s);
+  Index pair = kNone;
+  const auto& w = sim.world();
+  for (Index t = 0; t < w.trades; ++t)
+    if (w.trade_good[t] == magnets && w.trade_origin[t] == cn && w.trade_destination[t] == home) pair = t;
+  ASSERT_NE(pair, kNone);
+  std::vector<double> rate(periods), revenue(periods), price(periods);
+  run(sim, [&](Simulation& s, int t) {
+    if (t < 0) return;
+    rate[t] = s.trades().tariff_rate[pair];
+    revenue[t] = s.accounts().tariff_revenue[home];
+    price[t] = s.world().market_price[0];
+  });
+  EXPECT_EQ(rate[at - 1], 0.0);
+  EXPECT_EQ(revenue[at - 1], 0.0);
+  EXPECT_EQ(rate[at], 0.5);
+  EXPECT_GT(revenue[at], 0.0);
+  EXPECT_EQ(rate[periods - 1], 0.5);
+  EXPECT_GT(revenue[periods - 1], 0.0);
+  // The seller passes part of it on: the price rises over the months after the event.
+  EXPECT_GT(price[periods - 1], price[at - 1] + 1.0);
+}
+
 TEST(ExportControl, QuotaCapsTheFlow) {
   auto b = supply_chain(60, 1000, 100, 0);
   b.s.events[0].kind = ControlKind::quota;
