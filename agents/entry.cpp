@@ -29,9 +29,13 @@ double limit_price(double unit_cost, double b, double fixed_monthly) {
   return unit_cost + 2.0 * std::sqrt(b * std::max(fixed_monthly, 0.0));
 }
 
-double learning_multiplier(double cumulative, double scale, double progress_ratio, double floor) {
+double learning_multiplier(double cumulative, double scale, double progress_ratio, double floor,
+                           bool* settled) {
+  if (settled) *settled = false;
   if (progress_ratio >= 1.0 || scale <= 0.0 || cumulative <= scale) return 1.0;
-  return std::max(floor, std::pow(cumulative / scale, std::log2(progress_ratio)));
+  const double power = std::pow(cumulative / scale, std::log2(progress_ratio));
+  if (settled) *settled = power < floor * (1.0 - 1e-12);  // pow errs by < 1 ulp
+  return std::max(floor, power);
 }
 
 }  // namespace decouple

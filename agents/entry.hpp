@@ -21,7 +21,10 @@ double entrant_operating_profit(double price, double b, double unit_cost, double
 // c + 2·√(b·F) (CALIBRATION §4: limit pricing, x_L = (a − c − 2√(bF))/b).
 double limit_price(double unit_cost, double b, double fixed_monthly);
 
-// c₀·max(floor, (cumulative/scale)^log2(progress_ratio)).
-double learning_multiplier(double cumulative, double scale, double progress_ratio, double floor);
+// c₀·max(floor, (cumulative/scale)^log2(progress_ratio)). If `settled` is given, it is set
+// when the power is below the floor by more than rounding could undo: then the multiplier is
+// `floor` for every larger cumulative output as well (the power falls as cumulative rises).
+double learning_multiplier(double cumulative, double scale, double progress_ratio, double floor,
+                           bool* settled = nullptr);
 
 }  // namespace decouple

@@ -251,6 +251,7 @@ void Simulation::distribute() {
   Index entries_here = 0;
   for (Index f = firm_lo_; f < firm_hi_; ++f) entries_here = std::max(entries_here, firm_entry_[f - firm_lo_] + 1);
   partial_.assign(static_cast<std::size_t>(entries_here) * kAccountFields, 0.0);
+  learning_settled_.assign(static_cast<std::size_t>(firm_hi_ - firm_lo_), 0);
 }
 
 void Simulation::step(int period) {
@@ -1198,10 +1199,17 @@ void Simulation::dynamics(int period) {
     if (w.firm_status[f] != FirmStatus::active) continue;
     const Index g = w.firm_good[f];
     w.firm_cumulative[f] += w.firm_output[f];
-    w.firm_cost[f] = w.firm_cost0[f] * learning_multiplier(w.firm_cumulative[f],
-                                                            w.firm_learning_scale[f],
-                                                            w.good_progress[g],
-                                                            w.good_learning_floor[g]);
+    // A firm whose learning reached its floor stays there (cumulative output only grows): its
+    // multiplier is the floor, as learning_multiplier would give, without the pow.
+    auto& settled = learning_settled_[f - firm_lo_];
+    if (settled && w.firm_output[f] >= 0.0) {
+      w.firm_cost[f] = w.firm_cost0[f] * w.good_learning_floor[g];
+    } else {
+      bool now = false;
+      w.firm_cost[f] = w.firm_cost0[f] * learning_multiplier(w.firm_cumulative[f], w.firm_learning_scale[f],
+                                                              w.good_progress[g], w.good_learning_floor[g], &now);
+      settled = now ? 1 : 0;
+    }
     w.firm_loss_months[f] = w.firm_profit[f] < 0.0 ? w.firm_loss_months[f] + 1 : 0;
     const bool contract = floor_of_[f] != kNone || p.equity_share[w.region_good(w.firm_region[f], g)] > 0.0;
     if (w.firm_kind[f] == FirmKind::western && !contract && w.firm_loss_months[f] >= b.exit_after) {

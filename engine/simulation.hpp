@@ -178,6 +178,7 @@ class Simulation {
   // the pairs of this rank's links (firm_trades_; the others are never read here).
   std::vector<double> trade_net_;
   std::vector<Index> trade_market_;  // per trade pair: its market (good, destination)
+  std::vector<std::uint8_t> learning_settled_;  // per owned firm: learning at its floor (dynamics)
   std::vector<Index> firm_trades_;   // the pairs of this rank's links, ascending: trade_net_'s readers
   void tabulate_net_prices();
   // Market-side scratch for capacity-based instruments (allocated when first needed).

@@ -392,6 +392,32 @@ TEST(Learning, ProgressRatioPointEight) {
   EXPECT_NEAR(100 * learning_multiplier(10, 1, 0.8, 0.6), 60.0, 1e-9);  // floored
 }
 
+TEST(Learning, SettledAtTheFloorStaysThere) {
+  // dynamics skips the power once a firm's learning is settled at its floor; settled must
+  // mean the floor for every larger cumulative output, and must not be claimed at the floor's
+  // edge. 0.8^log2(x) = 0.85 at x = 2^(log 0.85 / log 0.8) ≈ 1.657.
+  bool settled = true;
+  EXPECT_EQ(learning_multiplier(1.5, 1.0, 0.8, 0.85, &settled), std::pow(1.5, std::log2(0.8)));
+  EXPECT_FALSE(settled);
+  const double edge = std::pow(2.0, std::log(0.85) / std::log(0.8));
+  learning_multiplier(edge, 1.0, 0.8, 0.85, &settled);
+  EXPECT_FALSE(settled);  // within rounding of the floor
+  learning_multiplier(1.0, 1.0, 0.8, 0.85, &settled);
+  EXPECT_FALSE(settled);  // no learning yet (cumulative ≤ scale)
+  int first = -1;
+  for (int k = 0; k < 2000; ++k) {
+    const double x = 1.0 + 0.001 * k;
+    const double m = learning_multiplier(x, 1.0, 0.8, 0.85, &settled);
+    if (settled && first < 0) first = k;
+    if (first >= 0) {
+      EXPECT_TRUE(settled) << x;
+      EXPECT_EQ(m, 0.85) << x;
+    }
+  }
+  EXPECT_GE(first, 656);  // just past the edge (x ≈ 1.6569)
+  EXPECT_LE(first, 658);
+}
+
 TEST(Exit, WesternFirmExitsAfterSustainedLossesSoeDoesNot) {
   Builder b(100);
   const Index home = b.region("HOME", Bloc::west);
