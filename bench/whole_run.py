@@ -2,7 +2,7 @@
 """Whole-run benchmark: a config at 1 and 2 ranks (or any list), several runs each, medians.
 
 Usage: bench/whole_run.py BUILD/app/decouple CONFIG [--ranks 1 2] [--runs 3] [--set k=v ...]
-       [--out-dir DIR] [--check]
+       [--out-dir DIR] [--check] [--keep]
 
 Each run is `mpiexec -n N decouple run CONFIG --out DIR/run_N_k.h5 --force` (stdout parsed:
 the summary's throughput, peak memory, set-up, output and exchange shares, bytes per
@@ -10,7 +10,10 @@ period). Prints one table row per rank count with the medians (min–max of wall
 speedup over the first rank count, also as the median of each round's own ratio: the runs go
 in rounds, each rank count once per round, so a drift in the machine's speed hits all alike.
 --check compares the panels of the first run at each rank count with
-tests/e2e/compare_panels.py (bit for bit). Never asserts speed.
+tests/e2e/compare_panels.py (bit for bit). Never asserts speed. A run's file is deleted once
+its summary is read (the first round's kept for --check until then; a million-firm run writes
+≈ 0.4 GB, ten of them filled a scratch disk): --keep keeps them all, and a temporary
+directory the script made is removed at the end.
 """
 import argparse
 import os
@@ -59,7 +62,9 @@ def main():
     ap.add_argument("--set", action="append", default=[], dest="sets")
     ap.add_argument("--out-dir")
     ap.add_argument("--check", action="store_true", help="compare panels across rank counts")
+    ap.add_argument("--keep", action="store_true", help="keep every run's output file")
     a = ap.parse_args()
+    made_dir = a.out_dir is None
     out_dir = a.out_dir or tempfile.mkdtemp(prefix="decouple-bench-")
     os.makedirs(out_dir, exist_ok=True)
     print(f"{a.config}: {a.runs} runs per rank count, files in {out_dir}")
@@ -72,8 +77,11 @@ def main():
     runs = {n: [] for n in a.ranks}
     for k in range(a.runs):
         for n in a.ranks:
-            runs[n].append(one_run(a.decouple, a.config, n, os.path.join(out_dir, f"run_{n}_{k}.h5"), a.sets))
+            out = os.path.join(out_dir, f"run_{n}_{k}.h5")
+            runs[n].append(one_run(a.decouple, a.config, n, out, a.sets))
             print(f"round {k + 1}, {n} rank(s): {runs[n][-1]['wall']:.2f} s", file=sys.stderr, flush=True)
+            if not a.keep and not (a.check and k == 0):
+                os.remove(out)
     base = statistics.median(r["wall"] for r in runs[a.ranks[0]])
     for n in a.ranks:
         med = {key: statistics.median(r[key] for r in runs[n]) for key in runs[n][0]}
@@ -93,6 +101,13 @@ def main():
             print(f"panels {a.ranks[0]} vs {n} ranks: {p.stdout.strip().splitlines()[-1] if p.stdout else p.stderr}")
             if p.returncode != 0:
                 sys.exit(1)
+    if not a.keep:
+        for n in a.ranks:
+            first = os.path.join(out_dir, f"run_{n}_0.h5")
+            if os.path.exists(first):
+                os.remove(first)
+        if made_dir:
+            os.rmdir(out_dir)
 
 
 if __name__ == "__main__":
