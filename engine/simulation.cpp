@@ -644,6 +644,7 @@ void Simulation::plan_offers() {
     fb.capacity[k] = w.firm_capacity[f];
     fb.min_output[k] = floor_min_output_[f];
     ++lanes;
+    return group;
   };
 
   // Lane k's firm from its plan and its adjusted shipments (adjusted[i·step], Σ = planned):
@@ -765,8 +766,7 @@ void Simulation::plan_offers() {
       w.firm_planned[f] = w.firm_output[f] = w.firm_shadow[f] = 0.0;
       continue;
     }
-    prepare(f, l0, nl, s0, s1);
-    const int group = group_of(nl);
+    const int group = prepare(f, l0, nl, s0, s1);
     if (group == 0 || lanes_of[group] == kBatchLanes) solve(group);
   }
   for (int group = 1; group < kGroups; ++group)
@@ -966,6 +966,21 @@ void Simulation::settle_markets() {
     // the pair changes and stored back at the next change, they take the same additions in
     // the same order, in registers instead of through memory (an add waiting on the last
     // one's store took more time than the rest of the loop).
+    // A pair's terms at this market's price: what the offers' loop uses and what decides
+    // whether offers that sold nothing can be skipped (below).
+    struct PairTerms {
+      double transport = 0.0, add = 0.0, specific = 0.0, mult = 1.0, gross = 0.0, net = 0.0;
+    };
+    auto terms_of_pair = [&](Index tp) {
+      PairTerms x;
+      x.transport = w.transport[(static_cast<std::size_t>(g) * R + w.trade_origin[tp]) * R + d];
+      x.add = trade_terms_[tp].add;
+      x.specific = x.add - x.transport;
+      x.mult = trade_terms_[tp].multiplier;
+      x.gross = price / x.mult;  // the value at the border per unit
+      x.net = x.gross - x.add;
+      return x;
+    };
     Index t = kNone, o = 0;
     int b = 0;
     double transport = 0.0, add = 0.0, specific = 0.0, mult = 1.0, gross = 0.0, net = 0.0;
@@ -986,13 +1001,9 @@ void Simulation::settle_markets() {
         t = tj;
         o = w.trade_origin[t];
         b = static_cast<int>(w.region_bloc[o]);
-        transport = w.transport[(static_cast<std::size_t>(g) * R + o) * R + d];
-        add = trade_terms_[t].add;
-        specific = add - transport;
-        mult = trade_terms_[t].multiplier;
+        const PairTerms x = terms_of_pair(t);
+        transport = x.transport, add = x.add, specific = x.specific, mult = x.mult, gross = x.gross, net = x.net;
         plain = std::isfinite(price) && std::isfinite(mult) && mult != 0.0;
-        gross = price / mult;  // the value at the border per unit
-        net = gross - add;
         flow_q = tm.quantity[t];
         flow_v = tm.value[t];
         from_o = by_origin[o];
@@ -1029,11 +1040,9 @@ void Simulation::settle_markets() {
     // Otherwise (0·∞ would be NaN) every offer is visited.
     bool skip_zeros = std::isfinite(ratio) && std::isfinite(price);
     for (int k = market_trade_begin_[m]; k < market_trade_begin_[m + 1] && skip_zeros; ++k) {
-      const Index tk = market_trades_[k];
-      const double tr = w.transport[(static_cast<std::size_t>(g) * R + w.trade_origin[tk]) * R + d];
-      const double mk = trade_terms_[tk].multiplier, ak = trade_terms_[tk].add, gk = price / mk;
-      skip_zeros = std::isfinite(mk) && mk != 0.0 && std::isfinite(tr) && std::isfinite(price - gk + (ak - tr)) &&
-                   std::isfinite(gk - ak);
+      const PairTerms x = terms_of_pair(market_trades_[k]);
+      skip_zeros = std::isfinite(x.mult) && x.mult != 0.0 && std::isfinite(x.transport) &&
+                   std::isfinite(price - x.gross + x.specific) && std::isfinite(x.net);
     }
     const int j0 = offer_first(m), j1 = offer_end(m);
     if (skip_zeros) {
@@ -1420,11 +1429,12 @@ void Simulation::aggregate() {
     view_.soe_below_cost[i] = soe_below_cost_[i];
   }
 
-  for (Index t = 0; t < w.trades && border_changed_; ++t) {  // (else as last period)
-    const Index g = w.trade_good[t], o = w.trade_origin[t], d = w.trade_destination[t];
-    tm.tariff_rate[t] = o == d ? 0.0 : p.tariff_ad_valorem[p.tariff_at(d, g, o)];
-    tm.controlled[t] = o == d ? 0 : static_cast<std::int32_t>(p.control_kind[p.control_at(o, g, d)]);
-  }
+  if (border_changed_)  // (else as last period)
+    for (Index t = 0; t < w.trades; ++t) {
+      const Index g = w.trade_good[t], o = w.trade_origin[t], d = w.trade_destination[t];
+      tm.tariff_rate[t] = o == d ? 0.0 : p.tariff_ad_valorem[p.tariff_at(d, g, o)];
+      tm.controlled[t] = o == d ? 0 : static_cast<std::int32_t>(p.control_kind[p.control_at(o, g, d)]);
+    }
 }
 
 }  // namespace decouple
