@@ -69,6 +69,15 @@ class SparseReader {  // from a segment of n values, in order
   std::size_t e_ = 0;
 };
 
+std::uint64_t low_bits(std::size_t n) { return n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1; }
+
+// Bit j: whether values[list[j]] (j < n <= 64) is a non-zero bit pattern.
+std::uint64_t nonzero_mask(const double* values, const Index* list, std::size_t n) {
+  std::uint64_t mask = 0;
+  for (std::size_t j = 0; j < n; ++j) mask |= std::uint64_t{std::bit_cast<std::uint64_t>(values[list[j]]) != 0} << j;
+  return mask;
+}
+
 // Adds the wall time of a scope to a counter (time inside the exchange, waiting included).
 struct Stopwatch {
   double& total;
@@ -275,6 +284,13 @@ void Exchange::to_markets(const RoutingPlan& plan, std::span<const double> from_
   route(plan, true, from, to);
 }
 
+void Exchange::to_markets(const RoutingPlan& plan, std::span<const double> from_source, std::span<double> to_slot,
+                          RouteMemo& memo) {
+  const std::span<const double> from[1] = {from_source};
+  const std::span<double> to[1] = {to_slot};
+  route(plan, true, from, to, &memo);
+}
+
 void Exchange::to_firms(const RoutingPlan& plan, std::span<const double> from_slot, std::span<double> to_source) {
   const std::span<const double> from[1] = {from_slot};
   const std::span<double> to[1] = {to_source};
@@ -294,7 +310,7 @@ void Exchange::to_firms(const RoutingPlan& plan, std::span<const std::span<const
 // Forward (to_markets) reads sources and writes slots; backward (to_firms) the reverse, over
 // the same lists with the roles of "send" and "receive" swapped.
 void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std::span<const double>> from,
-                     std::span<const std::span<double>> to) {
+                     std::span<const std::span<double>> to, RouteMemo* memo) {
   const Stopwatch clock{stats_.seconds};
   const int P = ranks();
   if (plan.ranks() != P || plan.rank() != rank()) fail("plan built for another communicator");
@@ -308,14 +324,52 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
   const RoutingPlan::Route& R = forward ? plan.forward_ : plan.backward();
   const std::vector<Index>& local_from = forward ? R.local_source : R.local_slot;
   const std::vector<Index>& local_to = forward ? R.local_slot : R.local_source;
-  for (std::size_t a = 0; a < k; ++a) {
-    const double* src = from[a].data();
-    double* dst = to[a].data();
+  if (memo != nullptr) {
+    // An entry is written if it is non-zero now or was last time (else it holds +0 already).
+    // A memo for another plan or array starts with every bit set: every entry is written once.
+    if (k != 1) fail("a memo takes one array");
+    const bool same = memo->valid_ && memo->plan_ == &plan && memo->to_ == to[0].data() && memo->size_ == to[0].size();
+    memo->valid_ = false;  // until this call completes
+    if (!same) {
+      std::size_t received = 0;
+      const std::vector<int>& in_count = forward ? R.recv_count : R.send_count;
+      for (int q = 0; q < P && q < static_cast<int>(in_count.size()); ++q)
+        received += bitmap_words(static_cast<std::size_t>(in_count[q]));
+      memo->local_.assign(bitmap_words(local_to.size()), ~std::uint64_t{0});
+      memo->received_.assign(received, ~std::uint64_t{0});
+      memo->plan_ = &plan;
+      memo->to_ = to[0].data();
+      memo->size_ = to[0].size();
+    }
+    const double* src = from[0].data();
+    double* dst = to[0].data();
+    const Index* lf = local_from.data();
+    const Index* lt = local_to.data();
+    std::uint64_t* seen = memo->local_.data();
     const std::size_t n = local_to.size();
-    for (std::size_t i = 0; i < n; ++i) dst[local_to[i]] = src[local_from[i]];
+    for (std::size_t i0 = 0, w = 0; i0 < n; i0 += 64, ++w) {
+      const std::size_t len = std::min<std::size_t>(64, n - i0);
+      const std::uint64_t nonzero = nonzero_mask(src, lf + i0, len);
+      std::uint64_t write = (nonzero | seen[w]) & low_bits(len);
+      seen[w] = nonzero;
+      for (; write != 0; write &= write - 1) {
+        const int j = std::countr_zero(write);
+        dst[lt[i0 + j]] = src[lf[i0 + j]];
+      }
+    }
+  } else {
+    for (std::size_t a = 0; a < k; ++a) {
+      const double* src = from[a].data();
+      double* dst = to[a].data();
+      const std::size_t n = local_to.size();
+      for (std::size_t i = 0; i < n; ++i) dst[local_to[i]] = src[local_from[i]];
+    }
   }
   ++stats_.routed_calls;
-  if (P == 1) return;
+  if (P == 1) {
+    if (memo != nullptr) memo->valid_ = true;
+    return;
+  }
 
   const std::vector<Index>& pack = forward ? R.send_source : R.recv_slot;
   const std::vector<Index>& unpack = forward ? R.recv_slot : R.send_source;
@@ -362,7 +416,34 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
   // per call, MPI_Alltoallv on packed doubles took 13–16 ms, boost::mpi::all_to_all of
   // vector<vector<double>> 49–54 ms.
   MPI_Alltoallv(send_words_.data(), sc, sd, MPI_UINT64_T, recv_words_.data(), rc, rd, MPI_UINT64_T, native);
-  for (int q = 0; q < P; ++q) {
+  if (memo != nullptr) {
+    // As the local copies: a received entry is written if non-zero now (its bit in the
+    // peer's bitmap, k = 1) or last time; the values come in the order of the bitmap's bits.
+    double* dst = to[0].data();
+    std::uint64_t* seen = memo->received_.data();
+    for (int q = 0; q < P; ++q) {
+      const std::size_t count = static_cast<std::size_t>(in_count[q]);
+      const std::uint64_t* bitmap = recv_words_.data() + rd[q];
+      const std::uint64_t* value = bitmap + bitmap_words(count);
+      const Index* list = unpack.data() + in_offset[q];
+      for (std::size_t i0 = 0; i0 < count; i0 += 64, ++seen) {
+        const std::size_t len = std::min<std::size_t>(64, count - i0);
+        const std::uint64_t nonzero = bitmap[i0 / 64] & low_bits(len);
+        std::uint64_t write = nonzero | (*seen & low_bits(len));
+        *seen = nonzero;
+        for (; write != 0; write &= write - 1) {
+          const int j = std::countr_zero(write);
+          double v = 0.0;
+          if (nonzero >> j & 1u) v = std::bit_cast<double>(*value++);
+          dst[list[i0 + j]] = v;
+        }
+      }
+      if (static_cast<std::size_t>(value - bitmap) != static_cast<std::size_t>(rc[q]))
+        fail("a peer's sparse segment does not match its bitmap");
+    }
+    memo->valid_ = true;
+  }
+  for (int q = 0; q < P && memo == nullptr; ++q) {
     const std::size_t count = static_cast<std::size_t>(in_count[q]);
     SparseReader in(recv_words_.data() + rd[q], count * k);
     for (std::size_t a = 0; a < k; ++a) {

@@ -278,7 +278,7 @@ void Simulation::step(int period) {
   plan_offers();
   lap(2);
   // Phase 3: offers and bids to the markets' owners.
-  exchange_.to_markets(offer_plan_, w.link_q, offer_q_);
+  exchange_.to_markets(offer_plan_, w.link_q, offer_q_, offer_memo_);
   if (w.slot_stock_bid.empty()) {
     const std::span<const double> bids_from[] = {w.slot_bid, w.slot_reservation};
     const std::span<double> bids_to[] = {bid_q_, bid_r_};

@@ -208,6 +208,7 @@ class Simulation {
 
   // Market-side buffers the exchange fills (one entry per offer / bid slot).
   std::vector<double> offer_q_, bid_q_, bid_r_, bid_served_;
+  RouteMemo offer_memo_;  // which offer slots hold non-zero offers (only the exchange writes offer_q_)
   std::vector<double> sold_ratio_;  // per market: the fraction of every offer sold (sold_fraction)
   std::vector<double> offered_;     // per owned market (my_markets_ order): Σ offers, this month
   void sum_offers();

@@ -424,6 +424,38 @@ TEST(Exchange, WorldOffersAndBidsThroughTheDecomposition) {
   }
 }
 
+// The memo'd copy writes only entries that are non-zero now or were last call; over rounds in
+// which values turn zero, non-zero, −0 and NaN (and stay), the destination must equal a full
+// copy's bit for bit, and untouched entries stay untouched. A memo moved to another
+// destination array writes every entry again.
+TEST(Exchange, MemoCopyEqualsTheFullCopyRoundAfterRound) {
+  Exchange ex(Communicator::world());
+  const int me = ex.rank(), P = ex.ranks();
+  for (unsigned seed = 60; seed < 66; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    const std::size_t n = 70 + 61 * (seed - 60);  // partial and several bitmap words
+    const Layout L = random_layout(seed, n, n - seed % 5, all_ranks(P), false);
+    const RoutingPlan plan(L.index, L.source_rank, L.slot_rank, ex.communicator());
+    std::vector<double> src(n, kPoison), full(L.index.size(), kUntouched), memod(full), other(full);
+    RouteMemo memo;
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> kind(0, 9);
+    for (int round = 0; round < 12; ++round) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (L.source_rank[i] != me) continue;
+        const int k = kind(rng);  // mostly keep; some turn zero; a few turn special or non-zero
+        if (k < 5) continue;
+        src[i] = k < 7 ? 0.0 : k == 7 ? special(i + round, 0.0) : special(i + 7, 3.0 * round + 0.125 * i);
+      }
+      ex.to_markets(plan, src, full);
+      std::vector<double>& target = round == 8 ? other : memod;  // round 8: another array; round 9: memod, stale since round 7, in full
+      ex.to_markets(plan, src, target, memo);
+      for (std::size_t j = 0; j < full.size(); ++j)
+        ASSERT_EQ(bits(target[j]), bits(full[j])) << "round " << round << " slot " << j;
+    }
+  }
+}
+
 TEST(Exchange, RebasedPlanMovesTheSameValuesBetweenLocalArrays) {
   // What the simulation does: each rank holds only its firms' links (from its first link) and
   // its markets' offer slots (numbered in market order); the values equal the global plan's.
