@@ -31,23 +31,29 @@ int checked_int(std::size_t n, const char* what) {
 // trade pairs carry no flow).
 std::size_t bitmap_words(std::size_t n) { return (n + 63) / 64; }
 
-class SparseWriter {  // into words[0, bitmap_words(n) + n), values in order
+class SparseWriter {  // into words[0, bitmap_words(n) + n), values in order; finish() once at the end
  public:
-  SparseWriter(std::uint64_t* words, std::size_t n) : bitmap_(words), value_(words + bitmap_words(n)) {
-    std::fill(bitmap_, value_, std::uint64_t{0});
-  }
+  SparseWriter(std::uint64_t* words, std::size_t n) : bitmap_(words), value_(words + bitmap_words(n)) {}
   void put(double x) {
     const auto w = std::bit_cast<std::uint64_t>(x);
-    bitmap_[e_ >> 6] |= std::uint64_t{w != 0} << (e_ & 63);
-    *value_ = w;
+    word_ |= std::uint64_t{w != 0} << (e_ & 63);  // in a register: a bitmap word in memory was a
+    *value_ = w;                                  // chain of dependent read-modify-writes
     value_ += w != 0;  // branch-free: a zero is written and then overwritten
-    ++e_;
+    if ((++e_ & 63) == 0) {
+      bitmap_[(e_ >> 6) - 1] = word_;
+      word_ = 0;
+    }
   }
-  std::size_t words() const { return static_cast<std::size_t>(value_ - bitmap_); }
+  // Stores the last, partial bitmap word; the segment's length in words.
+  std::size_t finish() {
+    if ((e_ & 63) != 0) bitmap_[e_ >> 6] = word_;
+    return static_cast<std::size_t>(value_ - bitmap_);
+  }
 
  private:
   std::uint64_t* bitmap_;
   std::uint64_t* value_;
+  std::uint64_t word_ = 0;
   std::size_t e_ = 0;
 };
 
@@ -399,9 +405,10 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
       const Index* list = pack.data() + out_offset[q];
       for (std::size_t i = 0; i < count; ++i) out.put(src[list[i]]);
     }
+    const std::size_t words = out.finish();
     sd[q] = checked_int(at, "words sent");
-    sc[q] = checked_int(out.words(), "words sent");
-    at += out.words();
+    sc[q] = checked_int(words, "words sent");
+    at += words;
   }
   const MPI_Comm native = comm_.impl_->native();
   MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, native);
@@ -506,7 +513,7 @@ void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::s
   for (std::size_t a = 0; a < k; ++a)
     for (std::size_t i = 0; i < n; ++i)
       if (owner[i] == me) out.put(arrays[a][i]);
-  const int sent = checked_int(out.words(), "allgather_owned words");
+  const int sent = checked_int(out.finish(), "allgather_owned words");
   std::vector<int> rc(P), rd(P);
   MPI_Allgather(&sent, 1, MPI_INT, rc.data(), 1, MPI_INT, comm_.impl_->native());
   std::size_t total = 0;
