@@ -489,6 +489,26 @@ void Exchange::allgather_owned(std::span<double> values, std::span<const int> ow
   allgather_owned(arrays, owner);
 }
 
+const Exchange::OwnerLists& Exchange::lists_for(std::span<const int> owner) {
+  for (const OwnerLists& L : owner_lists_)
+    if (L.owner.size() == owner.size() && std::equal(owner.begin(), owner.end(), L.owner.begin())) return L;
+  const int P = ranks();
+  OwnerLists L;
+  L.owner.assign(owner.begin(), owner.end());
+  L.begin.assign(static_cast<std::size_t>(P) + 1, 0);
+  for (int q : owner) {
+    if (q < 0 || q >= P) fail("allgather_owned: entry owned by rank " + std::to_string(q));
+    ++L.begin[static_cast<std::size_t>(q) + 1];
+  }
+  for (int q = 0; q < P; ++q) L.begin[q + 1] += L.begin[q];
+  L.ids.resize(owner.size());
+  std::vector<std::size_t> at(L.begin.begin(), L.begin.end() - 1);
+  for (std::size_t i = 0; i < owner.size(); ++i) L.ids[at[owner[i]]++] = static_cast<Index>(i);
+  if (owner_lists_.size() >= 8) owner_lists_.erase(owner_lists_.begin());  // (a run uses two or three)
+  owner_lists_.push_back(std::move(L));
+  return owner_lists_.back();
+}
+
 void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::span<const int> owner) {
   const Stopwatch clock{stats_.seconds};
   const int P = ranks(), me = rank();
@@ -497,22 +517,21 @@ void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::s
     if (a.size() != n) fail("allgather_owned: an array differs in size from the owner array");
   ++stats_.collective_calls;
   if (P == 1 || k == 0) return;
-  counts_.assign(static_cast<std::size_t>(P), 0);
-  int* count = counts_.data();
-  for (int q : owner) {
-    if (q < 0 || q >= P) fail("allgather_owned: entry owned by rank " + std::to_string(q));
-    ++count[q];
-  }
-  const std::size_t mine = static_cast<std::size_t>(count[me]);
+  // Each rank's entries listed once per owner array: per call, every rank walks only its own
+  // entries and each peer's, not all n with a test of the owner per entry and array.
+  const OwnerLists& L = lists_for(owner);
+  const Index* mine_ids = L.ids.data() + L.begin[me];
+  const std::size_t mine = L.begin[me + 1] - L.begin[me];
   checked_int(n * k + bitmap_words(n * k), "allgather_owned values");
   // Each rank's segment, [array 0 | array 1 | …] each in id order, sent sparse as the routed
   // calls send theirs (SparseWriter). Trade-pair flows, most of them exactly 0, were four fifths
   // of the million world's bytes.
   send_words_.resize(bitmap_words(mine * k) + mine * k);
   SparseWriter out(send_words_.data(), mine * k);
-  for (std::size_t a = 0; a < k; ++a)
-    for (std::size_t i = 0; i < n; ++i)
-      if (owner[i] == me) out.put(arrays[a][i]);
+  for (std::size_t a = 0; a < k; ++a) {
+    const double* src = arrays[a].data();
+    for (std::size_t j = 0; j < mine; ++j) out.put(src[mine_ids[j]]);
+  }
   const int sent = checked_int(out.finish(), "allgather_owned words");
   std::vector<int> rc(P), rd(P);
   MPI_Allgather(&sent, 1, MPI_INT, rc.data(), 1, MPI_INT, comm_.impl_->native());
@@ -524,22 +543,19 @@ void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::s
   recv_words_.resize(total);
   MPI_Allgatherv(send_words_.data(), sent, MPI_UINT64_T, recv_words_.data(), rc.data(), rd.data(), MPI_UINT64_T,
                  comm_.impl_->native());
-  // Rank q's segment holds, array by array, its entries in id order: the order of the loop
-  // below, so one reader per rank is that rank's cursor.
-  std::vector<SparseReader> in;
-  in.reserve(P);
-  for (int q = 0; q < P; ++q) in.emplace_back(recv_words_.data() + rd[q], static_cast<std::size_t>(count[q]) * k);
-  for (std::size_t a = 0; a < k; ++a) {
-    double* dst = arrays[a].data();
-    for (std::size_t i = 0; i < n; ++i) {
-      const int q = owner[i];
-      const double v = in[q].get();
-      if (q != me) dst[i] = v;
+  // Rank q's segment holds, array by array, its entries in id order: its list's order.
+  for (int q = 0; q < P; ++q) {
+    if (q == me) continue;
+    const Index* ids = L.ids.data() + L.begin[q];
+    const std::size_t count = L.begin[q + 1] - L.begin[q];
+    SparseReader in(recv_words_.data() + rd[q], count * k);
+    for (std::size_t a = 0; a < k; ++a) {
+      double* dst = arrays[a].data();
+      for (std::size_t j = 0; j < count; ++j) dst[ids[j]] = in.get();
     }
-  }
-  for (int q = 0; q < P; ++q)
-    if (in[q].words() != static_cast<std::size_t>(rc[q]))
+    if (in.words() != static_cast<std::size_t>(rc[q]))
       fail("allgather_owned: a rank's sparse segment does not match its bitmap");
+  }
   stats_.collective_bytes_sent += static_cast<std::size_t>(sent) * sizeof(std::uint64_t);
   stats_.collective_bytes_received += (total - static_cast<std::size_t>(sent)) * sizeof(std::uint64_t);
 }

@@ -208,6 +208,15 @@ class Exchange {
   ExchangeStats stats_;
   std::vector<std::uint64_t> send_words_, recv_words_;  // sparse segments, reused, grown on demand
   std::vector<int> counts_;                        // scratch: up to 4 × ranks
+  // allgather_owned's entries per owning rank, for the few owner arrays a run uses (markets',
+  // trade pairs'), each kept with a copy of its owner array: reused while the contents are equal.
+  struct OwnerLists {
+    std::vector<int> owner;
+    std::vector<Index> ids;          // rank 0's entries ascending, then rank 1's, …
+    std::vector<std::size_t> begin;  // per rank, into ids (ranks + 1)
+  };
+  std::vector<OwnerLists> owner_lists_;
+  const OwnerLists& lists_for(std::span<const int> owner);
 };
 
 }  // namespace decouple

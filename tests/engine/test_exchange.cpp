@@ -275,6 +275,22 @@ TEST(Exchange, AllgatherOwnedReplicatesOwnersValues) {
   }
 }
 
+// The exchange keeps each owner array's per-rank lists between calls: an owner array of the
+// same size and storage but other contents must not reuse them.
+TEST(Exchange, AllgatherOwnedFollowsAChangedOwnerArray) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks(), me = ex.rank();
+  const std::size_t n = 500;
+  std::vector<int> owner(n);
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t e = 0; e < n; ++e) owner[e] = static_cast<int>((e / (round + 1) + round) % P);
+    std::vector<double> x(n);
+    for (std::size_t e = 0; e < n; ++e) x[e] = owner[e] == me ? 1.0 + e + 1000.0 * round : kPoison;
+    ex.allgather_owned(x, owner);
+    for (std::size_t e = 0; e < n; ++e) ASSERT_EQ(x[e], 1.0 + e + 1000.0 * round) << "round " << round << " entry " << e;
+  }
+}
+
 TEST(Exchange, OrderedSumIsBitIdenticalForAnyRankCount) {
   Exchange ex(Communicator::world());
   const int P = ex.ranks(), me = ex.rank();
