@@ -576,6 +576,9 @@ void Simulation::plan_offers() {
   const bool split = !w.slot_stock_bid.empty();  // restocking bids at their own price
   const double* directed_q = directed_q_.empty() ? nullptr : directed_q_.data();  // none yet: no directive
   auto directed = [&](int l) { return directed_q != nullptr && !std::isnan(directed_q[l]); };
+  // Without an export control or mandate this month every link is uncapped and not denied
+  // (tabulate_border_terms left them so): two per-link arrays fewer to stream.
+  const bool plain = !any_special_;
   // Active firms go in batches of kBatchLanes: each one's link terms, then their best responses
   // side by side (best_response_batch; a firm it does not solve gets best_response), then each
   // one's adjustment, shipments and bids. Firms touch only their own links, slots and rows, so
@@ -630,7 +633,7 @@ void Simulation::plan_offers() {
       t.base_cost = b.cost - b.subsidy - b.theta + border.add;
       // A price-taking (fringe) firm sets price = marginal cost: slope b, as λ = 1 does.
       t.slope = (w.firm_price_taking[f] ? 1.0 : 2.0 - w_home) * bh;
-      t.cap = w.link_cap[l];
+      t.cap = plain ? kInf : w.link_cap[l];
       if (wide) {
         wide_terms[i] = t;
       } else {
@@ -689,7 +692,7 @@ void Simulation::plan_offers() {
     for (int i = 0; i < nl; ++i) {
       const double x = adjusted[i * step];
       // A refused licence stops this month's shipment, not the firm's intention.
-      if (!w.link_denied[l0 + i]) w.link_plan[l0 + i] = x;
+      if (plain || !w.link_denied[l0 + i]) w.link_plan[l0 + i] = x;
       w.link_q[l0 + i] = actual < planned ? x * scale : x;
     }
     w.firm_planned[f] = planned;
@@ -701,7 +704,7 @@ void Simulation::plan_offers() {
       double value = 0.0;
       for (int i = 0; i < nl; ++i) {
         const int l = l0 + i;
-        if (w.link_cap[l] <= 0.0) continue;
+        if (!plain && w.link_cap[l] <= 0.0) continue;
         value = std::max(value, trade_net_[w.link_trade[l]]);
       }
       value += b.subsidy + b.theta;
