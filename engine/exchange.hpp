@@ -83,7 +83,7 @@ class RoutingPlan {
     std::vector<int> send_count, send_offset, recv_count, recv_offset;  // per peer rank
   };
   static Route build(std::span<const Index> index, std::span<const int> source_rank,
-                     std::span<const int> slot_rank, int rank, int ranks,
+                     std::span<const Index> first, std::span<const int> slot_rank, int rank, int ranks,
                      const std::vector<std::uint8_t>* keep);
   const Route& backward() const { return has_backward_ ? backward_ : forward_; }
 
