@@ -122,6 +122,44 @@ std::vector<int> all_ranks(int P) {
 
 }  // namespace
 
+// Sources owned in ascending ranges (as firms, links and input slots are) take the plan's
+// range lookup instead of reading source_rank per slot, up to 8 ranks by a scan and beyond by a
+// binary search; with ranks owning no source among them, each rank's counts must still be
+// the brute-force ones. (No messages: a plan is built for any rank of any size.)
+TEST(Exchange, PlansFromSourceRangesCountLikeTheOwnerArray) {
+  for (int P : {1, 2, 5, 12, 40}) {
+    std::mt19937 rng(static_cast<unsigned>(P));
+    const std::size_t sources = 997, slots = 1500;
+    std::vector<int> source_rank(sources);
+    for (std::size_t i = 0; i < sources; ++i) {
+      const int q = static_cast<int>(i * static_cast<std::size_t>(P) / sources);
+      source_rank[i] = P > 3 && q % 3 == 1 ? q - 1 : q;  // every third rank owns no source
+    }
+    std::vector<int> slot_rank(slots);
+    std::vector<Index> index(slots);
+    std::uniform_int_distribution<int> pick_rank(0, P - 1);
+    std::uniform_int_distribution<Index> pick_source(0, static_cast<Index>(sources) - 1);
+    for (std::size_t j = 0; j < slots; ++j) {
+      slot_rank[j] = pick_rank(rng);
+      index[j] = pick_source(rng);  // with repeats: the backward route too
+    }
+    for (int me = 0; me < P; ++me) {
+      SCOPED_TRACE(::testing::Message() << "rank " << me << " of " << P);
+      const RoutingPlan plan(index, source_rank, slot_rank, me, P);
+      std::size_t local = 0, send = 0, receive = 0;
+      for (std::size_t j = 0; j < slots; ++j) {
+        const int from = source_rank[index[j]], to = slot_rank[j];
+        local += from == me && to == me;
+        send += from == me && to != me;
+        receive += from != me && to == me;
+      }
+      EXPECT_EQ(plan.local_count(), local);
+      EXPECT_EQ(plan.send_count(), send);
+      EXPECT_EQ(plan.receive_count(), receive);
+    }
+  }
+}
+
 TEST(Exchange, CommunicatorSeesTheWorld) {
   const Communicator c = Communicator::world();
   int rank = -1, size = 0;
