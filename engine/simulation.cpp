@@ -450,9 +450,17 @@ void Simulation::tabulate_border_terms(int period) {
       if (!std::isnan(directed_q_[l])) directed_q_[l] = std::min(w.link_cap[l], directed_q_[l]);
 
   // Price floors: which contract covers each firm, and its share of the covered volume.
-  std::fill(floor_of_.begin() + firm_lo_, floor_of_.begin() + firm_hi_, kNone);
-  std::fill(floor_min_output_.begin() + firm_lo_, floor_min_output_.begin() + firm_hi_, 0.0);
-  std::fill(floor_share_.begin() + firm_lo_, floor_share_.begin() + firm_hi_, 0.0);
+  // Without a floor in force now or last period the three arrays hold their defaults already
+  // (kNone, 0, 0): nothing to write, and the firm loops need not read them (floors_active_).
+  bool any_floor = false;
+  for (const auto& fl : p.floors) any_floor = any_floor || fl.active_at(period);
+  const bool floors_current = !any_floor && !floors_active_;
+  floors_active_ = any_floor;
+  if (!floors_current) {
+    std::fill(floor_of_.begin() + firm_lo_, floor_of_.begin() + firm_hi_, kNone);
+    std::fill(floor_min_output_.begin() + firm_lo_, floor_min_output_.begin() + firm_hi_, 0.0);
+    std::fill(floor_share_.begin() + firm_lo_, floor_share_.begin() + firm_hi_, 0.0);
+  }
   for (std::size_t c = 0; c < p.floors.size(); ++c) {
     const auto& fl = p.floors[c];
     if (!fl.active_at(period)) continue;
@@ -620,19 +628,21 @@ void Simulation::plan_offers() {
     const int k = lanes;
     const bool wide = group == 0;
     LinkTerms* wide_terms = terms_.data() + k * stride;
+    // The firm's own flags, once (byte loads may alias the stores below: else reloaded per link).
+    const bool soe = w.firm_kind[f] == FirmKind::soe, price_taking = w.firm_price_taking[f] != 0;
+    const double welfare_weight = soe ? w.firm_welfare_weight[f] : 0.0;
     for (int i = 0; i < nl; ++i) {
       const int l = l0 + i;
       const Index m = w.link_market[l];
       const double bh = w.market_b_hat[m];
       const TradeTerms& border = trade_terms_[w.link_trade[l]];
-      const double w_home = (w.firm_kind[f] == FirmKind::soe && w.market_region[m] == o)
-                                ? w.firm_welfare_weight[f] : 0.0;
+      const double w_home = (soe && w.market_region[m] == o) ? welfare_weight : 0.0;
       LinkTerms t;
       t.intercept = w.market_a_hat[m] - bh * (w.market_supply[m] - w.link_q[l]);
       t.multiplier = border.multiplier;
       t.base_cost = b.cost - b.subsidy - b.theta + border.add;
       // A price-taking (fringe) firm sets price = marginal cost: slope b, as λ = 1 does.
-      t.slope = (w.firm_price_taking[f] ? 1.0 : 2.0 - w_home) * bh;
+      t.slope = (price_taking ? 1.0 : 2.0 - w_home) * bh;
       t.cap = plain ? kInf : w.link_cap[l];
       if (wide) {
         wide_terms[i] = t;
@@ -645,7 +655,7 @@ void Simulation::plan_offers() {
     fb.links[k] = wide ? 0 : static_cast<std::size_t>(nl);  // a wide firm's lane: empty
     fb.cost_slope[k] = w.firm_cost_slope[f];
     fb.capacity[k] = w.firm_capacity[f];
-    fb.min_output[k] = floor_min_output_[f];
+    fb.min_output[k] = floors_active_ ? floor_min_output_[f] : 0.0;
     ++lanes;
     return group;
   };
@@ -1130,7 +1140,7 @@ void Simulation::settle(int period) {
     const double q = w.firm_output[f];
     const double subsidy = q * p.production_subsidy[w.region_good(o, g)];
     double floor_payment = 0.0;
-    if (floor_of_[f] != kNone && sold_total > 0.0) {
+    if (floors_active_ && floor_of_[f] != kNone && sold_total > 0.0) {
       const auto& fl = p.floors[floor_of_[f]];
       const double average = revenue / sold_total;
       floor_payment = std::min(sold_total, floor_share_[f]) * std::max(0.0, fl.floor - average);
@@ -1223,7 +1233,7 @@ void Simulation::dynamics(int period) {
       settled = now ? 1 : 0;
     }
     w.firm_loss_months[f] = w.firm_profit[f] < 0.0 ? w.firm_loss_months[f] + 1 : 0;
-    const bool contract = floor_of_[f] != kNone || p.equity_share[w.region_good(w.firm_region[f], g)] > 0.0;
+    const bool contract = (floors_active_ && floor_of_[f] != kNone) || p.equity_share[w.region_good(w.firm_region[f], g)] > 0.0;
     if (w.firm_kind[f] == FirmKind::western && !contract && w.firm_loss_months[f] >= b.exit_after) {
       w.firm_status[f] = FirmStatus::exited;
       for (int l = w.first_link(f); l < w.end_link(f); ++l) w.link_q[l] = w.link_plan[l] = 0.0;

@@ -131,6 +131,9 @@ class Simulation {
   // denials then differ from their defaults). True at first, so that a new or restored
   // simulation writes them once.
   bool links_special_ = true;
+  // Whether a price floor was in force last period (then floor_of_, floor_share_ and
+  // floor_min_output_ may differ from their defaults); true at first, as links_special_.
+  bool floors_active_ = true;
   Scenario scenario_;
   World world_;
   PolicyState policy_;
