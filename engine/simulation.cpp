@@ -387,7 +387,9 @@ void Simulation::tabulate_border_terms(int period) {
     any_special_ = any;
   }
   const bool any_special = any_special_;
-  tabulate_net_prices();  // this month's terms at last month's prices, for the input bids
+  // This month's terms at last month's prices, for the input bids: with the terms unchanged,
+  // as computed after last month's clearing (no price has moved since).
+  if (border_changed_) tabulate_net_prices();
   share_capacities();
   // Without an export control or mandate now or last period every link is uncapped and not
   // denied, as the loop below left it: nothing to write (a million-firm world's 7.5M links).
