@@ -113,6 +113,17 @@ void Simulation::state(StateVisitor& v) {
   v.array("view/home_price", S::replicated, view_.home_price);
   v.array("view/soe_below_cost", S::replicated, view_.soe_below_cost);
   v.array("soe_below_cost", S::replicated, soe_below_cost_);
+  if (v.loading()) {
+    // What the simulation derived from its own earlier state and keeps while that state cannot
+    // have changed is formed again from the loaded one (a simulation may be loaded after it
+    // has run): border terms and net prices, link caps, floor shares, learning at its floor,
+    // and the offers' copy.
+    border_inputs_ = {};
+    links_special_ = true;
+    floors_active_ = true;
+    std::fill(learning_settled_.begin(), learning_settled_.end(), std::uint8_t{0});
+    offer_memo_.reset();
+  }
 }
 
 // ---- Saving and loading --------------------------------------------------------------------
