@@ -355,6 +355,12 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
   const RoutingPlan::Route& R = forward ? plan.forward_ : plan.backward();
   const std::vector<Index>& local_from = forward ? R.local_source : R.local_slot;
   const std::vector<Index>& local_to = forward ? R.local_slot : R.local_source;
+  const std::vector<Index>& pack = forward ? R.send_source : R.recv_slot;
+  const std::vector<Index>& unpack = forward ? R.recv_slot : R.send_source;
+  const std::vector<int>& out_count = forward ? R.send_count : R.recv_count;
+  const std::vector<int>& out_offset = forward ? R.send_offset : R.recv_offset;
+  const std::vector<int>& in_count = forward ? R.recv_count : R.send_count;
+  const std::vector<int>& in_offset = forward ? R.recv_offset : R.send_offset;
   if (memo != nullptr) {
     // An entry is written if it is non-zero now or was last time (else it holds +0 already).
     // A memo for another plan or array starts with every bit set: every entry is written once.
@@ -363,9 +369,7 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     memo->valid_ = false;  // until this call completes
     if (!same) {
       std::size_t received = 0;
-      const std::vector<int>& in_count = forward ? R.recv_count : R.send_count;
-      for (int q = 0; q < P && q < static_cast<int>(in_count.size()); ++q)
-        received += bitmap_words(static_cast<std::size_t>(in_count[q]));
+      for (const int count : in_count) received += bitmap_words(static_cast<std::size_t>(count));
       memo->local_.assign(bitmap_words(local_to.size()), ~std::uint64_t{0});
       memo->received_.assign(received, ~std::uint64_t{0});
       memo->plan_ = &plan;
@@ -402,12 +406,6 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     return;
   }
 
-  const std::vector<Index>& pack = forward ? R.send_source : R.recv_slot;
-  const std::vector<Index>& unpack = forward ? R.recv_slot : R.send_source;
-  const std::vector<int>& out_count = forward ? R.send_count : R.recv_count;
-  const std::vector<int>& out_offset = forward ? R.send_offset : R.recv_offset;
-  const std::vector<int>& in_count = forward ? R.recv_count : R.send_count;
-  const std::vector<int>& in_offset = forward ? R.recv_offset : R.send_offset;
   // Each peer's segment is sent sparse (SparseWriter). Segment layout before encoding: array
   // 0's values for the peer, then array 1's, ….
   std::size_t worst = 0;
@@ -474,16 +472,17 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
         fail("a peer's sparse segment does not match its bitmap");
     }
     memo->valid_ = true;
-  }
-  for (int q = 0; q < P && memo == nullptr; ++q) {
-    const std::size_t count = static_cast<std::size_t>(in_count[q]);
-    SparseReader in(recv_words_.data() + rd[q], count * k);
-    for (std::size_t a = 0; a < k; ++a) {
-      double* dst = to[a].data();
-      const Index* list = unpack.data() + in_offset[q];
-      for (std::size_t i = 0; i < count; ++i) dst[list[i]] = in.get();
+  } else {
+    for (int q = 0; q < P; ++q) {
+      const std::size_t count = static_cast<std::size_t>(in_count[q]);
+      SparseReader in(recv_words_.data() + rd[q], count * k);
+      for (std::size_t a = 0; a < k; ++a) {
+        double* dst = to[a].data();
+        const Index* list = unpack.data() + in_offset[q];
+        for (std::size_t i = 0; i < count; ++i) dst[list[i]] = in.get();
+      }
+      if (in.words() != static_cast<std::size_t>(rc[q])) fail("a peer's sparse segment does not match its bitmap");
     }
-    if (in.words() != static_cast<std::size_t>(rc[q])) fail("a peer's sparse segment does not match its bitmap");
   }
   stats_.routed_bytes_sent += at * sizeof(std::uint64_t);
   stats_.routed_bytes_received += received * sizeof(std::uint64_t);

@@ -39,6 +39,17 @@ Builder limit_pricing_world(int periods) {
   b.s.entrant_pools.push_back(pool);
   return b;
 }
+
+// An event's common fields; the instrument's own ones are set by the caller.
+EventSpec event(int period, Index government, Instrument instrument, Index good, Index partner = kNone) {
+  EventSpec e;
+  e.period = period;
+  e.government = government;
+  e.instrument = instrument;
+  e.good = good;
+  e.partner = partner;
+  return e;
+}
 }  // namespace
 
 TEST(LimitPricing, ClosedFormAnchors) {
@@ -142,12 +153,7 @@ Builder supply_chain(int ban, int lift, int periods = 160, int burn_in = 300) {
   b.market(magnets, home, 60.0, 1.0);  // other uses of magnets in HOME
   b.firm("cn-magnets", cn, magnets, FirmKind::western, 10.0, {home}, 500.0);
   b.firm("home-autos", home, autos, FirmKind::western, 40.0, {home}, 1000.0);
-  EventSpec e;
-  e.period = ban;
-  e.government = cn;
-  e.instrument = Instrument::export_control;
-  e.good = magnets;
-  e.partner = home;
+  EventSpec e = event(ban, cn, Instrument::export_control, magnets, home);
   e.kind = ControlKind::ban;
   b.event(e);
   e.period = lift;
@@ -199,12 +205,7 @@ TEST(Tariff, AnEventTakesEffectInItsMonthAndStays) {
   const Index magnets = b.good("magnets");
   b.market(magnets, home, 60.0, 1.0);
   b.firm("cn-magnets", cn, magnets, FirmKind::western, 10.0, {home}, 500.0);
-  EventSpec e;
-  e.period = at;
-  e.government = home;
-  e.instrument = Instrument::tariff;
-  e.good = magnets;
-  e.partner = cn;
+  EventSpec e = event(at, home, Instrument::tariff, magnets, cn);
   e.ad_valorem = 0.5;
   e.specific = 0.0;
   b.event(e);
@@ -250,12 +251,7 @@ TEST(ExportControl, LicencesPassAtTheirApprovalRate) {
   const Index g = b.good("magnets");
   b.market(g, home, 100.0, 0.1);
   for (int i = 0; i < 40; ++i) b.firm("cn" + std::to_string(i), cn, g, FirmKind::western, 10.0, {home});
-  EventSpec e;
-  e.period = 50;
-  e.government = cn;
-  e.instrument = Instrument::export_control;
-  e.good = g;
-  e.partner = home;
+  EventSpec e = event(50, cn, Instrument::export_control, g, home);
   e.kind = ControlKind::license;
   e.approval = 0.3;
   e.delay = 2;
@@ -283,11 +279,7 @@ TEST(SourcingMandate, BanOnTheAdversaryShiftsSupplyToAllies) {
   b.market(g, home, 100.0, 1.0);
   b.firm("cn", cn, g, FirmKind::western, 10.0, {home});
   b.firm("home", home, g, FirmKind::western, 20.0, {home});
-  EventSpec e;
-  e.period = 100;
-  e.government = home;
-  e.instrument = Instrument::sourcing_mandate;
-  e.good = g;
+  EventSpec e = event(100, home, Instrument::sourcing_mandate, g);
   e.ban_adversary = true;
   b.event(e);
   Simulation sim(b.s);
