@@ -509,6 +509,52 @@ TEST_F(PanelFileTest, UncompressedPanelsAndTablesSkipFillValues) {
   EXPECT_EQ(read_fixed_strings(f, "/meta/firms/firm_id"), std::get<3>(firms_table().columns[0]));
 }
 
+// ----- the shuffle filter (HDF5's, replaced for writing 8-byte elements) -----------------
+
+// Once a PanelFile exists, HDF5's shuffle filter is ours (not a function of libhdf5), and it
+// writes what the shuffle is defined to write — byte j of element i at j·n + i, trailing
+// bytes copied — for element counts around the 16-element blocks; reading (HDF5's own
+// unshuffle) restores the input. Sizes other than 8 keep HDF5's own results.
+TEST_F(PanelFileTest, ShuffleFilterIsOursAndWritesTheDefinedBytes) {
+  { PanelFile f(file("s.h5"), false); }
+  using Find = H5Z_class2_t* (*)(H5Z_filter_t);
+  const auto find = reinterpret_cast<Find>(dlsym(RTLD_DEFAULT, "H5Z_find"));
+  ASSERT_NE(find, nullptr) << "libhdf5 does not export H5Z_find: HDF5's own shuffle is used";
+  const H5Z_class2_t* shuffle = find(H5Z_FILTER_SHUFFLE);
+  ASSERT_NE(shuffle, nullptr);
+  Dl_info where{};
+  ASSERT_NE(dladdr(reinterpret_cast<void*>(shuffle->filter), &where), 0);
+  EXPECT_EQ(std::string(where.dli_fname).find("libhdf5"), std::string::npos)
+      << "the shuffle filter is still libhdf5's: " << where.dli_fname;
+  std::uint64_t x = 0x9E3779B97F4A7C15ULL;
+  auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return static_cast<unsigned char>(x >> 32);
+  };
+  for (const unsigned size : {8u, 4u})
+    for (const std::size_t n : {std::size_t{2}, std::size_t{15}, std::size_t{16}, std::size_t{17},
+                                std::size_t{31}, std::size_t{33}, std::size_t{1000}, std::size_t{16384}})
+      for (const std::size_t extra : {std::size_t{0}, std::size_t{3}, std::size_t{size - 1u}}) {
+        const std::size_t nbytes = n * size + extra;
+        std::vector<unsigned char> in(nbytes), want(nbytes);
+        for (auto& b : in) b = next();
+        for (std::size_t i = 0; i < n; ++i)
+          for (std::size_t j = 0; j < size; ++j) want[j * n + i] = in[size * i + j];
+        std::copy(in.end() - static_cast<std::ptrdiff_t>(extra), in.end(), want.end() - static_cast<std::ptrdiff_t>(extra));
+        const unsigned cd[1] = {size};
+        void* buf = H5allocate_memory(nbytes, false);
+        std::memcpy(buf, in.data(), nbytes);
+        std::size_t buf_size = nbytes;
+        ASSERT_EQ(shuffle->filter(0, 1, cd, nbytes, &buf_size, &buf), nbytes);
+        EXPECT_EQ(std::memcmp(buf, want.data(), nbytes), 0) << "size " << size << ", " << n << " elements + " << extra;
+        ASSERT_EQ(shuffle->filter(H5Z_FLAG_REVERSE, 1, cd, nbytes, &buf_size, &buf), nbytes);
+        EXPECT_EQ(std::memcmp(buf, in.data(), nbytes), 0) << "unshuffled, size " << size << ", " << n;
+        H5free_memory(buf);
+      }
+}
+
 // ----- compress2 (zlib's, replaced at level 1 for HDF5's deflate filter) -------------------
 
 // The compress2 HDF5 calls is the one the process resolves by name: this binary's.
