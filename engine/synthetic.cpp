@@ -70,10 +70,19 @@ double distribution_median(const Distribution& d) {
   return d.kind == Distribution::Kind::uniform ? 0.5 * (d.p1 + d.p2) : d.p1;
 }
 
+// "<prefix><sep><k, zero-padded to the width of count − 1, at least 4 digits>" (k ≥ 0). By
+// hand, not fmt::format: /meta/firms names a million firms (0.1 s of a 1-rank run through fmt).
 std::string synthetic_name(std::string_view prefix, char sep, std::int64_t k, std::int64_t count) {
   const int width = std::max(4, digits(std::max<std::int64_t>(count - 1, 0)));
-  if (sep) return fmt::format("{}{}{:0{}}", prefix, sep, k, width);
-  return fmt::format("{}{:0{}}", prefix, k, width);
+  if (k < 0) return sep ? fmt::format("{}{}{:0{}}", prefix, sep, k, width) : fmt::format("{}{:0{}}", prefix, k, width);
+  const int n = digits(k), pad = std::max(0, width - n);
+  std::string out;
+  out.resize(prefix.size() + (sep ? 1 : 0) + static_cast<std::size_t>(pad + n));
+  char* p = std::copy(prefix.begin(), prefix.end(), out.data());
+  if (sep) *p++ = sep;
+  p = std::fill_n(p, pad, '0');
+  for (char* d = p + n; d != p; k /= 10) *--d = static_cast<char>('0' + k % 10);
+  return out;
 }
 
 std::vector<RegionSpec> generate_regions(const RegionGroupSpec& g) {

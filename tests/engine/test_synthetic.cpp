@@ -132,6 +132,13 @@ TEST(Synthetic, SmallConfigCountsAndIds) {
   EXPECT_EQ(gen.name(1999), "ai-0259");  // 13 per region
   EXPECT_EQ(synthetic_name("autos", '-', 123, 1000000), "autos-000123");
   EXPECT_EQ(synthetic_name("S", 0, 7, 200), "S0007");
+  // Formatted by hand: as fmt's zero padding, widths 4–8, numbers wider than the width.
+  for (const std::int64_t count : {1, 10, 10000, 10001, 1000000, 123456789})
+    for (const std::int64_t k : {0, 1, 9, 10, 999, 1000, 9999, 10000, 99999, 123456, 1000000, 999999999}) {
+      const int width = std::max<int>(4, static_cast<int>(fmt::format("{}", std::max<std::int64_t>(count - 1, 0)).size()));
+      EXPECT_EQ(synthetic_name("g1", '-', k, count), fmt::format("g1-{:0{}}", k, width)) << k << " of " << count;
+      EXPECT_EQ(synthetic_name("R", 0, k, count), fmt::format("R{:0{}}", k, width)) << k << " of " << count;
+    }
 }
 
 // Ids run region by region; within a region group by group, each group's firms in ordinal
