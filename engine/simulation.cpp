@@ -67,6 +67,14 @@ double own_capex_share(const PolicyState& p, std::size_t region_good) {
   return std::max(0.0, 1.0 - p.investment_subsidy[region_good] - p.equity_share[region_good]);
 }
 
+// The world without per-link state (distribute keeps this rank's links), its synthetic
+// firms drawn by all ranks together.
+World build_shared(const Scenario& scenario, Exchange& exchange) {
+  BuildShare share{exchange.rank(), exchange.ranks(),
+                   [&](std::span<const double> mine) { return exchange.allgather_concat(mine); }};
+  return build_world(scenario, false, &share);
+}
+
 }  // namespace
 
 void MarketMetrics::resize(Index m) {
@@ -97,8 +105,8 @@ void BlocMetrics::resize(std::size_t n) {
 }
 
 Simulation::Simulation(const Scenario& scenario, Communicator comm)
-    : scenario_(scenario), world_(build_world(scenario, false)), policy_(initial_policy(scenario)),
-      exchange_(std::move(comm)) {
+    : scenario_(scenario), exchange_(std::move(comm)), world_(build_shared(scenario, exchange_)),
+      policy_(initial_policy(scenario)) {
   const auto& w = world_;
   market_metrics_.resize(w.markets);
   trade_metrics_.resize(w.trades);

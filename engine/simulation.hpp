@@ -135,9 +135,9 @@ class Simulation {
   // floor_min_output_ may differ from their defaults); true at first, as links_special_.
   bool floors_active_ = true;
   Scenario scenario_;
+  Exchange exchange_;  // before world_: the ranks build it together
   World world_;
   PolicyState policy_;
-  Exchange exchange_;
   Decomposition decomposition_;
   Index firm_lo_ = 0, firm_hi_ = 0;     // owned firms
   std::vector<Index> my_markets_;       // owned markets, ascending

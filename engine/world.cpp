@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/errors.hpp"
 #include "core/rng.hpp"
 #include "engine/synthetic.hpp"
 
@@ -17,7 +18,31 @@ namespace {
 // entrant candidates, one drawn firm at a time (no FirmSpec, no per-firm vector). Each is
 // laid out exactly as build_world lays out a listed plant (keep the two in step): active
 // from the start of the burn-in, inputs stocked at full capacity, destinations ascending.
-void append_synthetic(const Scenario& sc, World& w) {
+// A drawn firm as doubles (integers exactly), for BuildShare::gather: good, region, kind,
+// the five drawn numbers, the destination count, the destinations.
+void pack(const SyntheticFirm& s, std::vector<double>& out) {
+  out.insert(out.end(), {static_cast<double>(s.good), static_cast<double>(s.region), static_cast<double>(s.kind),
+                         s.marginal_cost, s.cost_slope, s.capacity, s.fixed_cost, s.output_weight,
+                         static_cast<double>(s.destination_count)});
+  for (int k = 0; k < s.destination_count; ++k) out.push_back(static_cast<double>(s.destinations[k]));
+}
+
+std::size_t unpack(const std::vector<double>& in, std::size_t at, SyntheticFirm& s) {
+  s.good = static_cast<Index>(in[at]);
+  s.region = static_cast<Index>(in[at + 1]);
+  s.kind = static_cast<FirmKind>(static_cast<int>(in[at + 2]));
+  s.marginal_cost = in[at + 3];
+  s.cost_slope = in[at + 4];
+  s.capacity = in[at + 5];
+  s.fixed_cost = in[at + 6];
+  s.output_weight = in[at + 7];
+  s.destination_count = static_cast<int>(in[at + 8]);
+  at += 9;
+  for (int k = 0; k < s.destination_count; ++k) s.destinations[k] = static_cast<Index>(in[at++]);
+  return at;
+}
+
+void append_synthetic(const Scenario& sc, World& w, const BuildShare* share) {
   const SyntheticFirms gen(sc);
   if (gen.size() == 0) return;
   const Index R = w.regions;
@@ -50,7 +75,7 @@ void append_synthetic(const Scenario& sc, World& w) {
   w.link_market.reserve(links);
   for (auto* v : {&w.slot_good, &w.slot_market}) v->reserve(slots);
   for (auto* v : {&w.slot_units, &w.slot_inventory}) v->reserve(slots);
-  gen.generate(0, gen.size(), [&](std::int64_t, const SyntheticFirm& s) {
+  auto append = [&](const SyntheticFirm& s) {
     w.firm_region.push_back(s.region);
     w.firm_good.push_back(s.good);
     w.firm_pool.push_back(kNone);
@@ -84,7 +109,31 @@ void append_synthetic(const Scenario& sc, World& w) {
       w.slot_inventory.push_back(w.input_units[k] * s.capacity * (1.0 + w.good_cover[in]));
     }
     w.slot_begin.push_back(static_cast<int>(w.slot_good.size()));
-  });
+  };
+  if (share == nullptr || share->ranks <= 1) {
+    gen.generate(0, gen.size(), [&](std::int64_t, const SyntheticFirm& s) { append(s); });
+  } else {
+    // The draws (most of a million-firm world's set-up: Philox, logs, exps) in rounds of
+    // share->round firms, each rank its contiguous share of a round, gathered in rank = firm
+    // order and appended by every rank as above.
+    const std::int64_t kRound = std::max<std::int64_t>(1, share->round);
+    const std::int64_t P = share->ranks, me = share->rank;
+    std::vector<double> mine;
+    SyntheticFirm s;
+    for (std::int64_t r0 = 0; r0 < gen.size(); r0 += kRound) {
+      const std::int64_t count = std::min(kRound, gen.size() - r0);
+      mine.clear();
+      gen.generate(r0 + count * me / P, r0 + count * (me + 1) / P,
+                   [&](std::int64_t, const SyntheticFirm& f) { pack(f, mine); });
+      const std::vector<double> all = share->gather(mine);
+      std::int64_t appended = 0;
+      for (std::size_t at = 0; at < all.size(); ++appended) {
+        at = unpack(all, at, s);
+        append(s);
+      }
+      if (appended != count) throw InternalError(fmt::format("build_world: {} firms gathered, {} drawn", appended, count));
+    }
+  }
   w.firms = static_cast<Index>(n);
 }
 
@@ -129,7 +178,7 @@ std::string World::firm_name(Index f) const {
   return synthetic_name(r.prefix, '-', r.ordinal + (f - r.first), r.group_count);
 }
 
-World build_world(const Scenario& sc, bool link_state) {
+World build_world(const Scenario& sc, bool link_state, const BuildShare* share) {
   World w;
   const auto R = static_cast<Index>(sc.regions.size());
   const auto G = static_cast<Index>(sc.goods.size());
@@ -274,7 +323,7 @@ World build_world(const Scenario& sc, bool link_state) {
     }
     w.slot_begin.push_back(static_cast<int>(w.slot_good.size()));
   }
-  append_synthetic(sc, w);  // group firms: their markets are in sc.markets already
+  append_synthetic(sc, w, share);  // group firms: their markets are in sc.markets already
   const auto L = static_cast<Index>(w.link_market.size());
   const auto S = static_cast<Index>(w.slot_good.size());
   w.links = L;

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -119,9 +121,18 @@ struct World {
   std::string firm_name(Index f) const;
 };
 
+// Ranks building the same world together: rank `rank` of `ranks` draws its share of the
+// synthetic firms, and `gather` returns every rank's values in rank order (the same on every
+// rank; Simulation passes Exchange::allgather_concat). The world is the same bit for bit.
+struct BuildShare {
+  int rank = 0, ranks = 1;
+  std::function<std::vector<double>(std::span<const double>)> gather;
+  std::int64_t round = std::int64_t{1} << 17;  // firms drawn per gather, all ranks (bounds the buffers: ≈ 17 MB)
+};
+
 // With link_state false the per-link state arrays are left empty, for a caller that keeps
 // only some links (keep_links, then init_link_state): a rank then never touches the others'
-// (a million-firm world's are 250 MB).
-World build_world(const Scenario& scenario, bool link_state = true);
+// (a million-firm world's are 250 MB). With `share` the synthetic firms' draws are shared.
+World build_world(const Scenario& scenario, bool link_state = true, const BuildShare* share = nullptr);
 
 }  // namespace decouple

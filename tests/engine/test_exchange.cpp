@@ -13,12 +13,14 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/errors.hpp"
+#include "engine/config.hpp"
 #include "engine/decomposition.hpp"
 #include "engine/exchange.hpp"
 #include "engine/world.hpp"
@@ -429,6 +431,38 @@ TEST(Exchange, ConcatenatesInRankOrderAndTakesExtremes) {
   ex.max_over_ranks(hi);
   EXPECT_EQ(lo, (std::vector<double>{0.0, -(P - 1.0), 5.0}));
   EXPECT_EQ(hi, (std::vector<double>{P - 1.0, 0.0, 5.0}));
+}
+
+// Ranks drawing the synthetic firms together (BuildShare, as Simulation builds its world)
+// build the world one process builds alone, bit for bit: rounds smaller than a rank's share,
+// shares that differ by a firm, and one round for all.
+TEST(Exchange, WorldsBuiltTogetherEqualTheWorldBuiltAlone) {
+  const Scenario sc = load_scenario(std::string(DECOUPLE_SOURCE_DIR) + "/configs/synthetic/small.toml", {});
+  const World alone = build_world(sc);
+  ASSERT_GT(alone.firms, 100);
+  Exchange ex(Communicator::world());
+  auto same = [](const auto& a, const auto& b) {  // bits: NaN θ equals NaN θ
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0);
+  };
+  for (const std::int64_t round : {std::int64_t{7}, std::int64_t{1000}, std::int64_t{1} << 17}) {
+    const BuildShare share{ex.rank(), ex.ranks(), [&](std::span<const double> mine) { return ex.allgather_concat(mine); },
+                           round};
+    const World w = build_world(sc, true, &share);
+    EXPECT_EQ(w.firms, alone.firms) << round;
+    EXPECT_TRUE(same(w.firm_region, alone.firm_region)) << round;
+    EXPECT_TRUE(same(w.firm_good, alone.firm_good)) << round;
+    EXPECT_TRUE(same(w.firm_kind, alone.firm_kind)) << round;
+    for (const auto member : {&World::firm_cost0, &World::firm_cost, &World::firm_cost_slope, &World::firm_capacity,
+                              &World::firm_fixed_cost, &World::firm_theta, &World::firm_learning_scale})
+      EXPECT_TRUE(same(w.*member, alone.*member)) << round;
+    EXPECT_TRUE(same(w.link_begin, alone.link_begin)) << round;
+    EXPECT_TRUE(same(w.link_market, alone.link_market)) << round;
+    EXPECT_TRUE(same(w.link_trade, alone.link_trade)) << round;
+    EXPECT_TRUE(same(w.slot_begin, alone.slot_begin)) << round;
+    EXPECT_TRUE(same(w.slot_market, alone.slot_market)) << round;
+    EXPECT_TRUE(same(w.slot_inventory, alone.slot_inventory)) << round;
+    EXPECT_TRUE(same(w.offer_link, alone.offer_link)) << round;
+  }
 }
 
 TEST(Exchange, WorldOffersAndBidsThroughTheDecomposition) {
