@@ -297,9 +297,15 @@ bool huffman_lengths(std::span<const std::uint32_t> freq_in, int limit, std::spa
     }
   std::array<int, kMaxSymbols> sym{};  // symbols in the code, by ascending frequency
   int m = 0;
-  for (int s = 0; s < n; ++s)
-    if (freq[s] > 0) sym[m++] = s;
-  std::sort(sym.begin(), sym.begin() + m, [&](int a, int b) { return freq[a] != freq[b] ? freq[a] < freq[b] : a < b; });
+  {
+    // (frequency, symbol) packed in one integer: the same order as comparing the pairs, and a
+    // sort of plain integers (through a comparator on freq[] it was a tenth of the encoder).
+    std::array<std::uint64_t, kMaxSymbols> key{};
+    for (int s = 0; s < n; ++s)
+      if (freq[s] > 0) key[m++] = std::uint64_t{freq[s]} << 16 | static_cast<std::uint64_t>(s);
+    std::sort(key.begin(), key.begin() + m);
+    for (int i = 0; i < m; ++i) sym[i] = static_cast<int>(key[i] & 0xffff);
+  }
   // Nodes: leaves 0..m-1 in that order, then inner nodes as merged (two queues, both sorted).
   std::array<std::uint64_t, 2 * kMaxSymbols> weight{};
   std::array<int, 2 * kMaxSymbols> parent{}, depth{};
@@ -343,6 +349,18 @@ bool huffman_lengths(std::span<const std::uint32_t> freq_in, int limit, std::spa
   return kraft == (std::uint64_t{1} << limit);
 }
 
+// The low `len` (≤ 16) bits of c in reverse order.
+std::uint32_t reverse_bits(std::uint32_t c, int len) {
+  static constexpr std::array<std::uint8_t, 256> kReversed = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (int v = 0; v < 256; ++v)
+      for (int b = 0; b < 8; ++b) t[v] |= static_cast<std::uint8_t>(((v >> b) & 1) << (7 - b));
+    return t;
+  }();
+  const std::uint32_t r16 = static_cast<std::uint32_t>(kReversed[c & 0xff]) << 8 | kReversed[(c >> 8) & 0xff];
+  return r16 >> (16 - len);
+}
+
 // Canonical codes (RFC 1951 3.2.2) for the lengths, bit-reversed for BitWriter.
 void canonical_codes(std::span<const std::uint8_t> len, std::span<std::uint32_t> code) {
   std::array<std::uint32_t, 17> count{}, next{};
@@ -354,10 +372,7 @@ void canonical_codes(std::span<const std::uint8_t> len, std::span<std::uint32_t>
   }
   for (std::size_t s = 0; s < len.size(); ++s) {
     if (len[s] == 0) continue;
-    const std::uint32_t c = next[len[s]]++;
-    std::uint32_t r = 0;
-    for (int i = 0; i < len[s]; ++i) r |= ((c >> i) & 1u) << (len[s] - 1 - i);
-    code[s] = r;
+    code[s] = reverse_bits(next[len[s]]++, len[s]);
   }
 }
 
@@ -458,6 +473,20 @@ bool runs_piece(const unsigned char* in, std::size_t n, Output& out) {
   std::size_t nt = 0;
   std::uint64_t extra_bits = 0;  // the copies' length extra bits
   for (i = 0; i < n;) {
+    // Eight literals at once where none of in[i, i + 8) equals the byte after it (most of a
+    // spread-out plane): what the steps below do byte by byte then.
+    if (i + 9 <= n) {
+      std::uint64_t a, b;
+      std::memcpy(&a, in + i, 8);
+      std::memcpy(&b, in + i + 1, 8);
+      const std::uint64_t x = a ^ b;  // byte k is 0 where in[i + k] == in[i + k + 1]
+      if (((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL) == 0) {
+        for (int k = 0; k < 8; ++k) tokens[nt + k] = in[i + k];
+        nt += 8;
+        i += 8;
+        continue;
+      }
+    }
     const unsigned char c = in[i];
     tokens[nt++] = c;
     // Most bytes of a spread-out plane differ from the next: one compare before the run search.
@@ -531,14 +560,16 @@ bool runs_piece(const unsigned char* in, std::size_t n, Output& out) {
     if (freq[s] > 0) bits += std::uint64_t{freq[s]} * (lens[s] + 1);  // + the distance code's bit
   bits += extra_bits + 3;  // + the empty stored block's header
   if (out.room() < bits / 8 + 8 + 4) return false;
-  // A copy as one write: its length code, extra bits and the distance code (0, one bit).
-  std::array<std::uint32_t, 259> copy_bits{};
-  std::array<std::uint8_t, 259> copy_n{};
+  // Each token's bits (low 32) and their count (high 32), one load a token: a literal's code;
+  // a copy (token 256 + length) as one write of its length code, extra bits and the distance
+  // code (0, one bit).
+  std::array<std::uint64_t, 256 + 259> token_bits{};
+  for (int c = 0; c < 256; ++c) token_bits[c] = code[c] | std::uint64_t{lens[c]} << 32;
   for (int len = 3; len <= 258; ++len) {
     const auto& lc = kLengthCodes[len];
     if (freq[lc.symbol] == 0) continue;
-    copy_bits[len] = code[lc.symbol] | static_cast<std::uint32_t>(lc.extra) << lens[lc.symbol];
-    copy_n[len] = static_cast<std::uint8_t>(lens[lc.symbol] + lc.extra_bits + 1);
+    token_bits[256 + len] = (code[lc.symbol] | static_cast<std::uint64_t>(lc.extra) << lens[lc.symbol]) |
+                            std::uint64_t{static_cast<unsigned>(lens[lc.symbol] + lc.extra_bits + 1)} << 32;
   }
   FastBits w(out.end());
   w.put(0, 1);  // not the final block
@@ -553,12 +584,8 @@ bool runs_piece(const unsigned char* in, std::size_t n, Output& out) {
     if (items[i].symbol == 18) w.put(items[i].extra, 7);
   }
   for (std::size_t t = 0; t < nt; ++t) {
-    const std::uint16_t k = tokens[t];
-    if (k < 256) {
-      w.put(code[k], lens[k]);
-    } else {
-      w.put(copy_bits[k - 256], copy_n[k - 256]);
-    }
+    const std::uint64_t v = token_bits[tokens[t]];
+    w.put(v & 0xffffffffu, static_cast<int>(v >> 32));
   }
   w.put(code[256], lens[256]);
   w.put(0, 3);  // an empty stored block, not final, padded to the byte
