@@ -34,7 +34,7 @@ struct RunSummary {
   std::string out;
   int periods = 0;
   long firms = 0, links = 0, markets = 0;
-  double wall_seconds = 0.0;
+  double wall_seconds = 0.0;          // from the config's load to the output's commit (slowest rank)
   double updates_per_second = 0.0;     // Σ active firms' links × periods ÷ wall time
   double peak_memory_mb = 0.0;        // the largest rank's
   double peak_memory_total_mb = 0.0;  // summed over ranks
