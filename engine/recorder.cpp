@@ -198,10 +198,16 @@ void Recorder::record(int period) {
     std::size_t c = 0;
     std::fill_n(t.i32(c++).begin() + before, n, period);
     std::copy(ids.begin(), ids.end(), t.i32(c++).begin() + before);
+    // Without entrant candidates (a synthetic world's firms are all plants) the rows are the
+    // rank's contiguous range: copies, not gathers.
+    const bool contiguous = n == static_cast<std::size_t>(sim_.firm_end() - sim_.firm_begin());
     for (const auto* v : {&w.firm_output, &w.firm_planned, &w.firm_price, &w.firm_unit_cost, &w.firm_capacity,
                           &w.firm_profit, &w.firm_subsidy, &w.firm_floor_payment}) {
       auto* out = t.f64(c++).data() + before;
-      for (std::size_t r = 0; r < n; ++r) out[r] = (*v)[ids[r]];
+      if (contiguous)
+        std::copy_n(v->data() + sim_.firm_begin(), n, out);
+      else
+        for (std::size_t r = 0; r < n; ++r) out[r] = (*v)[ids[r]];
     }
     auto* status = t.i32(c++).data() + before;
     for (std::size_t r = 0; r < n; ++r) status[r] = static_cast<std::int32_t>(w.firm_status[ids[r]]);
