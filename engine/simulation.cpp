@@ -641,6 +641,30 @@ void Simulation::plan_offers() {
     // The firm's own flags, once (byte loads may alias the stores below: else reloaded per link).
     const bool soe = w.firm_kind[f] == FirmKind::soe, price_taking = w.firm_price_taking[f] != 0;
     const double welfare_weight = soe ? w.firm_welfare_weight[f] : 0.0;
+    if (!wide && plain && directed_q == nullptr && !soe) {
+      // The common case (no caps, denials, directives; not an SOE) without its tests per link:
+      // the same terms. Raw pointers: the stores into the batch cannot alias them.
+      const Index* market = w.link_market.data() + l0;
+      const Index* trade = w.link_trade.data() + l0;
+      const double* q = w.link_q.data() + l0;
+      const double* plan_prev = w.link_plan.data() + l0;
+      const double* a_hat = w.market_a_hat.data();
+      const double* b_hat = w.market_b_hat.data();
+      const double* supply = w.market_supply.data();
+      const TradeTerms* terms = trade_terms_.data();
+      const double own = b.cost - b.subsidy - b.theta, factor = price_taking ? 1.0 : 2.0 - 0.0;
+      for (int i = 0; i < nl; ++i) {
+        const Index m = market[i];
+        const double bh = b_hat[m];
+        const TradeTerms& border = terms[trade[i]];
+        fb.intercept[i][k] = a_hat[m] - bh * (supply[m] - q[i]);
+        fb.multiplier[i][k] = border.multiplier;
+        fb.base_cost[i][k] = own + border.add;
+        fb.slope[i][k] = factor * bh;
+        fb.cap[i][k] = kInf;
+        fb.previous[i][k] = plan_prev[i];
+      }
+    } else
     for (int i = 0; i < nl; ++i) {
       const int l = l0 + i;
       const Index m = w.link_market[l];
