@@ -641,9 +641,9 @@ void Simulation::plan_offers() {
     // The firm's own flags, once (byte loads may alias the stores below: else reloaded per link).
     const bool soe = w.firm_kind[f] == FirmKind::soe, price_taking = w.firm_price_taking[f] != 0;
     const double welfare_weight = soe ? w.firm_welfare_weight[f] : 0.0;
-    if (!wide && plain && directed_q == nullptr && !soe) {
-      // The common case (no caps, denials, directives; not an SOE) without its tests per link:
-      // the same terms. Raw pointers: the stores into the batch cannot alias them.
+    if (!wide && plain && directed_q == nullptr) {
+      // The common case (no caps, denials or directives) without its tests per link: the same
+      // terms. Raw pointers: the stores into the batch cannot alias them.
       const Index* market = w.link_market.data() + l0;
       const Index* trade = w.link_trade.data() + l0;
       const double* q = w.link_q.data() + l0;
@@ -652,7 +652,10 @@ void Simulation::plan_offers() {
       const double* b_hat = w.market_b_hat.data();
       const double* supply = w.market_supply.data();
       const TradeTerms* terms = trade_terms_.data();
-      const double own = b.cost - b.subsidy - b.theta, factor = price_taking ? 1.0 : 2.0 - 0.0;
+      const Index* region = w.market_region.data();
+      const double own = b.cost - b.subsidy - b.theta;
+      // (1 or 2 − w_home)·b̂: an SOE's welfare weight only in its home market.
+      const double away = price_taking ? 1.0 : 2.0 - 0.0, home = price_taking ? 1.0 : 2.0 - welfare_weight;
       for (int i = 0; i < nl; ++i) {
         const Index m = market[i];
         const double bh = b_hat[m];
@@ -660,7 +663,7 @@ void Simulation::plan_offers() {
         fb.intercept[i][k] = a_hat[m] - bh * (supply[m] - q[i]);
         fb.multiplier[i][k] = border.multiplier;
         fb.base_cost[i][k] = own + border.add;
-        fb.slope[i][k] = factor * bh;
+        fb.slope[i][k] = (soe && region[m] == o ? home : away) * bh;
         fb.cap[i][k] = kInf;
         fb.previous[i][k] = plan_prev[i];
       }
