@@ -667,27 +667,28 @@ void Simulation::plan_offers() {
         fb.cap[i][k] = kInf;
         fb.previous[i][k] = plan_prev[i];
       }
-    } else
-    for (int i = 0; i < nl; ++i) {
-      const int l = l0 + i;
-      const Index m = w.link_market[l];
-      const double bh = w.market_b_hat[m];
-      const TradeTerms& border = trade_terms_[w.link_trade[l]];
-      const double w_home = (soe && w.market_region[m] == o) ? welfare_weight : 0.0;
-      LinkTerms t;
-      t.intercept = w.market_a_hat[m] - bh * (w.market_supply[m] - w.link_q[l]);
-      t.multiplier = border.multiplier;
-      t.base_cost = b.cost - b.subsidy - b.theta + border.add;
-      // A price-taking (fringe) firm sets price = marginal cost: slope b, as λ = 1 does.
-      t.slope = (price_taking ? 1.0 : 2.0 - w_home) * bh;
-      t.cap = plain ? kInf : w.link_cap[l];
-      if (wide) {
-        wide_terms[i] = t;
-      } else {
-        fb.set(k, i, t);
-        fb.previous[i][k] = w.link_plan[l];
+    } else {
+      for (int i = 0; i < nl; ++i) {
+        const int l = l0 + i;
+        const Index m = w.link_market[l];
+        const double bh = w.market_b_hat[m];
+        const TradeTerms& border = trade_terms_[w.link_trade[l]];
+        const double w_home = (soe && w.market_region[m] == o) ? welfare_weight : 0.0;
+        LinkTerms t;
+        t.intercept = w.market_a_hat[m] - bh * (w.market_supply[m] - w.link_q[l]);
+        t.multiplier = border.multiplier;
+        t.base_cost = b.cost - b.subsidy - b.theta + border.add;
+        // A price-taking (fringe) firm sets price = marginal cost: slope b, as λ = 1 does.
+        t.slope = (price_taking ? 1.0 : 2.0 - w_home) * bh;
+        t.cap = plain ? kInf : w.link_cap[l];
+        if (wide) {
+          wide_terms[i] = t;
+        } else {
+          fb.set(k, i, t);
+          fb.previous[i][k] = w.link_plan[l];
+        }
+        if (directed(l)) b.directed_raw += directed_q[l];
       }
-      if (directed(l)) b.directed_raw += directed_q[l];
     }
     fb.links[k] = wide ? 0 : static_cast<std::size_t>(nl);  // a wide firm's lane: empty
     fb.cost_slope[k] = w.firm_cost_slope[f];

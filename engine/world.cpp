@@ -14,10 +14,6 @@
 namespace decouple {
 namespace {
 
-// ---- Synthetic firms ([[firm_group]], engine/synthetic): appended after the listed firms and
-// entrant candidates, one drawn firm at a time (no FirmSpec, no per-firm vector). Each is
-// laid out exactly as build_world lays out a listed plant (keep the two in step): active
-// from the start of the burn-in, inputs stocked at full capacity, destinations ascending.
 // A drawn firm as doubles (integers exactly), for BuildShare::gather: good, region, kind,
 // the five drawn numbers, the destination count, the destinations.
 void pack(const SyntheticFirm& s, std::vector<double>& out) {
@@ -42,6 +38,10 @@ std::size_t unpack(const std::vector<double>& in, std::size_t at, SyntheticFirm&
   return at;
 }
 
+// ---- Synthetic firms ([[firm_group]], engine/synthetic): appended after the listed firms and
+// entrant candidates, one drawn firm at a time (no FirmSpec, no per-firm vector). Each is
+// laid out exactly as build_world lays out a listed plant (keep the two in step): active
+// from the start of the burn-in, inputs stocked at full capacity, destinations ascending.
 void append_synthetic(const Scenario& sc, World& w, const BuildShare* share) {
   const SyntheticFirms gen(sc);
   if (gen.size() == 0) return;
@@ -116,12 +116,12 @@ void append_synthetic(const Scenario& sc, World& w, const BuildShare* share) {
     // The draws (most of a million-firm world's set-up: Philox, logs, exps) in rounds of
     // share->round firms, each rank its contiguous share of a round, gathered in rank = firm
     // order and appended by every rank as above.
-    const std::int64_t kRound = std::max<std::int64_t>(1, share->round);
+    const std::int64_t round = std::max<std::int64_t>(1, share->round);
     const std::int64_t P = share->ranks, me = share->rank;
     std::vector<double> mine;
     SyntheticFirm s;
-    for (std::int64_t r0 = 0; r0 < gen.size(); r0 += kRound) {
-      const std::int64_t count = std::min(kRound, gen.size() - r0);
+    for (std::int64_t r0 = 0; r0 < gen.size(); r0 += round) {
+      const std::int64_t count = std::min(round, gen.size() - r0);
       mine.clear();
       gen.generate(r0 + count * me / P, r0 + count * (me + 1) / P,
                    [&](std::int64_t, const SyntheticFirm& f) { pack(f, mine); });
