@@ -254,11 +254,10 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   const auto f0 = std::chrono::steady_clock::now();
   recorder.finish();
   link_periods = ex.sum_over_ranks(link_periods);
-  // The slowest rank's time (every rank stores the same value).
-  double times[1] = {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
-  ex.max_over_ranks(times);
-  s.wall_seconds = times[0];
-  file.set_attributes("/", {{"wall_seconds", s.wall_seconds}});
+  // The slowest rank's time up to its last write (every rank stores the same value).
+  double to_last_write[1] = {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+  ex.max_over_ranks(to_last_write);
+  file.set_attributes("/", {{"wall_seconds", to_last_write[0]}});
   file.commit();
   // The finished output supersedes the run's checkpoint (one this run wrote or resumed from).
   if (root) {

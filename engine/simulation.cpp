@@ -641,9 +641,9 @@ void Simulation::plan_offers() {
     // The firm's own flags, once (byte loads may alias the stores below: else reloaded per link).
     const bool soe = w.firm_kind[f] == FirmKind::soe, price_taking = w.firm_price_taking[f] != 0;
     const double welfare_weight = soe ? w.firm_welfare_weight[f] : 0.0;
-    if (!wide && plain && directed_q == nullptr) {
-      // The common case (no caps, denials or directives) without its tests per link: the same
-      // terms. Raw pointers: the stores into the batch cannot alias them.
+    if (!wide) {
+      // Into the batch's lane without a test per link (raw pointers: the stores into the batch
+      // cannot alias them); caps and directives, when a month has any, in loops of their own.
       const Index* market = w.link_market.data() + l0;
       const Index* trade = w.link_trade.data() + l0;
       const double* q = w.link_q.data() + l0;
@@ -654,7 +654,8 @@ void Simulation::plan_offers() {
       const TradeTerms* terms = trade_terms_.data();
       const Index* region = w.market_region.data();
       const double own = b.cost - b.subsidy - b.theta;
-      // (1 or 2 − w_home)·b̂: an SOE's welfare weight only in its home market.
+      // (1 or 2 − w_home)·b̂: an SOE's welfare weight only in its home market; a price-taking
+      // (fringe) firm sets price = marginal cost: slope b̂, as λ = 1 does.
       const double away = price_taking ? 1.0 : 2.0 - 0.0, home = price_taking ? 1.0 : 2.0 - welfare_weight;
       for (int i = 0; i < nl; ++i) {
         const Index m = market[i];
@@ -667,6 +668,8 @@ void Simulation::plan_offers() {
         fb.cap[i][k] = kInf;
         fb.previous[i][k] = plan_prev[i];
       }
+      if (!plain)
+        for (int i = 0; i < nl; ++i) fb.cap[i][k] = w.link_cap[l0 + i];
     } else {
       for (int i = 0; i < nl; ++i) {
         const int l = l0 + i;
@@ -674,22 +677,17 @@ void Simulation::plan_offers() {
         const double bh = w.market_b_hat[m];
         const TradeTerms& border = trade_terms_[w.link_trade[l]];
         const double w_home = (soe && w.market_region[m] == o) ? welfare_weight : 0.0;
-        LinkTerms t;
+        LinkTerms& t = wide_terms[i];
         t.intercept = w.market_a_hat[m] - bh * (w.market_supply[m] - w.link_q[l]);
         t.multiplier = border.multiplier;
         t.base_cost = b.cost - b.subsidy - b.theta + border.add;
-        // A price-taking (fringe) firm sets price = marginal cost: slope b, as λ = 1 does.
         t.slope = (price_taking ? 1.0 : 2.0 - w_home) * bh;
         t.cap = plain ? kInf : w.link_cap[l];
-        if (wide) {
-          wide_terms[i] = t;
-        } else {
-          fb.set(k, i, t);
-          fb.previous[i][k] = w.link_plan[l];
-        }
-        if (directed(l)) b.directed_raw += directed_q[l];
       }
     }
+    if (directed_q != nullptr)
+      for (int l = l0; l < l0 + nl; ++l)
+        if (directed(l)) b.directed_raw += directed_q[l];
     fb.links[k] = wide ? 0 : static_cast<std::size_t>(nl);  // a wide firm's lane: empty
     fb.cost_slope[k] = w.firm_cost_slope[f];
     fb.capacity[k] = w.firm_capacity[f];
