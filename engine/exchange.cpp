@@ -4,6 +4,9 @@
 #include <boost/mpi.hpp>
 
 #include <bit>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <chrono>
 #include <cstdint>
 #include <climits>
@@ -82,6 +85,25 @@ std::uint64_t nonzero_mask(const double* values, const Index* list, std::size_t 
   std::uint64_t mask = 0;
   for (std::size_t j = 0; j < n; ++j) mask |= std::uint64_t{std::bit_cast<std::uint64_t>(values[list[j]]) != 0} << j;
   return mask;
+}
+
+// The same for 64 consecutive values, two at a time: a bit pattern is non-zero unless it is
+// +0, i.e. when the value compares unequal to 0 (NaN included) or has its sign bit set (−0).
+std::uint64_t nonzero_mask_run(const double* values) {
+#if defined(__SSE2__)
+  const __m128d zero = _mm_setzero_pd();
+  std::uint64_t mask = 0;
+  for (int j = 0; j < 64; j += 2) {
+    const __m128d x = _mm_loadu_pd(values + j);
+    const int bits = _mm_movemask_pd(_mm_cmpneq_pd(x, zero)) | _mm_movemask_pd(x);
+    mask |= static_cast<std::uint64_t>(bits) << j;
+  }
+  return mask;
+#else
+  std::uint64_t mask = 0;
+  for (int j = 0; j < 64; ++j) mask |= std::uint64_t{std::bit_cast<std::uint64_t>(values[j]) != 0} << j;
+  return mask;
+#endif
 }
 
 // Adds the wall time of a scope to a counter (time inside the exchange, waiting included).
@@ -240,6 +262,13 @@ RoutingPlan::Route RoutingPlan::build(std::span<const Index> index, std::span<co
     r.local_slot = std::move(slot_sorted);
     r.local_source = std::move(source_sorted);
   }
+  r.source_run.assign(r.local_source.size() / 64, 0);
+  for (std::size_t b = 0; b < r.source_run.size(); ++b) {
+    const Index* s = r.local_source.data() + 64 * b;
+    bool run = true;
+    for (int j = 1; j < 64 && run; ++j) run = s[j] == s[0] + j;
+    r.source_run[b] = run;
+  }
   // What goes to each peer, in source order on both ends (ties, a source feeding several
   // slots, in slot order): the sender reads its sources as one stream, and the receiver writes
   // each market's slots as a stream of its own, as the local copies do. Both ends sort by the
@@ -382,8 +411,20 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     const Index* lt = local_to.data();
     std::uint64_t* seen = memo->local_.data();
     const std::size_t n = local_to.size();
+    const std::uint8_t* run = forward ? R.source_run.data() : nullptr;  // (full blocks only)
     for (std::size_t i0 = 0, w = 0; i0 < n; i0 += 64, ++w) {
       const std::size_t len = std::min<std::size_t>(64, n - i0);
+      if (run != nullptr && len == 64 && run[w] != 0) {  // 64 consecutive sources: read as a stream
+        const double* s = src + lf[i0];
+        const std::uint64_t nonzero = nonzero_mask_run(s);
+        std::uint64_t write = nonzero | seen[w];
+        seen[w] = nonzero;
+        for (; write != 0; write &= write - 1) {
+          const int j = std::countr_zero(write);
+          dst[lt[i0 + j]] = s[j];
+        }
+        continue;
+      }
       const std::uint64_t nonzero = nonzero_mask(src, lf + i0, len);
       std::uint64_t write = (nonzero | seen[w]) & low_bits(len);
       seen[w] = nonzero;

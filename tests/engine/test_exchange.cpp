@@ -544,6 +544,42 @@ TEST(Exchange, MemoCopyEqualsTheFullCopyRoundAfterRound) {
   }
 }
 
+// As above where sources come in contiguous ranges per rank and long runs of them feed
+// slots of their own rank (a firm's links and its home markets): the memo'd copy reads such
+// runs 64 values at a time (two per SSE2 compare), where −0 and NaN must count as non-zero.
+TEST(Exchange, MemoCopyOverRunsOfConsecutiveSourcesEqualsTheFullCopy) {
+  Exchange ex(Communicator::world());
+  const int me = ex.rank(), P = ex.ranks();
+  for (unsigned seed = 80; seed < 84; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    const std::size_t n = 1200 + 37 * (seed - 80);
+    Layout L = random_layout(seed, n, n, all_ranks(P), false);
+    for (std::size_t i = 0; i < n; ++i) L.source_rank[i] = static_cast<int>(i * P / n);
+    // Runs of 450 consecutive sources feed their own rank's slots, then 150 another rank's.
+    for (std::size_t j = 0; j < n; ++j) {
+      const auto i = static_cast<std::size_t>(L.index[j]);
+      L.slot_rank[j] = i % 600 < 450 ? L.source_rank[i] : (L.source_rank[i] + 1) % P;
+    }
+    const RoutingPlan plan(L.index, L.source_rank, L.slot_rank, ex.communicator());
+    ASSERT_GE(plan.local_count(), 64u * 6 / static_cast<unsigned>(P));
+    std::vector<double> src(n, kPoison), full(n, kUntouched), memod(full);
+    RouteMemo memo;
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> kind(0, 9);
+    for (int round = 0; round < 12; ++round) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (L.source_rank[i] != me) continue;
+        const int k = kind(rng);
+        if (k < 4) continue;
+        src[i] = k < 6 ? 0.0 : k == 6 ? -0.0 : k == 7 ? special(i + round, 0.0) : special(i + 7, 3.0 * round + 0.125 * i);
+      }
+      ex.to_markets(plan, src, full);
+      ex.to_markets(plan, src, memod, memo);
+      for (std::size_t j = 0; j < n; ++j) ASSERT_EQ(bits(memod[j]), bits(full[j])) << "round " << round << " slot " << j;
+    }
+  }
+}
+
 TEST(Exchange, RebasedPlanMovesTheSameValuesBetweenLocalArrays) {
   // What the simulation does: each rank holds only its firms' links (from its first link) and
   // its markets' offer slots (numbered in market order); the values equal the global plan's.
