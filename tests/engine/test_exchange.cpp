@@ -185,6 +185,18 @@ TEST(Exchange, RandomLayoutsMatchTheSerialReference) {
     }
 }
 
+// Long send lists (≥ 4,096 ids to a peer, spanning more than 16 bits) are sorted by radix;
+// with and without sources feeding several slots.
+TEST(Exchange, LongLayoutsMatchTheSerialReference) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks();
+  for (bool repeats : {false, true}) {
+    SCOPED_TRACE(::testing::Message() << "repeats " << repeats);
+    const std::size_t sources = 150000, slots = repeats ? 200000 : 140000;
+    check_round_trip(ex, random_layout(90 + repeats, sources, slots, all_ranks(P), repeats), 1, false);
+  }
+}
+
 TEST(Exchange, BatchedArraysMatchSingleCalls) {
   Exchange ex(Communicator::world());
   const int P = ex.ranks();
