@@ -157,6 +157,7 @@ Simulation::Simulation(const Scenario& scenario, Communicator comm)
   max_links_ = max_links;
   terms_.resize(kBatchLanes * max_links);
   firm_batches_.resize(FirmBatch::kMaxLinks + 1);
+  for (FirmBatch& fb : firm_batches_) std::fill(&fb.cap[0][0], &fb.cap[0][0] + FirmBatch::kMaxLinks * kBatchLanes, kInf);
   target_.resize(kBatchLanes * max_links);
   adjusted_.resize(kBatchLanes * max_links);
   scratch_.resize(2 * max_links + 2);
@@ -617,6 +618,12 @@ void Simulation::plan_offers() {
   ShipmentPlan plan[kBatchLanes];  // (here, not per batch: its initialisation showed in the profile)
   const std::size_t stride = max_links_;
 
+  // A batch's caps are +∞ in plain months without a store per link: filled once here after a
+  // month that wrote links' caps (the batch solver's padding writes +∞ too).
+  if (plain && batch_caps_written_)
+    for (FirmBatch& fb : firm_batches_) std::fill(&fb.cap[0][0], &fb.cap[0][0] + FirmBatch::kMaxLinks * kBatchLanes, kInf);
+  batch_caps_written_ = !plain;
+
   auto terms_of = [&](int k, int nl) { return std::span<const LinkTerms>(terms_.data() + k * stride, nl); };
 
   auto group_of = [](int nl) { return nl > static_cast<int>(FirmBatch::kMaxLinks) ? 0 : nl; };
@@ -665,9 +672,9 @@ void Simulation::plan_offers() {
         fb.multiplier[i][k] = border.multiplier;
         fb.base_cost[i][k] = own + border.add;
         fb.slope[i][k] = (soe && region[m] == o ? home : away) * bh;
-        fb.cap[i][k] = kInf;
         fb.previous[i][k] = plan_prev[i];
       }
+      // Caps: +∞ already in a plain month (below), else this firm's.
       if (!plain)
         for (int i = 0; i < nl; ++i) fb.cap[i][k] = w.link_cap[l0 + i];
     } else {
