@@ -130,6 +130,39 @@ void BM_ToFirms(benchmark::State& state) {
   run(state, 1, [](Exchange& ex, const RoutingPlan& plan, auto& source, auto& slot) { ex.to_firms(plan, slot[0], source[0]); });
 }
 
+// The offers' copy as the simulation calls it: memo'd, most values exactly 0 (one link in
+// seven ships, as the home market does in the million world, 86% of offers 0) and a few
+// changing between calls.
+void BM_ToMarketsMemoSparse(benchmark::State& state) {
+  Exchange ex(Communicator::world());
+  const Layout& L = layout(ex.ranks());
+  const RoutingPlan plan(L.offer_link, L.link_rank, L.slot_rank, ex.communicator());
+  const std::size_t n = L.offer_link.size();
+  std::vector<double> source(n, 0.0), slot(n, 0.0);
+  for (std::size_t l = 0; l < n; l += kLinksPerFirm) source[l] = 1.0 + static_cast<double>(l);
+  RouteMemo memo;
+  ex.to_markets(plan, source, slot, memo);  // the first call writes every entry
+  ex.reset_stats();
+  double total = 0.0;
+  std::size_t call = 0;
+  for (auto _ : state) {
+    for (std::size_t l = 1 + call % kLinksPerFirm; l < n; l += 97) source[l] = source[l] != 0.0 ? 0.0 : 2.0;
+    ++call;
+    ex.barrier();
+    const double t0 = MPI_Wtime();
+    ex.to_markets(plan, source, slot, memo);
+    double elapsed = MPI_Wtime() - t0, slowest = 0.0;
+    MPI_Allreduce(&elapsed, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    state.SetIterationTime(slowest);
+    total += slowest;
+  }
+  const auto calls = static_cast<double>(ex.stats().routed_calls);
+  const auto bytes = static_cast<double>(ex.sum_over_ranks(static_cast<std::int64_t>(ex.stats().routed_bytes_sent)));
+  state.counters["ranks"] = ex.ranks();
+  state.counters["bytes_per_call"] = bytes / calls;
+  state.counters["ns_per_slot"] = 1e9 * total / calls / static_cast<double>(n);
+}
+
 // The plain local loop the simulation runs today, for reference (no plan, no MPI).
 void BM_LocalLoop(benchmark::State& state) {
   const Layout& L = layout(1);
@@ -153,6 +186,7 @@ void BM_LocalLoop(benchmark::State& state) {
 BENCHMARK(BM_ToMarkets)->UseManualTime()->Iterations(20)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ToMarketsTwoArrays)->UseManualTime()->Iterations(20)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ToFirms)->UseManualTime()->Iterations(20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ToMarketsMemoSparse)->UseManualTime()->Iterations(20)->Unit(benchmark::kMillisecond);
 
 namespace {
 // Rank 0 prints; the other ranks run the same benchmarks silently.
