@@ -86,20 +86,17 @@ const Layout& layout(int ranks) {
   return L;
 }
 
-template <class Call>
-void run(benchmark::State& state, std::size_t arrays, Call&& call) {
-  Exchange ex(Communicator::world());
-  const Layout& L = layout(ex.ranks());
-  const RoutingPlan plan(L.offer_link, L.link_rank, L.slot_rank, ex.communicator());
-  const std::size_t n = L.offer_link.size();
-  std::vector<std::vector<double>> source(arrays, std::vector<double>(n)), slot(arrays, std::vector<double>(n));
-  for (auto& v : source) std::iota(v.begin(), v.end(), 0.0);
+// Times `call` (after an untimed `before`) per iteration as the slowest rank's time, and sets
+// the counters every kernel reports.
+template <class Before, class Call>
+void time_calls(benchmark::State& state, Exchange& ex, std::size_t slots, Before&& before, Call&& call) {
   ex.reset_stats();
   double total = 0.0;
   for (auto _ : state) {
+    before();
     ex.barrier();
     const double t0 = MPI_Wtime();
-    call(ex, plan, source, slot);
+    call();
     double elapsed = MPI_Wtime() - t0, slowest = 0.0;
     MPI_Allreduce(&elapsed, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     state.SetIterationTime(slowest);
@@ -108,10 +105,21 @@ void run(benchmark::State& state, std::size_t arrays, Call&& call) {
   const auto calls = static_cast<double>(ex.stats().routed_calls);
   const auto bytes = static_cast<double>(ex.sum_over_ranks(static_cast<std::int64_t>(ex.stats().routed_bytes_sent)));
   state.counters["ranks"] = ex.ranks();
-  state.counters["slots"] = static_cast<double>(n);
-  state.counters["remote_share"] = static_cast<double>(L.remote) / static_cast<double>(n);
+  state.counters["slots"] = static_cast<double>(slots);
   state.counters["bytes_per_call"] = bytes / calls;
-  state.counters["ns_per_slot"] = 1e9 * total / calls / static_cast<double>(n);
+  state.counters["ns_per_slot"] = 1e9 * total / calls / static_cast<double>(slots);
+}
+
+template <class Call>
+void run(benchmark::State& state, std::size_t arrays, Call&& call) {
+  Exchange ex(Communicator::world());
+  const Layout& L = layout(ex.ranks());
+  const RoutingPlan plan(L.offer_link, L.link_rank, L.slot_rank, ex.communicator());
+  const std::size_t n = L.offer_link.size();
+  std::vector<std::vector<double>> source(arrays, std::vector<double>(n)), slot(arrays, std::vector<double>(n));
+  for (auto& v : source) std::iota(v.begin(), v.end(), 0.0);
+  time_calls(state, ex, n, [] {}, [&] { call(ex, plan, source, slot); });
+  state.counters["remote_share"] = static_cast<double>(L.remote) / static_cast<double>(n);
 }
 
 void BM_ToMarkets(benchmark::State& state) {
@@ -142,25 +150,12 @@ void BM_ToMarketsMemoSparse(benchmark::State& state) {
   for (std::size_t l = 0; l < n; l += kLinksPerFirm) source[l] = 1.0 + static_cast<double>(l);
   RouteMemo memo;
   ex.to_markets(plan, source, slot, memo);  // the first call writes every entry
-  ex.reset_stats();
-  double total = 0.0;
   std::size_t call = 0;
-  for (auto _ : state) {
+  auto change = [&] {
     for (std::size_t l = 1 + call % kLinksPerFirm; l < n; l += 97) source[l] = source[l] != 0.0 ? 0.0 : 2.0;
     ++call;
-    ex.barrier();
-    const double t0 = MPI_Wtime();
-    ex.to_markets(plan, source, slot, memo);
-    double elapsed = MPI_Wtime() - t0, slowest = 0.0;
-    MPI_Allreduce(&elapsed, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    state.SetIterationTime(slowest);
-    total += slowest;
-  }
-  const auto calls = static_cast<double>(ex.stats().routed_calls);
-  const auto bytes = static_cast<double>(ex.sum_over_ranks(static_cast<std::int64_t>(ex.stats().routed_bytes_sent)));
-  state.counters["ranks"] = ex.ranks();
-  state.counters["bytes_per_call"] = bytes / calls;
-  state.counters["ns_per_slot"] = 1e9 * total / calls / static_cast<double>(n);
+  };
+  time_calls(state, ex, n, change, [&] { ex.to_markets(plan, source, slot, memo); });
 }
 
 // The plain local loop the simulation runs today, for reference (no plan, no MPI).

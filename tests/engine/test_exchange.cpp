@@ -524,44 +524,53 @@ TEST(Exchange, WorldOffersAndBidsThroughTheDecomposition) {
   }
 }
 
-// The memo'd copy writes only entries that are non-zero now or were last call; over rounds in
-// which values turn zero, non-zero, −0 and NaN (and stay), the destination must equal a full
-// copy's bit for bit, and untouched entries stay untouched. A memo moved to another
-// destination array writes every entry again.
+// Twelve rounds in which this rank's sources turn zero, non-zero, −0 and NaN (and stay): after
+// each, the memo'd copy must equal a full copy bit for bit, and untouched entries stay
+// untouched. With `switch_target`, round 8 copies into another array (a memo moved to another
+// destination writes every entry again) and round 9 back into the first, stale since round 7.
+namespace {
+void check_memo_rounds(Exchange& ex, const Layout& L, const RoutingPlan& plan, unsigned seed, bool switch_target) {
+  const int me = ex.rank();
+  const std::size_t n = L.source_rank.size();
+  std::vector<double> src(n, kPoison), full(L.index.size(), kUntouched), memod(full), other(full);
+  RouteMemo memo;
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> kind(0, 9);
+  for (int round = 0; round < 12; ++round) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (L.source_rank[i] != me) continue;
+      const int k = kind(rng);  // mostly keep; some turn zero; a few turn special or non-zero
+      if (k < 5) continue;
+      src[i] = k < 7 ? 0.0 : k == 7 ? special(i + round, 0.0) : special(i + 7, 3.0 * round + 0.125 * i);
+    }
+    ex.to_markets(plan, src, full);
+    std::vector<double>& target = switch_target && round == 8 ? other : memod;
+    ex.to_markets(plan, src, target, memo);
+    for (std::size_t j = 0; j < full.size(); ++j)
+      ASSERT_EQ(bits(target[j]), bits(full[j])) << "round " << round << " slot " << j;
+  }
+}
+}  // namespace
+
+// The memo'd copy writes only entries that are non-zero now or were last call.
 TEST(Exchange, MemoCopyEqualsTheFullCopyRoundAfterRound) {
   Exchange ex(Communicator::world());
-  const int me = ex.rank(), P = ex.ranks();
+  const int P = ex.ranks();
   for (unsigned seed = 60; seed < 66; ++seed) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     const std::size_t n = 70 + 61 * (seed - 60);  // partial and several bitmap words
     const Layout L = random_layout(seed, n, n - seed % 5, all_ranks(P), false);
     const RoutingPlan plan(L.index, L.source_rank, L.slot_rank, ex.communicator());
-    std::vector<double> src(n, kPoison), full(L.index.size(), kUntouched), memod(full), other(full);
-    RouteMemo memo;
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int> kind(0, 9);
-    for (int round = 0; round < 12; ++round) {
-      for (std::size_t i = 0; i < n; ++i) {
-        if (L.source_rank[i] != me) continue;
-        const int k = kind(rng);  // mostly keep; some turn zero; a few turn special or non-zero
-        if (k < 5) continue;
-        src[i] = k < 7 ? 0.0 : k == 7 ? special(i + round, 0.0) : special(i + 7, 3.0 * round + 0.125 * i);
-      }
-      ex.to_markets(plan, src, full);
-      std::vector<double>& target = round == 8 ? other : memod;  // round 8: another array; round 9: memod, stale since round 7, in full
-      ex.to_markets(plan, src, target, memo);
-      for (std::size_t j = 0; j < full.size(); ++j)
-        ASSERT_EQ(bits(target[j]), bits(full[j])) << "round " << round << " slot " << j;
-    }
+    check_memo_rounds(ex, L, plan, seed, true);
   }
 }
 
-// As above where sources come in contiguous ranges per rank and long runs of them feed
-// slots of their own rank (a firm's links and its home markets): the memo'd copy reads such
-// runs 64 values at a time (two per SSE2 compare), where −0 and NaN must count as non-zero.
+// The same where sources come in contiguous ranges per rank and long runs of them feed slots
+// of their own rank (a firm's links and its home markets): the memo'd copy reads such runs 64
+// values at a time (two per SSE2 compare), where −0 and NaN must count as non-zero.
 TEST(Exchange, MemoCopyOverRunsOfConsecutiveSourcesEqualsTheFullCopy) {
   Exchange ex(Communicator::world());
-  const int me = ex.rank(), P = ex.ranks();
+  const int P = ex.ranks();
   for (unsigned seed = 80; seed < 84; ++seed) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     const std::size_t n = 1200 + 37 * (seed - 80);
@@ -574,21 +583,7 @@ TEST(Exchange, MemoCopyOverRunsOfConsecutiveSourcesEqualsTheFullCopy) {
     }
     const RoutingPlan plan(L.index, L.source_rank, L.slot_rank, ex.communicator());
     ASSERT_GE(plan.local_count(), 64u * 6 / static_cast<unsigned>(P));
-    std::vector<double> src(n, kPoison), full(n, kUntouched), memod(full);
-    RouteMemo memo;
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int> kind(0, 9);
-    for (int round = 0; round < 12; ++round) {
-      for (std::size_t i = 0; i < n; ++i) {
-        if (L.source_rank[i] != me) continue;
-        const int k = kind(rng);
-        if (k < 4) continue;
-        src[i] = k < 6 ? 0.0 : k == 6 ? -0.0 : k == 7 ? special(i + round, 0.0) : special(i + 7, 3.0 * round + 0.125 * i);
-      }
-      ex.to_markets(plan, src, full);
-      ex.to_markets(plan, src, memod, memo);
-      for (std::size_t j = 0; j < n; ++j) ASSERT_EQ(bits(memod[j]), bits(full[j])) << "round " << round << " slot " << j;
-    }
+    check_memo_rounds(ex, L, plan, seed, false);
   }
 }
 
