@@ -296,7 +296,8 @@ RoutingPlan::Route RoutingPlan::build(std::span<const Index> index, std::span<co
     r.local_slot = std::move(slot_sorted);
     r.local_source = std::move(source_sorted);
   }
-  r.source_run.assign(r.local_source.size() / 64, 0);
+  // (The forward route's only: to_markets reads sources, to_firms reads slots.)
+  if (keep == nullptr) r.source_run.assign(r.local_source.size() / 64, 0);
   for (std::size_t b = 0; b < r.source_run.size(); ++b) {
     const Index* s = r.local_source.data() + 64 * b;
     bool run = true;
@@ -448,23 +449,14 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     const std::uint8_t* run = forward ? R.source_run.data() : nullptr;  // (full blocks only)
     for (std::size_t i0 = 0, w = 0; i0 < n; i0 += 64, ++w) {
       const std::size_t len = std::min<std::size_t>(64, n - i0);
-      if (run != nullptr && len == 64 && run[w] != 0) {  // 64 consecutive sources: read as a stream
-        const double* s = src + lf[i0];
-        const std::uint64_t nonzero = nonzero_mask_run(s);
-        std::uint64_t write = nonzero | seen[w];
-        seen[w] = nonzero;
-        for (; write != 0; write &= write - 1) {
-          const int j = std::countr_zero(write);
-          dst[lt[i0 + j]] = s[j];
-        }
-        continue;
-      }
-      const std::uint64_t nonzero = nonzero_mask(src, lf + i0, len);
+      // 64 consecutive sources are read as a stream, without their list.
+      const double* stream = run != nullptr && len == 64 && run[w] != 0 ? src + lf[i0] : nullptr;
+      const std::uint64_t nonzero = stream != nullptr ? nonzero_mask_run(stream) : nonzero_mask(src, lf + i0, len);
       std::uint64_t write = (nonzero | seen[w]) & low_bits(len);
       seen[w] = nonzero;
       for (; write != 0; write &= write - 1) {
         const int j = std::countr_zero(write);
-        dst[lt[i0 + j]] = src[lf[i0 + j]];
+        dst[lt[i0 + j]] = stream != nullptr ? stream[j] : src[lf[i0 + j]];
       }
     }
   } else {

@@ -79,7 +79,7 @@ class RoutingPlan {
   struct Route {
     std::vector<Index> local_slot, local_source;  // slot and source both owned here, in source order
     // Per block of 64 local pairs: whether its sources are 64 consecutive ids (most blocks are:
-    // a firm's links are consecutive and mostly go to markets of its own rank).
+    // a firm's links are consecutive and mostly go to markets of its own rank). Forward only.
     std::vector<std::uint8_t> source_run;
     std::vector<Index> send_source;               // sources owned here feeding other ranks' slots, by peer
     std::vector<Index> recv_slot;                 // slots owned here fed by other ranks' sources, by peer

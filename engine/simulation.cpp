@@ -157,7 +157,6 @@ Simulation::Simulation(const Scenario& scenario, Communicator comm)
   max_links_ = max_links;
   terms_.resize(kBatchLanes * max_links);
   firm_batches_.resize(FirmBatch::kMaxLinks + 1);
-  for (FirmBatch& fb : firm_batches_) std::fill(&fb.cap[0][0], &fb.cap[0][0] + FirmBatch::kMaxLinks * kBatchLanes, kInf);
   target_.resize(kBatchLanes * max_links);
   adjusted_.resize(kBatchLanes * max_links);
   scratch_.resize(2 * max_links + 2);
@@ -618,8 +617,8 @@ void Simulation::plan_offers() {
   ShipmentPlan plan[kBatchLanes];  // (here, not per batch: its initialisation showed in the profile)
   const std::size_t stride = max_links_;
 
-  // A batch's caps are +∞ in plain months without a store per link: filled once here after a
-  // month that wrote links' caps (the batch solver's padding writes +∞ too).
+  // A batch's caps are +∞ in plain months without a store per link: filled here in the first
+  // plain month and after a month that wrote links' caps (the solver's padding writes +∞ too).
   if (plain && batch_caps_written_)
     for (FirmBatch& fb : firm_batches_) std::fill(&fb.cap[0][0], &fb.cap[0][0] + FirmBatch::kMaxLinks * kBatchLanes, kInf);
   batch_caps_written_ = !plain;

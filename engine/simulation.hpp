@@ -221,7 +221,7 @@ class Simulation {
   std::vector<LinkTerms> terms_;  // plan_offers: kBatchLanes firms' links, max_links_ apart
   std::size_t max_links_ = 0;     // most links of any firm
   std::vector<FirmBatch> firm_batches_;  // plan_offers: per link count, kBatchLanes firms' links by field
-  bool batch_caps_written_ = false;      // firm_batches_ hold links' caps (else every cap is +∞)
+  bool batch_caps_written_ = true;       // firm_batches_ may hold other than +∞ caps (new: unset)
   std::vector<double> target_, adjusted_, scratch_, sorted_q_, sorted_r_, served_;
   std::vector<Index> order_;
   std::vector<std::pair<double, Index>> keyed_;  // bids as (reservation price, slot)
