@@ -296,14 +296,7 @@ RoutingPlan::Route RoutingPlan::build(std::span<const Index> index, std::span<co
     r.local_slot = std::move(slot_sorted);
     r.local_source = std::move(source_sorted);
   }
-  // (The forward route's only: to_markets reads sources, to_firms reads slots.)
-  if (keep == nullptr) r.source_run.assign(r.local_source.size() / 64, 0);
-  for (std::size_t b = 0; b < r.source_run.size(); ++b) {
-    const Index* s = r.local_source.data() + 64 * b;
-    bool run = true;
-    for (int j = 1; j < 64 && run; ++j) run = s[j] == s[0] + j;
-    r.source_run[b] = run;
-  }
+  if (keep == nullptr) index_windows(r);  // (forward only: to_markets reads sources)
   // What goes to each peer, in source order on both ends (ties, a source feeding several
   // slots, in slot order): the sender reads its sources as one stream, and the receiver writes
   // each market's slots as a stream of its own, as the local copies do. Both ends sort by the
@@ -337,6 +330,25 @@ RoutingPlan::Route RoutingPlan::build(std::span<const Index> index, std::span<co
   return r;
 }
 
+// The local pairs (in source order) by windows of 64 sources; left empty when a source feeds
+// several local slots (the memo'd copy then walks the pairs).
+void RoutingPlan::index_windows(Route& r) {
+  r.window_first = 0;
+  r.window_local.clear();
+  r.window_slot.clear();
+  const std::vector<Index>& source = r.local_source;
+  if (source.empty() || std::adjacent_find(source.begin(), source.end()) != source.end()) return;
+  r.window_first = source.front();
+  const auto windows = static_cast<std::size_t>(source.back() - source.front()) / 64 + 1;
+  r.window_local.assign(windows, 0);
+  r.window_slot.assign(64 * windows, kNone);
+  for (std::size_t i = 0; i < source.size(); ++i) {
+    const auto k = static_cast<std::size_t>(source[i] - r.window_first);
+    r.window_local[k / 64] |= std::uint64_t{1} << (k % 64);
+    r.window_slot[k] = r.local_slot[i];
+  }
+}
+
 void RoutingPlan::rebase(Index source_first, std::size_t sources, std::size_t slots,
                          const std::function<Index(Index)>& slot_local) {
   auto source = [&](Index& i) {
@@ -355,6 +367,7 @@ void RoutingPlan::rebase(Index source_first, std::size_t sources, std::size_t sl
     for (Index& j : r->local_slot) slot(j);
     for (Index& j : r->recv_slot) slot(j);
   }
+  index_windows(forward_);
   sources_ = sources;
   slots_ = slots;
 }
@@ -429,12 +442,16 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     // An entry is written if it is non-zero now or was last time (else it holds +0 already).
     // A memo for another plan or array starts with every bit set: every entry is written once.
     if (k != 1) fail("a memo takes one array");
-    const bool same = memo->valid_ && memo->plan_ == &plan && memo->to_ == to[0].data() && memo->size_ == to[0].size();
+    // Forward with windows (see Route): a bit per source of the windows; else a bit per pair.
+    const bool windows = forward && !R.window_local.empty();
+    const std::size_t words = windows ? R.window_local.size() : bitmap_words(local_to.size());
+    const bool same = memo->valid_ && memo->plan_ == &plan && memo->to_ == to[0].data() &&
+                      memo->size_ == to[0].size() && memo->local_.size() == words;
     memo->valid_ = false;  // until this call completes
     if (!same) {
       std::size_t received = 0;
       for (const int count : in_count) received += bitmap_words(static_cast<std::size_t>(count));
-      memo->local_.assign(bitmap_words(local_to.size()), ~std::uint64_t{0});
+      memo->local_.assign(words, ~std::uint64_t{0});
       memo->received_.assign(received, ~std::uint64_t{0});
       memo->plan_ = &plan;
       memo->to_ = to[0].data();
@@ -442,21 +459,46 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     }
     const double* src = from[0].data();
     double* dst = to[0].data();
-    const Index* lf = local_from.data();
-    const Index* lt = local_to.data();
     std::uint64_t* seen = memo->local_.data();
-    const std::size_t n = local_to.size();
-    const std::uint8_t* run = forward ? R.source_run.data() : nullptr;  // (full blocks only)
-    for (std::size_t i0 = 0, w = 0; i0 < n; i0 += 64, ++w) {
-      const std::size_t len = std::min<std::size_t>(64, n - i0);
-      // 64 consecutive sources are read as a stream, without their list.
-      const double* stream = run != nullptr && len == 64 && run[w] != 0 ? src + lf[i0] : nullptr;
-      const std::uint64_t nonzero = stream != nullptr ? nonzero_mask_run(stream) : nonzero_mask(src, lf + i0, len);
-      std::uint64_t write = (nonzero | seen[w]) & low_bits(len);
-      seen[w] = nonzero;
-      for (; write != 0; write &= write - 1) {
-        const int j = std::countr_zero(write);
-        dst[lt[i0 + j]] = stream != nullptr ? stream[j] : src[lf[i0 + j]];
+    if (windows) {
+      // 64 consecutive sources at a time, masked to those with a local slot; the last window
+      // may reach past the array, so it is read entry by entry.
+      const Index* slot = R.window_slot.data();
+      const std::size_t W = R.window_local.size();
+      const double* base = src + R.window_first;
+      const bool last_full = static_cast<std::size_t>(R.window_first) + 64 * W <= from[0].size();
+      for (std::size_t w = 0; w < W; ++w) {
+        const std::uint64_t local = R.window_local[w];
+        const double* v = base + 64 * w;
+        std::uint64_t nonzero = 0;
+        if (w + 1 < W || last_full) {
+          nonzero = nonzero_mask_run(v) & local;
+        } else {
+          for (std::uint64_t b = local; b != 0; b &= b - 1) {
+            const int j = std::countr_zero(b);
+            nonzero |= std::uint64_t{std::bit_cast<std::uint64_t>(v[j]) != 0} << j;
+          }
+        }
+        std::uint64_t write = (nonzero | seen[w]) & local;  // (a new memo's bits are all set)
+        seen[w] = nonzero;
+        for (; write != 0; write &= write - 1) {
+          const int j = std::countr_zero(write);
+          dst[slot[64 * w + j]] = v[j];
+        }
+      }
+    } else {
+      const Index* lf = local_from.data();
+      const Index* lt = local_to.data();
+      const std::size_t n = local_to.size();
+      for (std::size_t i0 = 0, w = 0; i0 < n; i0 += 64, ++w) {
+        const std::size_t len = std::min<std::size_t>(64, n - i0);
+        const std::uint64_t nonzero = nonzero_mask(src, lf + i0, len);
+        std::uint64_t write = (nonzero | seen[w]) & low_bits(len);
+        seen[w] = nonzero;
+        for (; write != 0; write &= write - 1) {
+          const int j = std::countr_zero(write);
+          dst[lt[i0 + j]] = src[lf[i0 + j]];
+        }
       }
     }
   } else {

@@ -565,9 +565,23 @@ TEST(Exchange, MemoCopyEqualsTheFullCopyRoundAfterRound) {
   }
 }
 
+// Where a source feeds several slots the memo'd copy walks the local pairs instead of windows
+// of sources: the same result.
+TEST(Exchange, MemoCopyWithSourcesFeedingSeveralSlotsEqualsTheFullCopy) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks();
+  for (unsigned seed = 70; seed < 74; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    const std::size_t n = 90 + 53 * (seed - 70);
+    const Layout L = random_layout(seed, n, 2 * n, all_ranks(P), true);
+    const RoutingPlan plan(L.index, L.source_rank, L.slot_rank, ex.communicator());
+    check_memo_rounds(ex, L, plan, seed, true);
+  }
+}
+
 // The same where sources come in contiguous ranges per rank and long runs of them feed slots
-// of their own rank (a firm's links and its home markets): the memo'd copy reads such runs 64
-// values at a time (two per SSE2 compare), where −0 and NaN must count as non-zero.
+// of their own rank (a firm's links and its home markets): the memo'd copy reads windows of 64
+// sources at a time (two per SSE2 compare), where −0 and NaN must count as non-zero.
 TEST(Exchange, MemoCopyOverRunsOfConsecutiveSourcesEqualsTheFullCopy) {
   Exchange ex(Communicator::world());
   const int P = ex.ranks();
