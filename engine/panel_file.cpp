@@ -715,13 +715,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Rows per chunk of a panel column: 128 KiB of f64 (64 KiB of i32) uncompressed. Parallel
-// HDF5 has no chunk cache for filtered writes: each append shuffles and compresses whole
-// chunks, and a chunk this size stays in the CPU's cache through both passes. A million-firm
-// append took 0.125 s with 16,384-row chunks, 0.15 s with 65,536 and 0.32 s with 262,144
-// (2 ranks); the file is 0.7% larger and reads as fast. A 10^8-row panel has ≈ 6,100 chunks
-// per column.
-constexpr hsize_t kChunkRows = 16384;
 // Level 1: after the byte shuffle, numeric panels compress almost as well as at level 4
 // (measured in PERFORMANCE.md) at a fraction of the CPU time, which dominated output.
 constexpr unsigned kDeflateLevel = 1;
@@ -1745,6 +1738,7 @@ namespace {
 struct Panel {
   std::vector<ColumnSpec> specs;
   std::vector<Hid> columns;  // open datasets, one per spec
+  std::vector<bool> filtered;  // per column: shuffle + deflate (collective writes); else raw (independent)
   hsize_t rows = 0;          // rows written so far (all columns, all ranks)
 };
 
@@ -2133,25 +2127,27 @@ void PanelFile::create_panel(const std::string& group, const std::vector<ColumnS
   }
   m.guarded("create_panel", [&] {
     Hid grp = create_group(m.file.get(), g);
-    Hid dcpl = plist(H5P_DATASET_CREATE, g);
-    const hsize_t chunk = kChunkRows;
-    check(H5Pset_chunk(dcpl.get(), 1, &chunk), "H5Pset_chunk", g);
+    const hsize_t chunk = PanelFile::kChunkRows;
+    Hid filtered = plist(H5P_DATASET_CREATE, g), raw = plist(H5P_DATASET_CREATE, g);
+    check(H5Pset_chunk(filtered.get(), 1, &chunk), "H5Pset_chunk", g);
+    check(H5Pset_chunk(raw.get(), 1, &chunk), "H5Pset_chunk", g);
     if (m.deflate > 0) {
-      check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", g);
-      check(H5Pset_deflate(dcpl.get(), m.deflate), "H5Pset_deflate", g);
-    } else {
-      // Every appended row is written right after the extent grows: HDF5's fill values (zeros,
-      // written in full on every extend under MPI-IO's early allocation) would only be
-      // overwritten. (With filters HDF5 writes them regardless, as one compressed chunk.)
-      check(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), "H5Pset_fill_time", g);
+      check(H5Pset_shuffle(filtered.get()), "H5Pset_shuffle", g);
+      check(H5Pset_deflate(filtered.get(), m.deflate), "H5Pset_deflate", g);
     }
+    // Every appended row is written right after the extent grows: HDF5's fill values (zeros,
+    // written in full on every extend under MPI-IO's early allocation) would only be
+    // overwritten. (With filters HDF5 writes them regardless, as one compressed chunk.)
+    check(H5Pset_fill_time(raw.get(), H5D_FILL_TIME_NEVER), "H5Pset_fill_time", g);
     Panel panel;
     panel.specs = columns;
     for (const auto& spec : columns) {
       const std::string d = child_path(g, spec.name);
+      const bool filter = m.deflate > 0 && spec.compress;
+      panel.filtered.push_back(filter);
       Hid space = simple_space(0, d, /*unlimited=*/true);
       Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), file_type(spec.type), space.get(),
-                                 H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                                 H5P_DEFAULT, filter ? filtered.get() : raw.get(), H5P_DEFAULT),
                       H5Dclose, "H5Dcreate2", d);
       write_column_attributes(dset.get(), spec, d);
       panel.columns.push_back(std::move(dset));
@@ -2229,9 +2225,12 @@ void PanelFile::append(const std::string& group, const Table& rows, std::span<co
     for (std::size_t c = 0; c < panel->columns.size(); ++c)
       check(H5Dset_extent(panel->columns[c].get(), &extent), "H5Dset_extent",
             child_path(g, panel->specs[c].name));
+    // Filtered columns need collective writes (parallel HDF5 compresses and places their chunks
+    // together); an unfiltered column's chunks were allocated by the (collective) extend, so
+    // each rank writes its own rows to them independently, without MPI-IO's collective steps.
     for (std::size_t c = 0; c < panel->columns.size(); ++c)
-      write_rows(panel->columns[c].get(), rows.columns[c], blocks, m.xfer.get(),
-                 child_path(g, panel->specs[c].name));
+      write_rows(panel->columns[c].get(), rows.columns[c], blocks,
+                 panel->filtered[c] ? m.xfer.get() : m.independent.get(), child_path(g, panel->specs[c].name));
     panel->rows = extent;
   });
 }

@@ -31,6 +31,10 @@ struct ColumnSpec {
   std::string description;  // stored as attribute `description`
   std::string codes;        // if set: path of a string table ("/meta/regions") that decodes
                             // this integer column; stored as attribute `codes`
+  // false: a panel column stored without the shuffle and deflate filters, for values that do
+  // not compress (a large world's continuous per-firm state); each rank then writes its rows
+  // independently, outside the collective filtered write (as every column at deflate 0).
+  bool compress = true;
 };
 
 using ColumnData = std::variant<std::vector<std::int32_t>, std::vector<std::int64_t>,
@@ -57,6 +61,14 @@ struct Attribute {
 
 class PanelFile {
  public:
+  // Rows per chunk of a panel column: 128 KiB of f64 (64 KiB of i32) uncompressed. Parallel
+  // HDF5 has no chunk cache for filtered writes: each append shuffles and compresses whole
+  // chunks, and a chunk this size stays in the CPU's cache through both passes. A million-firm
+  // append took 0.125 s with 16,384-row chunks, 0.15 s with 65,536 and 0.32 s with 262,144
+  // (2 ranks); the file is 0.7% larger and reads as fast. A 10^8-row panel has ≈ 6,100 chunks
+  // per column.
+  static constexpr std::uint64_t kChunkRows = 16384;
+
   // Creates `path + ".partial"` (replacing a stale partial). Throws decouple::InputError
   // (exit 2) on every rank if `path` exists and !force, or if the folder is missing or not
   // writable (checked on rank 0). `comm` is duplicated; the 2-argument form uses MPI_COMM_WORLD.

@@ -51,6 +51,16 @@ ColumnSpec col(std::string name, ColumnType t, std::string units, std::string de
                std::string codes = {}) {
   return {std::move(name), t, std::move(units), std::move(description), std::move(codes)};
 }
+// A firm-panel column of continuous f64 state (output, costs, capacity, profit) in a world
+// whose month of firm rows fills whole chunks: the values of thousands of distinct firms do not
+// repeat within a chunk and barely compress (1.2× after the shuffle in the million-firm world),
+// so they are stored without filters and each rank writes its rows on its own, outside the
+// collective filtered write (ColumnSpec::compress). In smaller worlds a chunk spans months of
+// the same firms and these columns compress; there they keep the filters.
+ColumnSpec continuous(ColumnSpec c, bool many_firms) {
+  c.compress = !many_firms;
+  return c;
+}
 ColumnSpec period_col() { return col("period", ColumnType::i32, "month", "period index (0 = run.start)"); }
 ColumnSpec good_col() { return col("good", ColumnType::i32, "code", "good", "/meta/goods"); }
 ColumnSpec region_col(std::string name, std::string d) {
@@ -86,13 +96,14 @@ Recorder::Recorder(const Simulation& sim, PanelFile& file) : sim_(sim), file_(fi
                  col("tariff_rate", T::f64, "1", "ad-valorem tariff in force"),
                  col("controlled", T::i32, "code", "export control in force", "/meta/controls")})
     trade_.add(c);
+  const bool many = static_cast<std::uint64_t>(w.firms) > PanelFile::kChunkRows;  // see continuous()
   for (auto c : {period_col(), col("firm_id", T::i32, "code", "firm", "/meta/firms/firm_id"),
-                 col("output", T::f64, "units/month", "output produced"),
-                 col("planned_output", T::f64, "units/month", "output planned before input shortages"),
+                 continuous(col("output", T::f64, "units/month", "output produced"), many),
+                 continuous(col("planned_output", T::f64, "units/month", "output planned before input shortages"), many),
                  col("price", T::f64, "USD/unit", "average net receipt per unit sold"),
-                 col("unit_cost", T::f64, "USD/unit", "marginal cost including inputs at their expected (forecast) prices"),
-                 col("capacity", T::f64, "units/month", "capacity"),
-                 col("profit", T::f64, "USD/month", "profit after subsidies and floor payments"),
+                 continuous(col("unit_cost", T::f64, "USD/unit", "marginal cost including inputs at their expected (forecast) prices"), many),
+                 continuous(col("capacity", T::f64, "units/month", "capacity"), many),
+                 continuous(col("profit", T::f64, "USD/month", "profit after subsidies and floor payments"), many),
                  col("subsidy", T::f64, "USD/month", "production subsidy received"),
                  col("floor_payment", T::f64, "USD/month", "price-floor top-up received"),
                  col("status", T::i32, "code", "firm status", "/meta/firm_status")})

@@ -598,6 +598,68 @@ TEST_F(PanelFileMpi, SegmentedAppendInterleavesRanksPerSegment) {
   }
 }
 
+// A column declared not to compress is stored without filters and written by each rank on
+// its own (the others collectively): in segmented appends spanning several chunks, with ranks
+// holding different numbers of rows, both land in (segment, rank) order; at deflate 0 every
+// column is unfiltered.
+TEST_F(PanelFileMpi, UncompressedColumnsAreWrittenByEachRankAlone) {
+  auto rows_of = [](int r, int segment) { return static_cast<std::int64_t>(20000 * (r + 1) + 1000 * segment); };
+  for (const int level : {1, 0}) {
+    SCOPED_TRACE(::testing::Message() << "deflate " << level);
+    const std::string path = file(fmt::format("raw{}.h5", level));
+    ColumnSpec raw{"x", ColumnType::f64, "", "", ""};
+    raw.compress = false;
+    {
+      PanelFile f(path, false, MPI_COMM_WORLD);
+      f.set_deflate(level);
+      f.create_panel("/panel/u", {{"id", ColumnType::i64, "", "", ""}, raw});
+      for (int append = 0; append < 2; ++append) {
+        Table t;
+        t.add({"id", ColumnType::i64, "", "", ""});
+        t.add(raw);
+        std::vector<std::uint64_t> segments;
+        for (int k = 0; k < 2; ++k) {
+          const std::int64_t n = rows_of(rank_, k);
+          segments.push_back(static_cast<std::uint64_t>(n));
+          for (std::int64_t i = 0; i < n; ++i) {
+            const std::int64_t id = ((append * 2 + k) * 10 + rank_) * 100000 + i;
+            t.i64(0).push_back(id);
+            t.f64(1).push_back(0.1 * static_cast<double>(id) + 1e-7);
+          }
+        }
+        f.append("/panel/u", t, segments);
+      }
+      f.commit();
+    }
+    if (rank_ != 0) continue;
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    H h(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    ASSERT_GE(h.id, 0);
+    std::vector<std::int64_t> ids;
+    for (int append = 0; append < 2; ++append)
+      for (int k = 0; k < 2; ++k)
+        for (int r = 0; r < size_; ++r)
+          for (std::int64_t i = 0; i < rows_of(r, k); ++i) ids.push_back(((append * 2 + k) * 10 + r) * 100000 + i);
+    ASSERT_GT(ids.size(), 3 * PanelFile::kChunkRows);
+    EXPECT_EQ(read_numbers<std::int64_t>(h, "/panel/u/id", H5T_NATIVE_INT64), ids);
+    const auto x = read_numbers<double>(h, "/panel/u/x", H5T_NATIVE_DOUBLE);
+    ASSERT_EQ(x.size(), ids.size());
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < ids.size(); ++i) bad += x[i] != 0.1 * static_cast<double>(ids[i]) + 1e-7;
+    EXPECT_EQ(bad, 0u);
+    auto filters = [&](const char* column) {
+      H d(H5Dopen2(h.id, column, H5P_DEFAULT), H5Dclose);
+      H dcpl(H5Dget_create_plist(d.id), H5Pclose);
+      H5D_fill_time_t fill = H5D_FILL_TIME_ERROR;
+      EXPECT_GE(H5Pget_fill_time(dcpl.id, &fill), 0);
+      if (H5Pget_nfilters(dcpl.id) == 0) EXPECT_EQ(fill, H5D_FILL_TIME_NEVER) << column;
+      return H5Pget_nfilters(dcpl.id);
+    };
+    EXPECT_EQ(filters("/panel/u/id"), level > 0 ? 2 : 0);  // shuffle + deflate
+    EXPECT_EQ(filters("/panel/u/x"), 0);
+  }
+}
+
 TEST_F(PanelFileMpi, ExistingFileOrMissingFolderThrowsInputErrorOnEveryRank) {
   const std::string path = file("taken.h5");
   if (rank_ == 0) std::ofstream(path) << "old";
