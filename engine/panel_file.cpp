@@ -2060,9 +2060,10 @@ void PanelFile::write_table(const std::string& group, const Table& table) {
   try {
     check_table_shape(table, g);
     for (std::size_t c = 0; c < table.specs.size(); ++c)
-      if (table.specs[c].type == ColumnType::str)
-        for (const auto& s : std::get<std::vector<std::string>>(table.columns[c]))
-          require_no_nul(s, child_path(g, table.specs[c].name));
+      if (table.specs[c].type == ColumnType::str) {
+        const std::string where = child_path(g, table.specs[c].name);  // (once: a million firms' rows)
+        for (const auto& s : std::get<std::vector<std::string>>(table.columns[c])) require_no_nul(s, where);
+      }
   } catch (...) {
     err = std::current_exception();
   }
