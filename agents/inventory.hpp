@@ -20,4 +20,15 @@ struct InputBid {
 InputBid input_bid(double units, double planned, double inventory, double cover, double reservation,
                    double expected, double markup);
 
+// Whether a stock of `inventory` plainly covers `planned` output at `units` per unit, decided
+// without a division: true guarantees fl(inventory / units) ≥ planned, so that quotient cannot
+// lower min(planned, ·) (false says nothing). It holds when inventory ≥ fl(fl(planned·units)·
+// (1 + 2⁻⁵⁰)) and the product is a normal number: each rounding errs by at most 2⁻⁵³, so the
+// left side exceeds the exact product. Saves the division in most months (plan_offers).
+inline bool stock_covers(double inventory, double units, double planned) {
+  constexpr double kSmallestNormal = 2.2250738585072014e-308, kMargin = 1.0 + 0x1p-50;
+  const double use = planned * units;
+  return use >= kSmallestNormal && use * kMargin <= inventory;
+}
+
 }  // namespace decouple

@@ -28,8 +28,6 @@ double sold_fraction(double supply, double sold, double unsold) {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kSmallestNormal = std::numeric_limits<double>::min();
-constexpr double kCoverMargin = 1.0 + 0x1p-50;
 // Firms fall in at most this many fixed chunks for the per-region account sums: few enough
 // that the per-period gather of (chunk, region) partials stays small (≈ 0.5 MB for a
 // million firms), many enough that aligning rank boundaries to chunks costs little balance.
@@ -739,17 +737,13 @@ void Simulation::plan_offers() {
       step = 1;
     }
     // Inputs on hand limit what can actually be made (the buffer runs down first). A stock
-    // that plainly covers the plan needs no division: when inventory ≥ fl(fl(planned·units)·
-    // (1 + 2⁻⁵⁰)), which exceeds the exact product (two roundings of at most 2⁻⁵³ each, the
-    // product a normal number), inventory/units ≥ planned, and its quotient could not lower
-    // min(planned, feasible) below. The same result bit for bit, one division fewer per input
-    // in most months.
+    // that plainly covers the plan is skipped: its quotient could not lower min(planned,
+    // feasible), so the result is the same bit for bit, one division fewer per input in most
+    // months.
     double feasible = kInf;
-    for (int s = s0; s < s1; ++s) {
-      const double inventory = w.slot_inventory[s], units = w.slot_units[s], use = planned * units;
-      if (use >= kSmallestNormal && use * kCoverMargin <= inventory) continue;
-      feasible = std::min(feasible, inventory / units);
-    }
+    for (int s = s0; s < s1; ++s)
+      if (!stock_covers(w.slot_inventory[s], w.slot_units[s], planned))
+        feasible = std::min(feasible, w.slot_inventory[s] / w.slot_units[s]);
     const double actual = std::min(planned, feasible);
     const double scale = actual < planned ? actual / planned : 1.0;  // (planned > 0 then)
     for (int i = 0; i < nl; ++i) {
