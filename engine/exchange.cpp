@@ -106,6 +106,25 @@ std::uint64_t nonzero_mask_run(const double* values) {
 #endif
 }
 
+// A memo's windows (RouteMemo) over local pairs in source order; left empty when a source
+// feeds several local slots (the memo'd copy then walks the pairs).
+void index_windows(const std::vector<Index>& source, const std::vector<Index>& slot, Index& first,
+                   std::vector<std::uint64_t>& local, std::vector<Index>& slot_of) {
+  first = 0;
+  local.clear();
+  slot_of.clear();
+  if (source.empty() || std::adjacent_find(source.begin(), source.end()) != source.end()) return;
+  first = source.front();
+  const auto windows = static_cast<std::size_t>(source.back() - source.front()) / 64 + 1;
+  local.assign(windows, 0);
+  slot_of.assign(64 * windows, kNone);
+  for (std::size_t i = 0; i < source.size(); ++i) {
+    const auto k = static_cast<std::size_t>(source[i] - first);
+    local[k / 64] |= std::uint64_t{1} << (k % 64);
+    slot_of[k] = slot[i];
+  }
+}
+
 // Sorts non-negative ids ascending: a least-significant-digit radix sort (two 16-bit passes
 // over id − min when the span fits 32 bits) for long lists — a std::sort of the million world's
 // 1.9M sent ids a rank was a twentieth of its set-up — std::sort otherwise.
@@ -296,7 +315,6 @@ RoutingPlan::Route RoutingPlan::build(std::span<const Index> index, std::span<co
     r.local_slot = std::move(slot_sorted);
     r.local_source = std::move(source_sorted);
   }
-  if (keep == nullptr) index_windows(r);  // (forward only: to_markets reads sources)
   // What goes to each peer, in source order on both ends (ties, a source feeding several
   // slots, in slot order): the sender reads its sources as one stream, and the receiver writes
   // each market's slots as a stream of its own, as the local copies do. Both ends sort by the
@@ -330,25 +348,6 @@ RoutingPlan::Route RoutingPlan::build(std::span<const Index> index, std::span<co
   return r;
 }
 
-// The local pairs (in source order) by windows of 64 sources; left empty when a source feeds
-// several local slots (the memo'd copy then walks the pairs).
-void RoutingPlan::index_windows(Route& r) {
-  r.window_first = 0;
-  r.window_local.clear();
-  r.window_slot.clear();
-  const std::vector<Index>& source = r.local_source;
-  if (source.empty() || std::adjacent_find(source.begin(), source.end()) != source.end()) return;
-  r.window_first = source.front();
-  const auto windows = static_cast<std::size_t>(source.back() - source.front()) / 64 + 1;
-  r.window_local.assign(windows, 0);
-  r.window_slot.assign(64 * windows, kNone);
-  for (std::size_t i = 0; i < source.size(); ++i) {
-    const auto k = static_cast<std::size_t>(source[i] - r.window_first);
-    r.window_local[k / 64] |= std::uint64_t{1} << (k % 64);
-    r.window_slot[k] = r.local_slot[i];
-  }
-}
-
 void RoutingPlan::rebase(Index source_first, std::size_t sources, std::size_t slots,
                          const std::function<Index(Index)>& slot_local) {
   auto source = [&](Index& i) {
@@ -367,7 +366,6 @@ void RoutingPlan::rebase(Index source_first, std::size_t sources, std::size_t sl
     for (Index& j : r->local_slot) slot(j);
     for (Index& j : r->recv_slot) slot(j);
   }
-  index_windows(forward_);
   sources_ = sources;
   slots_ = slots;
 }
@@ -442,16 +440,17 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     // An entry is written if it is non-zero now or was last time (else it holds +0 already).
     // A memo for another plan or array starts with every bit set: every entry is written once.
     if (k != 1) fail("a memo takes one array");
-    // Forward with windows (see Route): a bit per source of the windows; else a bit per pair.
-    const bool windows = forward && !R.window_local.empty();
-    const std::size_t words = windows ? R.window_local.size() : bitmap_words(local_to.size());
-    const bool same = memo->valid_ && memo->plan_ == &plan && memo->to_ == to[0].data() &&
-                      memo->size_ == to[0].size() && memo->local_.size() == words;
+    const bool same = memo->valid_ && memo->plan_ == &plan && memo->to_ == to[0].data() && memo->size_ == to[0].size();
     memo->valid_ = false;  // until this call completes
     if (!same) {
+      if (forward)
+        index_windows(R.local_source, R.local_slot, memo->window_first_, memo->window_local_, memo->window_slot_);
+      else
+        memo->window_local_.clear();
       std::size_t received = 0;
       for (const int count : in_count) received += bitmap_words(static_cast<std::size_t>(count));
-      memo->local_.assign(words, ~std::uint64_t{0});
+      const bool windows = !memo->window_local_.empty();  // a bit per source of the windows, else per pair
+      memo->local_.assign(windows ? memo->window_local_.size() : bitmap_words(local_to.size()), ~std::uint64_t{0});
       memo->received_.assign(received, ~std::uint64_t{0});
       memo->plan_ = &plan;
       memo->to_ = to[0].data();
@@ -460,15 +459,15 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     const double* src = from[0].data();
     double* dst = to[0].data();
     std::uint64_t* seen = memo->local_.data();
-    if (windows) {
+    if (!memo->window_local_.empty()) {
       // 64 consecutive sources at a time, masked to those with a local slot; the last window
       // may reach past the array, so it is read entry by entry.
-      const Index* slot = R.window_slot.data();
-      const std::size_t W = R.window_local.size();
-      const double* base = src + R.window_first;
-      const bool last_full = static_cast<std::size_t>(R.window_first) + 64 * W <= from[0].size();
+      const Index* slot = memo->window_slot_.data();
+      const std::size_t W = memo->window_local_.size();
+      const double* base = src + memo->window_first_;
+      const bool last_full = static_cast<std::size_t>(memo->window_first_) + 64 * W <= from[0].size();
       for (std::size_t w = 0; w < W; ++w) {
-        const std::uint64_t local = R.window_local[w];
+        const std::uint64_t local = memo->window_local_[w];
         const double* v = base + 64 * w;
         std::uint64_t nonzero = 0;
         if (w + 1 < W || last_full) {

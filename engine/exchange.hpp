@@ -78,13 +78,6 @@ class RoutingPlan {
   // and only values need to travel.
   struct Route {
     std::vector<Index> local_slot, local_source;  // slot and source both owned here, in source order
-    // Forward only, when each local source feeds one local slot (offers: a link has one slot):
-    // the local pairs by windows of 64 consecutive sources from window_first — which sources
-    // have a local slot (a bit each) and that slot (kNone for the others). The memo'd copy
-    // reads a window's values as one stream, whatever share of them goes to other ranks.
-    Index window_first = 0;
-    std::vector<std::uint64_t> window_local;
-    std::vector<Index> window_slot;               // 64 per window
     std::vector<Index> send_source;               // sources owned here feeding other ranks' slots, by peer
     std::vector<Index> recv_slot;                 // slots owned here fed by other ranks' sources, by peer
     std::vector<int> send_count, send_offset, recv_count, recv_offset;  // per peer rank
@@ -92,7 +85,6 @@ class RoutingPlan {
   static Route build(std::span<const Index> index, std::span<const int> source_rank,
                      std::span<const Index> first, std::span<const int> slot_rank, int rank, int ranks,
                      const std::vector<std::uint8_t>* keep);
-  static void index_windows(Route& r);
   const Route& backward() const { return has_backward_ ? backward_ : forward_; }
 
   std::size_t slots_ = 0, sources_ = 0;
@@ -118,6 +110,14 @@ class RouteMemo {
  private:
   friend class Exchange;
   std::vector<std::uint64_t> local_, received_;  // bit per local / received entry (received: per peer, word-aligned)
+  // Forward, when each local source feeds one local slot (offers: a link has one slot), built
+  // with the memo: the local pairs by windows of 64 consecutive sources from window_first_ —
+  // which sources have a local slot (a bit each) and that slot (kNone for the others). The copy
+  // reads a window's values as one stream, whatever share of them goes to other ranks; local_
+  // then holds a bit per source of the windows.
+  Index window_first_ = 0;
+  std::vector<std::uint64_t> window_local_;
+  std::vector<Index> window_slot_;  // 64 per window
   const RoutingPlan* plan_ = nullptr;
   const double* to_ = nullptr;
   std::size_t size_ = 0;
