@@ -1,6 +1,8 @@
 // Input bids (MODEL §3.3 g): how much of an input a firm bids for and at what price.
 #pragma once
 
+#include <limits>
+
 namespace decouple {
 
 struct InputBid {
@@ -26,9 +28,9 @@ InputBid input_bid(double units, double planned, double inventory, double cover,
 // (1 + 2⁻⁵⁰)) and the product is a normal number: each rounding errs by at most 2⁻⁵³, so the
 // left side exceeds the exact product. Saves the division in most months (plan_offers).
 inline bool stock_covers(double inventory, double units, double planned) {
-  constexpr double kSmallestNormal = 2.2250738585072014e-308, kMargin = 1.0 + 0x1p-50;
+  constexpr double kMargin = 1.0 + 0x1p-50;
   const double use = planned * units;
-  return use >= kSmallestNormal && use * kMargin <= inventory;
+  return use >= std::numeric_limits<double>::min() && use * kMargin <= inventory;
 }
 
 }  // namespace decouple

@@ -552,30 +552,30 @@ void check_memo_rounds(Exchange& ex, const Layout& L, const RoutingPlan& plan, u
 }
 }  // namespace
 
-// The memo'd copy writes only entries that are non-zero now or were last call.
+// The memo'd copy writes only entries that are non-zero now or were last call. Where a source
+// feeds several slots it walks the local pairs instead of windows of sources: the same result.
 TEST(Exchange, MemoCopyEqualsTheFullCopyRoundAfterRound) {
   Exchange ex(Communicator::world());
   const int P = ex.ranks();
+  struct Case {
+    unsigned seed;
+    std::size_t sources, slots;
+    bool repeats;
+  };
+  std::vector<Case> cases;
   for (unsigned seed = 60; seed < 66; ++seed) {
-    SCOPED_TRACE(::testing::Message() << "seed " << seed);
     const std::size_t n = 70 + 61 * (seed - 60);  // partial and several bitmap words
-    const Layout L = random_layout(seed, n, n - seed % 5, all_ranks(P), false);
-    const RoutingPlan plan(L.index, L.source_rank, L.slot_rank, ex.communicator());
-    check_memo_rounds(ex, L, plan, seed, true);
+    cases.push_back({seed, n, n - seed % 5, false});
   }
-}
-
-// Where a source feeds several slots the memo'd copy walks the local pairs instead of windows
-// of sources: the same result.
-TEST(Exchange, MemoCopyWithSourcesFeedingSeveralSlotsEqualsTheFullCopy) {
-  Exchange ex(Communicator::world());
-  const int P = ex.ranks();
   for (unsigned seed = 70; seed < 74; ++seed) {
-    SCOPED_TRACE(::testing::Message() << "seed " << seed);
     const std::size_t n = 90 + 53 * (seed - 70);
-    const Layout L = random_layout(seed, n, 2 * n, all_ranks(P), true);
+    cases.push_back({seed, n, 2 * n, true});
+  }
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message() << "seed " << c.seed);
+    const Layout L = random_layout(c.seed, c.sources, c.slots, all_ranks(P), c.repeats);
     const RoutingPlan plan(L.index, L.source_rank, L.slot_rank, ex.communicator());
-    check_memo_rounds(ex, L, plan, seed, true);
+    check_memo_rounds(ex, L, plan, c.seed, true);
   }
 }
 
