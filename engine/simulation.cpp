@@ -1168,8 +1168,7 @@ void Simulation::settle(int period) {
     for (int l = w.first_link(f); l < w.end_link(f); ++l) {
       const Index m = w.link_market[l];
       const double net = trade_net_[w.link_trade[l]];
-      const double sold = w.link_q[l] * sold_ratio_[m];  // × 1.0 keeps every bit
-      w.link_sold[l] = sold;
+      const double sold = w.link_q[l] * sold_ratio_[m];  // × 1.0 keeps every bit (and link_sold())
       revenue += sold * net;
       sold_total += sold;
     }
@@ -1476,7 +1475,7 @@ void Simulation::aggregate() {
     const double subsidy = policy_.production_subsidy[w.region_good(w.firm_region[f], w.firm_good[f])];
     const double justified = w.firm_unit_cost[f] - theta - subsidy;
     for (int l = w.first_link(f); l < w.end_link(f); ++l) {
-      if (!(w.link_sold[l] > 0.0)) continue;
+      if (!(link_sold(l) > 0.0)) continue;  // as settled: only western firms exit (dynamics)
       const double net = trade_net_[w.link_trade[l]];  // as settled
       if (net < justified - tolerance * std::abs(justified) &&
           adversary_of(w.region_bloc[w.link_destination(l)]) == static_cast<int>(w.region_bloc[w.firm_region[f]]))

@@ -92,6 +92,11 @@ class Simulation {
   int ranks() const { return exchange_.ranks(); }
   // Firms' output lost to missing inputs this period (planned − actual).
   double output_lost(Index firm) const { return world_.firm_planned[firm] - world_.firm_output[firm]; }
+  // What a link (local id) sold this period: its shipment times its market's sold fraction,
+  // as settle() books it. Computed, not stored: a per-link store every month cost a 60 MB
+  // write in the million world for the one loop (aggregate's SOE check) that reads it. After
+  // step(), 0 for a firm that exited this period (its links' shipments are cleared).
+  double link_sold(int link) const { return world_.link_q[link] * sold_ratio_[world_.link_market[link]]; }
   // Every piece of state that later periods depend on, named, for checkpoints: saving reads
   // it, loading (on any number of ranks, after construction) overwrites it. The one list of
   // it is in engine/checkpoint.cpp.

@@ -154,7 +154,6 @@ void World::keep_links(int lo, int hi) {
   if (!link_q.empty()) {
     keep(link_q);
     keep(link_plan);
-    keep(link_sold);
     keep(link_cap);
     keep(link_denied);
   }
@@ -163,7 +162,7 @@ void World::keep_links(int lo, int hi) {
 
 void World::init_link_state() {
   const std::size_t L = link_market.size();
-  for (auto* v : {&link_q, &link_plan, &link_sold}) v->assign(L, 0.0);
+  for (auto* v : {&link_q, &link_plan}) v->assign(L, 0.0);
   link_cap.assign(L, std::numeric_limits<double>::infinity());
   link_denied.assign(L, 0);
 }

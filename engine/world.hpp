@@ -91,7 +91,6 @@ struct World {
   std::vector<Index> link_market, link_trade;
   std::vector<double> link_q;            // shipped this period (last period's until offers)
   std::vector<double> link_plan;         // planned before input shortages (partial adjustment's anchor)
-  std::vector<double> link_sold;         // settlement (net receipt: market price / multiplier − add)
   std::vector<double> link_cap;          // export control / mandate cap, this period
   std::vector<std::uint8_t> link_denied;  // a licence was refused this month (the plan is kept)
 

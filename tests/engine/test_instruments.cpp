@@ -171,7 +171,7 @@ TEST(ExportBan, DownstreamStopsOnlyAfterTheBufferRunsOutAndRecoversAfterTheLift)
   run(sim, [&](Simulation& s, int t) {
     if (t < 0) return;
     autos[t] = s.world().firm_output[1];
-    magnets_in[t] = s.world().link_sold[0];
+    magnets_in[t] = s.link_sold(0);
     lost[t] = s.accounts().output_lost[0];
   });
   const double before = autos[ban - 1];
@@ -238,7 +238,7 @@ TEST(ExportControl, QuotaCapsTheFlow) {
   b.s.events[0].quantity = 5.0;
   Simulation sim(b.s);
   run(sim);
-  EXPECT_NEAR(sim.world().link_sold[0], 5.0, 1e-9);
+  EXPECT_NEAR(sim.link_sold(0), 5.0, 1e-9);
   EXPECT_EQ(sim.trades().controlled[0], static_cast<int>(ControlKind::quota));
 }
 
@@ -330,7 +330,7 @@ TEST(Accounting, IdentitiesHoldEveryPeriod) {
       double shipped = 0.0, sold = 0.0;
       for (int j = w.offer_begin[m]; j < w.offer_begin[m + 1]; ++j) {
         shipped += w.link_q[w.offer_link[j]];
-        sold += w.link_sold[w.offer_link[j]];
+        sold += s.link_sold(w.offer_link[j]);
       }
       EXPECT_NEAR(shipped, mm.sold[m] + mm.unsold[m], 1e-9 * (1 + shipped));
       EXPECT_NEAR(sold, mm.sold[m], 1e-9 * (1 + sold));
