@@ -650,8 +650,10 @@ void Simulation::plan_offers() {
     if (!wide) {
       // Into the batch's lane without a test per link (raw pointers: the stores into the batch
       // cannot alias them); caps and directives, when a month has any, in loops of their own.
-      const Index* market = w.link_market.data() + l0;
+      // A link's market is its trade pair's (trade_market_, a table the link's trade pair is
+      // read from anyway): one per-link stream fewer than reading link_market.
       const Index* trade = w.link_trade.data() + l0;
+      const Index* trade_market = trade_market_.data();
       const double* q = w.link_q.data() + l0;
       const double* plan_prev = w.link_plan.data() + l0;
       const double* a_hat = w.market_a_hat.data();
@@ -664,9 +666,9 @@ void Simulation::plan_offers() {
       // (fringe) firm sets price = marginal cost: slope b̂, as λ = 1 does.
       const double away = price_taking ? 1.0 : 2.0 - 0.0, home = price_taking ? 1.0 : 2.0 - welfare_weight;
       for (int i = 0; i < nl; ++i) {
-        const Index m = market[i];
+        const Index t = trade[i], m = trade_market[t];
         const double bh = b_hat[m];
-        const TradeTerms& border = terms[trade[i]];
+        const TradeTerms& border = terms[t];
         fb.intercept[i][k] = a_hat[m] - bh * (supply[m] - q[i]);
         fb.multiplier[i][k] = border.multiplier;
         fb.base_cost[i][k] = own + border.add;
@@ -1166,8 +1168,8 @@ void Simulation::settle(int period) {
     double* acc = account_partial(f);
     double revenue = 0.0, sold_total = 0.0;
     for (int l = w.first_link(f); l < w.end_link(f); ++l) {
-      const Index m = w.link_market[l];
-      const double net = trade_net_[w.link_trade[l]];
+      const Index t = w.link_trade[l], m = trade_market_[t];  // (one per-link stream fewer than link_market)
+      const double net = trade_net_[t];
       const double sold = w.link_q[l] * sold_ratio_[m];  // × 1.0 keeps every bit (and link_sold())
       revenue += sold * net;
       sold_total += sold;
