@@ -106,6 +106,8 @@ std::uint64_t nonzero_mask_run(const double* values) {
 #endif
 }
 
+void flip_bit(std::uint64_t* bits, Index i) { bits[static_cast<std::size_t>(i) >> 6] ^= std::uint64_t{1} << (i & 63); }
+
 // A memo's windows (RouteMemo) over local pairs in source order; left empty when a source
 // feeds several local slots (the memo'd copy then walks the pairs).
 void index_windows(const std::vector<Index>& source, const std::vector<Index>& slot, Index& first,
@@ -452,6 +454,12 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
       const bool windows = !memo->window_local_.empty();  // a bit per source of the windows, else per pair
       memo->local_.assign(windows ? memo->window_local_.size() : bitmap_words(local_to.size()), ~std::uint64_t{0});
       memo->received_.assign(received, ~std::uint64_t{0});
+      // The destination's bits start as the memo's (all set for the entries this rank writes)
+      // and then flip where an entry's memo bit does: rarely, as most offers keep being 0 or
+      // keep being sold, so no scattered write per entry copied.
+      memo->nonzero_.assign(bitmap_words(to[0].size()), 0);
+      for (const Index s : local_to) memo->nonzero_[static_cast<std::size_t>(s) >> 6] |= std::uint64_t{1} << (s & 63);
+      for (const Index s : unpack) memo->nonzero_[static_cast<std::size_t>(s) >> 6] |= std::uint64_t{1} << (s & 63);
       memo->plan_ = &plan;
       memo->to_ = to[0].data();
       memo->size_ = to[0].size();
@@ -459,6 +467,7 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     const double* src = from[0].data();
     double* dst = to[0].data();
     std::uint64_t* seen = memo->local_.data();
+    std::uint64_t* dst_nonzero = memo->nonzero_.data();
     if (!memo->window_local_.empty()) {
       // 64 consecutive sources at a time, masked to those with a local slot; the last window
       // may reach past the array, so it is read entry by entry.
@@ -479,6 +488,8 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
           }
         }
         std::uint64_t write = (nonzero | seen[w]) & local;  // (a new memo's bits are all set)
+        for (std::uint64_t flip = (nonzero ^ seen[w]) & local; flip != 0; flip &= flip - 1)
+          flip_bit(dst_nonzero, slot[64 * w + std::countr_zero(flip)]);
         seen[w] = nonzero;
         for (; write != 0; write &= write - 1) {
           const int j = std::countr_zero(write);
@@ -493,6 +504,8 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
         const std::size_t len = std::min<std::size_t>(64, n - i0);
         const std::uint64_t nonzero = nonzero_mask(src, lf + i0, len);
         std::uint64_t write = (nonzero | seen[w]) & low_bits(len);
+        for (std::uint64_t flip = (nonzero ^ seen[w]) & low_bits(len); flip != 0; flip &= flip - 1)
+          flip_bit(dst_nonzero, lt[i0 + std::countr_zero(flip)]);
         seen[w] = nonzero;
         for (; write != 0; write &= write - 1) {
           const int j = std::countr_zero(write);
@@ -559,6 +572,7 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     // peer's bitmap, k = 1) or last time; the values come in the order of the bitmap's bits.
     double* dst = to[0].data();
     std::uint64_t* seen = memo->received_.data();
+    std::uint64_t* dst_nonzero = memo->nonzero_.data();
     for (int q = 0; q < P; ++q) {
       const std::size_t count = static_cast<std::size_t>(in_count[q]);
       const std::uint64_t* bitmap = recv_words_.data() + rd[q];
@@ -568,6 +582,8 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
         const std::size_t len = std::min<std::size_t>(64, count - i0);
         const std::uint64_t nonzero = bitmap[i0 / 64] & low_bits(len);
         std::uint64_t write = nonzero | (*seen & low_bits(len));
+        for (std::uint64_t flip = (nonzero ^ *seen) & low_bits(len); flip != 0; flip &= flip - 1)
+          flip_bit(dst_nonzero, list[i0 + std::countr_zero(flip)]);
         *seen = nonzero;
         for (; write != 0; write &= write - 1) {
           const int j = std::countr_zero(write);

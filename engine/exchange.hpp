@@ -106,10 +106,16 @@ class RoutingPlan {
 class RouteMemo {
  public:
   void reset() { valid_ = false; }
+  // After a call: bit j (a word per 64 entries) is set iff the destination's entry j holds a
+  // non-zero bit pattern, for every entry the plan writes on this rank (0 for the others). The
+  // copy knows it for each entry it writes; readers of a mostly-zero destination visit only
+  // those entries instead of reading all of it.
+  std::span<const std::uint64_t> nonzero() const { return nonzero_; }
 
  private:
   friend class Exchange;
   std::vector<std::uint64_t> local_, received_;  // bit per local / received entry (received: per peer, word-aligned)
+  std::vector<std::uint64_t> nonzero_;           // bit per destination entry (nonzero())
   // Forward, when each local source feeds one local slot (offers: a link has one slot), built
   // with the memo: the local pairs by windows of 64 consecutive sources from window_first_ —
   // which sources have a local slot (a bit each) and that slot (kNone for the others). The copy

@@ -525,8 +525,8 @@ TEST(Exchange, WorldOffersAndBidsThroughTheDecomposition) {
 }
 
 // Twelve rounds in which this rank's sources turn zero, non-zero, −0 and NaN (and stay): after
-// each, the memo'd copy must equal a full copy bit for bit, and untouched entries stay
-// untouched. With `switch_target`, round 8 copies into another array (a memo moved to another
+// each, the memo'd copy must equal a full copy bit for bit, untouched entries stay untouched,
+// and the memo's bitmap marks exactly this rank's non-zero entries. With `switch_target`, round 8 copies into another array (a memo moved to another
 // destination writes every entry again) and round 9 back into the first, stale since round 7.
 namespace {
 void check_memo_rounds(Exchange& ex, const Layout& L, const RoutingPlan& plan, unsigned seed, bool switch_target) {
@@ -546,8 +546,13 @@ void check_memo_rounds(Exchange& ex, const Layout& L, const RoutingPlan& plan, u
     ex.to_markets(plan, src, full);
     std::vector<double>& target = switch_target && round == 8 ? other : memod;
     ex.to_markets(plan, src, target, memo);
-    for (std::size_t j = 0; j < full.size(); ++j)
+    ASSERT_EQ(memo.nonzero().size(), (full.size() + 63) / 64);
+    for (std::size_t j = 0; j < full.size(); ++j) {
       ASSERT_EQ(bits(target[j]), bits(full[j])) << "round " << round << " slot " << j;
+      // The memo marks the non-zero entries this rank writes, and only those.
+      const bool marked = (memo.nonzero()[j / 64] >> (j % 64) & 1u) != 0;
+      ASSERT_EQ(marked, L.slot_rank[j] == me && bits(full[j]) != 0) << "round " << round << " slot " << j;
+    }
   }
 }
 }  // namespace
