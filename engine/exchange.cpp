@@ -108,23 +108,60 @@ std::uint64_t nonzero_mask_run(const double* values) {
 
 void flip_bit(std::uint64_t* bits, Index i) { bits[static_cast<std::size_t>(i) >> 6] ^= std::uint64_t{1} << (i & 63); }
 
+// Where index_windows puts a memo's windows (RouteMemo's private members).
+struct RouteMemoWindows {
+  Index& first;
+  std::vector<std::uint64_t>& local;
+  std::vector<Index>& slot_of;
+  std::vector<std::uint64_t>& sent_bits;
+  int& sent_to;
+};
+
 // A memo's windows (RouteMemo) over local pairs in source order; left empty when a source
-// feeds several local slots (the memo'd copy then walks the pairs).
-void index_windows(const std::vector<Index>& source, const std::vector<Index>& slot, Index& first,
-                   std::vector<std::uint64_t>& local, std::vector<Index>& slot_of) {
-  first = 0;
-  local.clear();
-  slot_of.clear();
+// feeds several local slots (the memo'd copy then walks the pairs). With the sent sources
+// (`sent`, each peer's ids at its offset) when all go to one peer, ascending, none also
+// copied locally: their bits too (else `sent_bits` is left empty and they are packed apart).
+void index_windows(const std::vector<Index>& source, const std::vector<Index>& slot, const std::vector<Index>& sent,
+                   const std::vector<int>& sent_offset, const std::vector<int>& sent_count, RouteMemoWindows out) {
+  out.first = 0;
+  out.local.clear();
+  out.slot_of.clear();
+  out.sent_bits.clear();
+  out.sent_to = -1;
   if (source.empty() || std::adjacent_find(source.begin(), source.end()) != source.end()) return;
-  first = source.front();
-  const auto windows = static_cast<std::size_t>(source.back() - source.front()) / 64 + 1;
-  local.assign(windows, 0);
-  slot_of.assign(64 * windows, kNone);
-  for (std::size_t i = 0; i < source.size(); ++i) {
-    const auto k = static_cast<std::size_t>(source[i] - first);
-    local[k / 64] |= std::uint64_t{1} << (k % 64);
-    slot_of[k] = slot[i];
+  Index lo = source.front(), hi = source.back();
+  int peers = 0, to = -1;
+  for (int q = 0; q < static_cast<int>(sent_count.size()); ++q)
+    if (sent_count[q] > 0) ++peers, to = q;
+  const Index* list = to < 0 ? nullptr : sent.data() + sent_offset[to];
+  const int n = to < 0 ? 0 : sent_count[to];
+  bool fused = peers == 1;
+  for (int i = 1; i < n && fused; ++i) fused = list[i - 1] < list[i];
+  if (fused) {
+    lo = std::min(lo, list[0]);
+    hi = std::max(hi, list[n - 1]);
   }
+  out.first = lo;
+  const auto windows = static_cast<std::size_t>(hi - lo) / 64 + 1;
+  out.local.assign(windows, 0);
+  out.slot_of.assign(64 * windows, kNone);
+  for (std::size_t i = 0; i < source.size(); ++i) {
+    const auto k = static_cast<std::size_t>(source[i] - lo);
+    out.local[k / 64] |= std::uint64_t{1} << (k % 64);
+    out.slot_of[k] = slot[i];
+  }
+  if (!fused) return;
+  out.sent_bits.assign(windows, 0);
+  for (int i = 0; i < n && fused; ++i) {
+    const auto k = static_cast<std::size_t>(list[i] - lo);
+    const std::uint64_t bit = std::uint64_t{1} << (k % 64);
+    fused = (out.local[k / 64] & bit) == 0;
+    out.sent_bits[k / 64] |= bit;
+  }
+  if (fused)
+    out.sent_to = to;
+  else
+    out.sent_bits.clear();
 }
 
 // Sorts non-negative ids ascending: a least-significant-digit radix sort (two 16-bit passes
@@ -438,6 +475,23 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
   const std::vector<int>& out_offset = forward ? R.send_offset : R.recv_offset;
   const std::vector<int>& in_count = forward ? R.recv_count : R.send_count;
   const std::vector<int>& in_offset = forward ? R.recv_offset : R.send_offset;
+  // Each peer's segment is sent sparse (SparseWriter), at the start of its worst-case room in
+  // send_words_. Segment layout before encoding: array 0's values for the peer, then array 1's, ….
+  counts_.resize(4 * static_cast<std::size_t>(P));
+  int* sc = counts_.data();
+  int* sd = sc + P;
+  int* rc = sd + P;
+  int* rd = rc + P;
+  if (P > 1) {
+    std::size_t worst = 0;
+    for (int q = 0; q < P; ++q) {
+      const std::size_t n = static_cast<std::size_t>(out_count[q]) * k;
+      sd[q] = checked_int(worst, "words sent");
+      worst += n + bitmap_words(n);
+    }
+    send_words_.resize(worst);
+  }
+  bool packed = false;  // the memo'd copy packed the one peer's segment
   if (memo != nullptr) {
     // An entry is written if it is non-zero now or was last time (else it holds +0 already).
     // A memo for another plan or array starts with every bit set: every entry is written once.
@@ -446,7 +500,8 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     memo->valid_ = false;  // until this call completes
     if (!same) {
       if (forward)
-        index_windows(R.local_source, R.local_slot, memo->window_first_, memo->window_local_, memo->window_slot_);
+        index_windows(R.local_source, R.local_slot, pack, out_offset, out_count,
+                      {memo->window_first_, memo->window_local_, memo->window_slot_, memo->window_sent_, memo->sent_to_});
       else
         memo->window_local_.clear();
       std::size_t received = 0;
@@ -470,7 +525,21 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     std::uint64_t* dst_nonzero = memo->nonzero_.data();
     if (!memo->window_local_.empty()) {
       // 64 consecutive sources at a time, masked to those with a local slot; the last window
-      // may reach past the array, so it is read entry by entry.
+      // may reach past the array, so it is read entry by entry. Sent sources, when the windows
+      // cover them, are packed from the same window: the segment's bitmap is zeroed and only
+      // the non-zero sent values are visited (most are 0); a value's place in the segment is
+      // the count of sent sources before it.
+      packed = P > 1 && !memo->window_sent_.empty();
+      std::uint64_t* sent_bitmap = nullptr;
+      std::uint64_t* sent_value = nullptr;
+      std::size_t sent_at = 0;
+      if (packed) {
+        std::fill(sc, sc + P, 0);  // the other peers are sent nothing
+        const auto count = static_cast<std::size_t>(out_count[memo->sent_to_]);
+        sent_bitmap = send_words_.data() + sd[memo->sent_to_];
+        sent_value = sent_bitmap + bitmap_words(count);
+        std::fill(sent_bitmap, sent_value, 0);
+      }
       const Index* slot = memo->window_slot_.data();
       const std::size_t W = memo->window_local_.size();
       const double* base = src + memo->window_first_;
@@ -478,15 +547,24 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
       for (std::size_t w = 0; w < W; ++w) {
         const std::uint64_t local = memo->window_local_[w];
         const double* v = base + 64 * w;
-        std::uint64_t nonzero = 0;
+        const std::uint64_t sent = packed ? memo->window_sent_[w] : 0;
+        std::uint64_t all = 0;  // non-zero, local or sent
         if (w + 1 < W || last_full) {
-          nonzero = nonzero_mask_run(v) & local;
+          all = nonzero_mask_run(v);
         } else {
-          for (std::uint64_t b = local; b != 0; b &= b - 1) {
+          for (std::uint64_t b = local | sent; b != 0; b &= b - 1) {
             const int j = std::countr_zero(b);
-            nonzero |= std::uint64_t{std::bit_cast<std::uint64_t>(v[j]) != 0} << j;
+            all |= std::uint64_t{std::bit_cast<std::uint64_t>(v[j]) != 0} << j;
           }
         }
+        const std::uint64_t nonzero = all & local;
+        for (std::uint64_t b = all & sent; b != 0; b &= b - 1) {
+          const int j = std::countr_zero(b);
+          const std::size_t e = sent_at + static_cast<std::size_t>(std::popcount(sent & ((std::uint64_t{1} << j) - 1)));
+          sent_bitmap[e >> 6] |= std::uint64_t{1} << (e & 63);
+          *sent_value++ = std::bit_cast<std::uint64_t>(v[j]);
+        }
+        sent_at += static_cast<std::size_t>(std::popcount(sent));
         std::uint64_t write = (nonzero | seen[w]) & local;  // (a new memo's bits are all set)
         for (std::uint64_t flip = (nonzero ^ seen[w]) & local; flip != 0; flip &= flip - 1)
           flip_bit(dst_nonzero, slot[64 * w + std::countr_zero(flip)]);
@@ -496,6 +574,7 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
           dst[slot[64 * w + j]] = v[j];
         }
       }
+      if (packed) sc[memo->sent_to_] = checked_int(static_cast<std::size_t>(sent_value - sent_bitmap), "words sent");
     } else {
       const Index* lf = local_from.data();
       const Index* lt = local_to.data();
@@ -527,30 +606,21 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     return;
   }
 
-  // Each peer's segment is sent sparse (SparseWriter). Segment layout before encoding: array
-  // 0's values for the peer, then array 1's, ….
-  std::size_t worst = 0;
+  std::size_t at = 0;  // words sent
   for (int q = 0; q < P; ++q) {
-    const std::size_t n = static_cast<std::size_t>(out_count[q]) * k;
-    worst += n + bitmap_words(n);
-  }
-  send_words_.resize(worst);
-  counts_.resize(4 * static_cast<std::size_t>(P));
-  int* sc = counts_.data();
-  int* sd = sc + P;
-  int* rc = sd + P;
-  int* rd = rc + P;
-  std::size_t at = 0;
-  for (int q = 0; q < P; ++q) {
-    const std::size_t count = static_cast<std::size_t>(out_count[q]);
-    SparseWriter out(send_words_.data() + at, count * k);
-    for (std::size_t a = 0; a < k; ++a) {
-      const double* src = from[a].data();
-      const Index* list = pack.data() + out_offset[q];
-      for (std::size_t i = 0; i < count; ++i) out.put(src[list[i]]);
+    std::size_t words = 0;
+    if (packed) {
+      words = static_cast<std::size_t>(sc[q]);  // (0 for the peers sent nothing)
+    } else {
+      const std::size_t count = static_cast<std::size_t>(out_count[q]);
+      SparseWriter out(send_words_.data() + sd[q], count * k);
+      for (std::size_t a = 0; a < k; ++a) {
+        const double* src = from[a].data();
+        const Index* list = pack.data() + out_offset[q];
+        for (std::size_t i = 0; i < count; ++i) out.put(src[list[i]]);
+      }
+      words = out.finish();
     }
-    const std::size_t words = out.finish();
-    sd[q] = checked_int(at, "words sent");
     sc[q] = checked_int(words, "words sent");
     at += words;
   }

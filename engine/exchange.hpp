@@ -124,6 +124,12 @@ class RouteMemo {
   Index window_first_ = 0;
   std::vector<std::uint64_t> window_local_;
   std::vector<Index> window_slot_;  // 64 per window
+  // When every sent source goes to one slot of one peer (always so on 2 ranks), in ascending
+  // order: the windows also cover the sent sources (a bit each), so their segment is packed
+  // from the window just read, visiting only the non-zero ones. On 2 ranks half of a rank's
+  // links go to the other's markets, and packing them apart read them all again.
+  std::vector<std::uint64_t> window_sent_;
+  int sent_to_ = -1;
   const RoutingPlan* plan_ = nullptr;
   const double* to_ = nullptr;
   std::size_t size_ = 0;
