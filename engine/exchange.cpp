@@ -107,6 +107,7 @@ std::uint64_t nonzero_mask_run(const double* values) {
 #endif
 }
 
+void set_bit(std::uint64_t* bits, std::size_t i) { bits[i >> 6] |= std::uint64_t{1} << (i & 63); }
 void flip_bit(std::uint64_t* bits, Index i) { bits[static_cast<std::size_t>(i) >> 6] ^= std::uint64_t{1} << (i & 63); }
 
 // Where index_windows puts a memo's windows (RouteMemo's private members).
@@ -148,16 +149,15 @@ void index_windows(const std::vector<Index>& source, const std::vector<Index>& s
   out.slot_of.assign(64 * windows, kNone);
   for (std::size_t i = 0; i < source.size(); ++i) {
     const auto k = static_cast<std::size_t>(source[i] - lo);
-    out.local[k / 64] |= std::uint64_t{1} << (k % 64);
+    set_bit(out.local.data(), k);
     out.slot_of[k] = slot[i];
   }
   if (!fused) return;
   out.sent_bits.assign(windows, 0);
   for (int i = 0; i < n && fused; ++i) {
     const auto k = static_cast<std::size_t>(list[i] - lo);
-    const std::uint64_t bit = std::uint64_t{1} << (k % 64);
-    fused = (out.local[k / 64] & bit) == 0;
-    out.sent_bits[k / 64] |= bit;
+    fused = (out.local[k / 64] >> (k % 64) & 1u) == 0;
+    set_bit(out.sent_bits.data(), k);
   }
   if (fused)
     out.sent_to = to;
@@ -514,8 +514,8 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
       // and then flip where an entry's memo bit does: rarely, as most offers keep being 0 or
       // keep being sold, so no scattered write per entry copied.
       memo->nonzero_.assign(bitmap_words(to[0].size()), 0);
-      for (const Index s : local_to) memo->nonzero_[static_cast<std::size_t>(s) >> 6] |= std::uint64_t{1} << (s & 63);
-      for (const Index s : unpack) memo->nonzero_[static_cast<std::size_t>(s) >> 6] |= std::uint64_t{1} << (s & 63);
+      for (const Index s : local_to) set_bit(memo->nonzero_.data(), static_cast<std::size_t>(s));
+      for (const Index s : unpack) set_bit(memo->nonzero_.data(), static_cast<std::size_t>(s));
       memo->plan_ = &plan;
       memo->to_ = to[0].data();
       memo->size_ = to[0].size();
@@ -567,7 +567,7 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
             for (std::uint64_t b = all & sent; b != 0; b &= b - 1) {
               const int j = std::countr_zero(b);
               const std::size_t e = sent_at + static_cast<std::size_t>(std::popcount(sent & ((std::uint64_t{1} << j) - 1)));
-              sent_bitmap[e >> 6] |= std::uint64_t{1} << (e & 63);
+              set_bit(sent_bitmap, e);
               *sent_value++ = std::bit_cast<std::uint64_t>(v[j]);
             }
             sent_at += static_cast<std::size_t>(std::popcount(sent));

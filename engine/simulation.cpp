@@ -1093,7 +1093,7 @@ void Simulation::settle_markets() {
     // Most offers of a large world ship nothing (86% of the million world's: exports priced
     // out). Where every pair into the market has finite terms at this price (and the sold
     // fraction is finite), such an offer adds ±0 to every sum above — no bit changes, as for
-    // the divisions — so only the offers that shipped are visited, found eight at a time.
+    // the divisions — so only the offers that shipped are visited, as the exchange marked them.
     // Otherwise (0·∞ would be NaN) every offer is visited.
     bool skip_zeros = std::isfinite(ratio) && std::isfinite(price);
     for (int k = market_trade_begin_[m]; k < market_trade_begin_[m + 1] && skip_zeros; ++k) {

@@ -526,8 +526,9 @@ TEST(Exchange, WorldOffersAndBidsThroughTheDecomposition) {
 
 // Twelve rounds in which this rank's sources turn zero, non-zero, −0 and NaN (and stay): after
 // each, the memo'd copy must equal a full copy bit for bit, untouched entries stay untouched,
-// and the memo's bitmap marks exactly this rank's non-zero entries. With `switch_target`, round 8 copies into another array (a memo moved to another
-// destination writes every entry again) and round 9 back into the first, stale since round 7.
+// and the memo's bitmap marks exactly this rank's non-zero entries. With `switch_target`,
+// round 8 copies into another array (a memo moved to another destination writes every entry
+// again) and round 9 back into the first, stale since round 7.
 namespace {
 void check_memo_rounds(Exchange& ex, const Layout& L, const RoutingPlan& plan, unsigned seed, bool switch_target) {
   const int me = ex.rank();
