@@ -611,6 +611,7 @@ void Simulation::plan_offers() {
     Index f;
     int l0, nl, s0, s1;
     double cost, subsidy, theta, directed_raw;
+    double value;  // the best net price over the links (input bids), if formed with the terms; else NaN
   };
   constexpr int kGroups = static_cast<int>(FirmBatch::kMaxLinks) + 1;  // 0: alone; n: n links
   Firm batches[kGroups][kBatchLanes];
@@ -631,7 +632,7 @@ void Simulation::plan_offers() {
     const int group = group_of(nl);
     int& lanes = lanes_of[group];
     Firm& b = batches[group][lanes];
-    b = Firm{f, l0, nl, s0, s1, 0.0, 0.0, 0.0, 0.0};
+    b = Firm{f, l0, nl, s0, s1, 0.0, 0.0, 0.0, 0.0, kNaN};
     const Index o = w.firm_region[f], g = w.firm_good[f];
     // Full marginal cost: own cost plus inputs at their expected replacement price (the
     // input market's adaptive forecast): a cut-off raises it gradually, so a plant runs
@@ -666,16 +667,27 @@ void Simulation::plan_offers() {
       // (1 or 2 − w_home)·b̂: an SOE's welfare weight only in its home market; a price-taking
       // (fringe) firm sets price = marginal cost: slope b̂, as λ = 1 does.
       const double away = price_taking ? 1.0 : 2.0 - 0.0, home = price_taking ? 1.0 : 2.0 - welfare_weight;
-      for (int i = 0; i < nl; ++i) {
-        const Index t = trade[i], m = trade_market[t];
-        const double bh = b_hat[m];
-        const TradeTerms& border = terms[t];
-        fb.intercept[i][k] = a_hat[m] - bh * (supply[m] - q[i]);
-        fb.multiplier[i][k] = border.multiplier;
-        fb.base_cost[i][k] = own + border.add;
-        fb.slope[i][k] = (soe && region[m] == o ? home : away) * bh;
-        fb.previous[i][k] = plan_prev[i];
-      }
+      // A firm with inputs in a plain month also takes its best net price here, as `finish`
+      // would (the same maxima in link order, every link uncapped): beside the terms' loads
+      // it waits on no load of its own (a loop of its own was a chain of dependent maxima).
+      const double* net = trade_net_.data();
+      auto fill = [&](auto with_value) {
+        double value = 0.0;
+        for (int i = 0; i < nl; ++i) {
+          const Index t = trade[i], m = trade_market[t];
+          const double bh = b_hat[m];
+          const TradeTerms& border = terms[t];
+          fb.intercept[i][k] = a_hat[m] - bh * (supply[m] - q[i]);
+          fb.multiplier[i][k] = border.multiplier;
+          fb.base_cost[i][k] = own + border.add;
+          fb.slope[i][k] = (soe && region[m] == o ? home : away) * bh;
+          fb.previous[i][k] = plan_prev[i];
+          if constexpr (with_value) value = std::max(value, net[t]);
+        }
+        if constexpr (with_value) b.value = value;
+      };
+      if (plain && s1 > s0) fill(std::true_type{});
+      else fill(std::false_type{});
       // Caps: +∞ already in a plain month (below), else this firm's.
       if (!plain)
         for (int i = 0; i < nl; ++i) fb.cap[i][k] = w.link_cap[l0 + i];
@@ -761,11 +773,14 @@ void Simulation::plan_offers() {
     // Input bids: restore the stock to next month's use plus the cover, at a reservation
     // price that leaves the best destination's margin at zero.
     if (s1 > s0) {
-      double value = 0.0;
-      for (int i = 0; i < nl; ++i) {
-        const int l = l0 + i;
-        if (!plain && w.link_cap[l] <= 0.0) continue;
-        value = std::max(value, trade_net_[w.link_trade[l]]);
+      double value = b.value;
+      if (std::isnan(value)) {  // (not formed with the terms: a wide firm, or not a plain month)
+        value = 0.0;
+        for (int i = 0; i < nl; ++i) {
+          const int l = l0 + i;
+          if (!plain && w.link_cap[l] <= 0.0) continue;
+          value = std::max(value, trade_net_[w.link_trade[l]]);
+        }
       }
       value += b.subsidy + b.theta;
       for (int s = s0; s < s1; ++s) {
