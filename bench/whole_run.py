@@ -10,9 +10,9 @@ period). Prints one table row per rank count with the medians (min–max of wall
 speedup over the first rank count, also as the median of each round's own ratio: the runs go
 in rounds, each rank count once per round, so a drift in the machine's speed hits all alike.
 --check compares the panels of the first run at each rank count with
-tests/e2e/compare_panels.py (bit for bit). Never asserts speed. A run's file is deleted once
-its summary is read (the first round's kept for --check until then; a million-firm run writes
-≈ 0.4 GB, ten of them filled a scratch disk): --keep keeps them all, and a temporary
+tests/e2e/compare_panels.py (bit for bit), right after round 1. Never asserts speed. A run's
+file is deleted once its summary is read (round 1's once compared; a million-firm run writes
+≈ 0.5 GB, ten of them filled a scratch disk): --keep keeps them all, and a temporary
 directory the script made is removed at the end.
 """
 import argparse
@@ -75,6 +75,7 @@ def main():
     # shared VM's neighbours) falls on all rank counts alike; the speedup is also given as
     # the median of each round's own ratio.
     runs = {n: [] for n in a.ranks}
+    checked = []  # the panel comparisons' lines (round 1's files)
     for k in range(a.runs):
         for n in a.ranks:
             out = os.path.join(out_dir, f"run_{n}_{k}.h5")
@@ -82,6 +83,13 @@ def main():
             print(f"round {k + 1}, {n} rank(s): {runs[n][-1]['wall']:.2f} s", file=sys.stderr, flush=True)
             if not a.keep and not (a.check and k == 0):
                 os.remove(out)
+        if k == 0 and a.check:
+            # Compared (and then deleted) right away: kept to the end, round 1's files (≈ 0.5 GB
+            # each for the million world) were written back by the kernel during later rounds.
+            checked = check_panels(a.ranks, out_dir)
+            if not a.keep:
+                for n in a.ranks:
+                    os.remove(os.path.join(out_dir, f"run_{n}_0.h5"))
     base = statistics.median(r["wall"] for r in runs[a.ranks[0]])
     for n in a.ranks:
         med = {key: statistics.median(r[key] for r in runs[n]) for key in runs[n][0]}
@@ -92,22 +100,27 @@ def main():
               f"{med['updates']:.3g} | {med['memory_rank']:.0f} / {med['memory_all']:.0f} MB | "
               f"{med['setup']:.2f} s | {med['io']:.1f}% | {med['exchange']:.1f}% | {med['mb_per_period']:.3g} |",
               flush=True)
-    if a.check and len(a.ranks) > 1:
-        first = os.path.join(out_dir, f"run_{a.ranks[0]}_0.h5")
-        for n in a.ranks[1:]:
-            other = os.path.join(out_dir, f"run_{n}_0.h5")
-            p = subprocess.run([sys.executable, os.path.join(HERE, "..", "tests", "e2e", "compare_panels.py"),
-                                first, other, "--expect", "same"], capture_output=True, text=True)
-            print(f"panels {a.ranks[0]} vs {n} ranks: {p.stdout.strip().splitlines()[-1] if p.stdout else p.stderr}")
-            if p.returncode != 0:
-                sys.exit(1)
-    if not a.keep:
-        for n in a.ranks:
-            first = os.path.join(out_dir, f"run_{n}_0.h5")
-            if os.path.exists(first):
-                os.remove(first)
-        if made_dir:
-            os.rmdir(out_dir)
+    failed = False
+    for line, ok in checked:
+        print(line)
+        failed = failed or not ok
+    if not a.keep and made_dir:
+        os.rmdir(out_dir)
+    if failed:
+        sys.exit(1)
+
+
+def check_panels(ranks, out_dir):
+    """Round 1's panels at each rank count against the first rank count's: (line, same?)."""
+    lines = []
+    first = os.path.join(out_dir, f"run_{ranks[0]}_0.h5")
+    for n in ranks[1:]:
+        other = os.path.join(out_dir, f"run_{n}_0.h5")
+        p = subprocess.run([sys.executable, os.path.join(HERE, "..", "tests", "e2e", "compare_panels.py"),
+                            first, other, "--expect", "same"], capture_output=True, text=True)
+        lines.append((f"panels {ranks[0]} vs {n} ranks: {p.stdout.strip().splitlines()[-1] if p.stdout else p.stderr}",
+                      p.returncode == 0))
+    return lines
 
 
 if __name__ == "__main__":
