@@ -66,9 +66,10 @@ int launch_rank() {
 int main(int argc, char** argv) {
 #if defined(__GLIBC__)
   // Large arrays from the heap, and freed memory kept for the next: by default glibc maps
-  // each block over 32 MB apart and unmaps it when freed, so the set-up's temporaries and the
-  // output's buffers fault their pages in again (a million-firm rank: 255k → 201k page faults,
-  // each a few µs on this VM). The heap grows to the run's peak and stays there.
+  // each large block apart (over 128 kB, a threshold that rises to at most 32 MB) and unmaps
+  // it when freed, so temporaries — set-up's, and some every month — fault their pages in
+  // again (a million-firm rank: 255k → 201k page faults in set-up, each a few µs on this VM;
+  // docs/PERFORMANCE.md, twelfth pass). The heap grows to the run's peak and stays there.
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, INT32_MAX);
 #endif
