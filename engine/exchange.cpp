@@ -110,26 +110,20 @@ std::uint64_t nonzero_mask_run(const double* values) {
 void set_bit(std::uint64_t* bits, std::size_t i) { bits[i >> 6] |= std::uint64_t{1} << (i & 63); }
 void flip_bit(std::uint64_t* bits, Index i) { bits[static_cast<std::size_t>(i) >> 6] ^= std::uint64_t{1} << (i & 63); }
 
-// Where index_windows puts a memo's windows (RouteMemo's private members).
-struct RouteMemoWindows {
-  Index& first;
-  std::vector<std::uint64_t>& local;
-  std::vector<Index>& slot_of;
-  std::vector<std::uint64_t>& sent_bits;
-  int& sent_to;
-};
+}  // namespace
 
-// A memo's windows (RouteMemo) over local pairs in source order; left empty when a source
-// feeds several local slots (the memo'd copy then walks the pairs). With the sent sources
-// (`sent`, each peer's ids at its offset) when all go to one peer, ascending, none also
-// copied locally: their bits too (else `sent_bits` is left empty and they are packed apart).
-void index_windows(const std::vector<Index>& source, const std::vector<Index>& slot, const std::vector<Index>& sent,
-                   const std::vector<int>& sent_offset, const std::vector<int>& sent_count, RouteMemoWindows out) {
-  out.first = 0;
-  out.local.clear();
-  out.slot_of.clear();
-  out.sent_bits.clear();
-  out.sent_to = -1;
+// The memo's windows over local pairs in source order; left empty when a source feeds several
+// local slots (the memo'd copy then walks the pairs). With the sent sources (`sent`, each
+// peer's ids at its offset) when all go to one peer, ascending, none also copied locally:
+// their bits too (else window_sent_ is left empty and they are packed apart).
+void RouteMemo::index_windows(const std::vector<Index>& source, const std::vector<Index>& slot,
+                              const std::vector<Index>& sent, const std::vector<int>& sent_offset,
+                              const std::vector<int>& sent_count) {
+  window_first_ = 0;
+  window_local_.clear();
+  window_slot_.clear();
+  window_sent_.clear();
+  sent_to_ = -1;
   if (source.empty() || std::adjacent_find(source.begin(), source.end()) != source.end()) return;
   Index lo = source.front(), hi = source.back();
   int peers = 0, to = -1;
@@ -143,27 +137,29 @@ void index_windows(const std::vector<Index>& source, const std::vector<Index>& s
     lo = std::min(lo, list[0]);
     hi = std::max(hi, list[n - 1]);
   }
-  out.first = lo;
+  window_first_ = lo;
   const auto windows = static_cast<std::size_t>(hi - lo) / 64 + 1;
-  out.local.assign(windows, 0);
-  out.slot_of.assign(64 * windows, kNone);
+  window_local_.assign(windows, 0);
+  window_slot_.assign(64 * windows, kNone);
   for (std::size_t i = 0; i < source.size(); ++i) {
     const auto k = static_cast<std::size_t>(source[i] - lo);
-    set_bit(out.local.data(), k);
-    out.slot_of[k] = slot[i];
+    set_bit(window_local_.data(), k);
+    window_slot_[k] = slot[i];
   }
   if (!fused) return;
-  out.sent_bits.assign(windows, 0);
+  window_sent_.assign(windows, 0);
   for (int i = 0; i < n && fused; ++i) {
     const auto k = static_cast<std::size_t>(list[i] - lo);
-    fused = (out.local[k / 64] >> (k % 64) & 1u) == 0;
-    set_bit(out.sent_bits.data(), k);
+    fused = (window_local_[k / 64] >> (k % 64) & 1u) == 0;
+    set_bit(window_sent_.data(), k);
   }
   if (fused)
-    out.sent_to = to;
+    sent_to_ = to;
   else
-    out.sent_bits.clear();
+    window_sent_.clear();
 }
+
+namespace {
 
 // Sorts non-negative ids ascending: a least-significant-digit radix sort (two 16-bit passes
 // over id − min when the span fits 32 bits) for long lists — a std::sort of the million world's
@@ -501,8 +497,7 @@ void Exchange::route(const RoutingPlan& plan, bool forward, std::span<const std:
     memo->valid_ = false;  // until this call completes
     if (!same) {
       if (forward)
-        index_windows(R.local_source, R.local_slot, pack, out_offset, out_count,
-                      {memo->window_first_, memo->window_local_, memo->window_slot_, memo->window_sent_, memo->sent_to_});
+        memo->index_windows(R.local_source, R.local_slot, pack, out_offset, out_count);
       else
         memo->window_local_.clear();
       std::size_t received = 0;

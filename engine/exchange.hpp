@@ -130,6 +130,9 @@ class RouteMemo {
   // links go to the other's markets, and packing them apart read them all again.
   std::vector<std::uint64_t> window_sent_;
   int sent_to_ = -1;
+  // Builds the window members above (called by the memo'd copy when the memo is new).
+  void index_windows(const std::vector<Index>& source, const std::vector<Index>& slot, const std::vector<Index>& sent,
+                     const std::vector<int>& sent_offset, const std::vector<int>& sent_count);
   const RoutingPlan* plan_ = nullptr;
   const double* to_ = nullptr;
   std::size_t size_ = 0;
