@@ -123,6 +123,7 @@ void Simulation::state(StateVisitor& v) {
     floors_active_ = true;
     std::fill(learning_settled_.begin(), learning_settled_.end(), std::uint8_t{0});
     offer_memo_.reset();
+    trade_memo_.reset();
   }
 }
 

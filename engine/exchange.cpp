@@ -785,6 +785,70 @@ void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::s
   stats_.collective_bytes_received += (total - static_cast<std::size_t>(sent)) * sizeof(std::uint64_t);
 }
 
+void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::span<const int> owner,
+                               std::span<const Index> listed, GatherMemo& memo) {
+  const Stopwatch clock{stats_.seconds};
+  const int P = ranks(), me = rank();
+  const std::size_t n = owner.size(), k = arrays.size();
+  for (const auto& a : arrays)
+    if (a.size() != n) fail("allgather_owned: an array differs in size from the owner array");
+  for (const Index e : listed)
+    if (e < 0 || static_cast<std::size_t>(e) >= n || owner[e] != me)
+      fail("allgather_owned: listed entry " + std::to_string(e) + " is not this rank's");
+  ++stats_.collective_calls;
+  if (P == 1 || k == 0) return;
+  // This rank's segment: the listed ids, then each array's values at them.
+  const std::size_t count = listed.size();
+  send_words_.resize(count * (1 + k));
+  std::uint64_t* out = send_words_.data();
+  for (const Index e : listed) *out++ = static_cast<std::uint64_t>(e);
+  for (std::size_t a = 0; a < k; ++a)
+    for (const Index e : listed) *out++ = std::bit_cast<std::uint64_t>(arrays[a][e]);
+  const int sent = checked_int(send_words_.size(), "allgather_owned words");
+  std::vector<int> rc(P), rd(P);
+  MPI_Allgather(&sent, 1, MPI_INT, rc.data(), 1, MPI_INT, comm_.impl_->native());
+  std::size_t total = 0;
+  for (int q = 0; q < P; ++q) {
+    rd[q] = checked_int(total, "allgather_owned words");
+    total += static_cast<std::size_t>(rc[q]);
+  }
+  recv_words_.resize(total);
+  MPI_Allgatherv(send_words_.data(), sent, MPI_UINT64_T, recv_words_.data(), rc.data(), rd.data(), MPI_UINT64_T,
+                 comm_.impl_->native());
+  // Zero what the last call wrote (a memo for other arrays or owners: every other rank's entry).
+  bool same = memo.valid_ && memo.owner_ == owner.data() && memo.size_ == n && memo.arrays_.size() == k;
+  for (std::size_t a = 0; same && a < k; ++a) same = memo.arrays_[a] == arrays[a].data();
+  memo.valid_ = false;  // until this call completes
+  if (same) {
+    for (const auto& a : arrays)
+      for (const Index e : memo.written_) a[e] = 0.0;
+  } else {
+    for (std::size_t e = 0; e < n; ++e)
+      if (owner[e] != me)
+        for (const auto& a : arrays) a[e] = 0.0;
+    memo.arrays_.clear();
+    for (const auto& a : arrays) memo.arrays_.push_back(a.data());
+    memo.owner_ = owner.data();
+    memo.size_ = n;
+  }
+  memo.written_.clear();
+  for (int q = 0; q < P; ++q) {
+    if (q == me) continue;
+    if (rc[q] % (1 + k) != 0) fail("allgather_owned: a rank's listed segment is malformed");
+    const std::size_t m = static_cast<std::size_t>(rc[q]) / (1 + k);
+    const std::uint64_t* ids = recv_words_.data() + rd[q];
+    for (std::size_t i = 0; i < m; ++i) {
+      const std::uint64_t e = ids[i];
+      if (e >= n || owner[e] != q) fail("allgather_owned: a rank listed an entry it does not own");
+      memo.written_.push_back(static_cast<Index>(e));
+      for (std::size_t a = 0; a < k; ++a) arrays[a][e] = std::bit_cast<double>(ids[m * (1 + a) + i]);
+    }
+  }
+  memo.valid_ = true;
+  stats_.collective_bytes_sent += static_cast<std::size_t>(sent) * sizeof(std::uint64_t);
+  stats_.collective_bytes_received += (total - static_cast<std::size_t>(sent)) * sizeof(std::uint64_t);
+}
+
 double Exchange::ordered_sum(std::span<const double> values, std::span<const int> owner) {
   const std::span<const double> arrays[1] = {values};
   return ordered_sums(arrays, owner)[0];

@@ -111,6 +111,7 @@ Simulation::Simulation(const Scenario& scenario, Communicator comm)
   const auto& w = world_;
   market_metrics_.resize(w.markets);
   trade_metrics_.resize(w.trades);
+  trade_is_listed_.assign(static_cast<std::size_t>(w.trades), 0);
   accounts_.reset(w.regions);
   // Cause strings: "scheduled" plus each distinct event cause text.
   causes_.push_back("scheduled");
@@ -1020,8 +1021,15 @@ void Simulation::settle_markets() {
   auto& mm = market_metrics_;
   auto& tm = trade_metrics_;
   const Index R = w.regions;
-  std::fill(tm.quantity.begin(), tm.quantity.end(), 0.0);
-  std::fill(tm.value.begin(), tm.value.end(), 0.0);
+  // The owned pairs' flows are +0 but for the pairs stored last month (listed): those are
+  // zeroed, and this month's stored pairs listed. The other ranks' pairs hold what
+  // publish_markets last received (its gather sends only the listed pairs).
+  for (const Index t : trade_listed_) {
+    tm.quantity[t] = 0.0;
+    tm.value[t] = 0.0;
+    trade_is_listed_[t] = 0;
+  }
+  trade_listed_.clear();
   std::vector<double> by_origin(R);
   for (Index m : my_markets_) {
     const Index d = w.market_region[m], g = w.market_good[m];
@@ -1062,6 +1070,10 @@ void Simulation::settle_markets() {
       if (t == kNone) return;
       tm.quantity[t] = flow_q;
       tm.value[t] = flow_v;
+      if (trade_is_listed_[t] == 0) {
+        trade_is_listed_[t] = 1;
+        trade_listed_.push_back(t);
+      }
       by_origin[o] = from_o;
       bloc[b] = from_b;
     };
@@ -1153,7 +1165,7 @@ void Simulation::publish_markets() {
       mm.transport_paid, mm.share[0], mm.share[1], mm.share[2], allied_supply_};
   exchange_.allgather_owned(markets, decomposition_.market_rank);
   const std::span<double> trades[] = {tm.quantity, tm.value};
-  exchange_.allgather_owned(trades, trade_rank_);
+  exchange_.allgather_owned(trades, trade_rank_, trade_listed_, trade_memo_);
 }
 
 // Firm side: net receipts per link, input deliveries into stock, profit; contributions to

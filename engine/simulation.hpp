@@ -216,6 +216,11 @@ class Simulation {
 
   // Market-side buffers the exchange fills (one entry per offer / bid slot).
   std::vector<double> offer_q_, bid_q_, bid_r_, bid_served_;
+  // Owned trade pairs whose flows settle_markets stored this month (the others' are +0), a
+  // flag each, and which other ranks' pairs publish_markets wrote (only it writes them).
+  std::vector<Index> trade_listed_;
+  std::vector<std::uint8_t> trade_is_listed_;
+  GatherMemo trade_memo_;
   RouteMemo offer_memo_;  // which offer slots hold non-zero offers (only the exchange writes offer_q_)
   std::vector<double> sold_ratio_;  // per market: the fraction of every offer sold (sold_fraction)
   std::vector<double> offered_;     // per owned market (my_markets_ order): Σ offers, this month

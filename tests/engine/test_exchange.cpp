@@ -343,6 +343,63 @@ TEST(Exchange, AllgatherOwnedFollowsAChangedOwnerArray) {
   }
 }
 
+// The listed allgather sends only the entries each rank lists (the rest of its own are +0):
+// over rounds whose sparse values come and go (−0 and NaN among them), the arrays must end bit
+// for bit where the full allgather ends, also after moving to other arrays (poisoned: the memo
+// must then zero every other rank's entry) — and a rank listing another's entry is refused.
+TEST(Exchange, AllgatherOwnedListedEqualsTheFullCall) {
+  Exchange ex(Communicator::world());
+  const int P = ex.ranks(), me = ex.rank();
+  for (unsigned seed = 0; seed < 4; ++seed) {
+    std::mt19937 rng(seed);
+    const std::size_t n = 37 + 517 * seed;
+    std::vector<int> owner(n);
+    std::uniform_int_distribution<int> pick(0, P - 1);
+    for (auto& o : owner) o = pick(rng);
+    std::vector<double> a(n, 0.0), b(n, 0.0), a2(n, kPoison), b2(n, kPoison);
+    GatherMemo memo;
+    for (int round = 0; round < 10; ++round) {
+      std::vector<double> fa(n, kPoison), fb(n, kPoison);
+      std::vector<Index> listed;
+      std::uniform_int_distribution<int> kind(0, 9);
+      std::vector<double>& ma = round >= 6 ? a2 : a;
+      std::vector<double>& mb = round >= 6 ? b2 : b;
+      for (std::size_t e = 0; e < n; ++e) {
+        if (owner[e] != me) continue;
+        auto draw = [&]() {
+          switch (kind(rng)) {
+            case 0: return -0.0;
+            case 1: return std::numeric_limits<double>::quiet_NaN();
+            case 2: case 3: return static_cast<double>(e) + 0.25 * round;
+            default: return 0.0;
+          }
+        };
+        fa[e] = ma[e] = draw();
+        fb[e] = mb[e] = round % 3 == 0 ? 0.0 : draw();
+        const bool zero = std::bit_cast<std::uint64_t>(fa[e]) == 0 && std::bit_cast<std::uint64_t>(fb[e]) == 0;
+        if (!zero || kind(rng) == 0) listed.push_back(static_cast<Index>(e));  // (a listed +0 is allowed)
+      }
+      std::shuffle(listed.begin(), listed.end(), rng);  // any order
+      const std::array<std::span<double>, 2> full{fa, fb}, sparse{ma, mb};
+      ex.allgather_owned(full, owner);
+      ex.allgather_owned(sparse, owner, listed, memo);
+      for (std::size_t e = 0; e < n; ++e) {
+        ASSERT_EQ(std::bit_cast<std::uint64_t>(ma[e]), std::bit_cast<std::uint64_t>(fa[e])) << "round " << round << " entry " << e;
+        ASSERT_EQ(std::bit_cast<std::uint64_t>(mb[e]), std::bit_cast<std::uint64_t>(fb[e])) << "round " << round << " entry " << e;
+      }
+    }
+  }
+  // Another rank's entry (or one out of range) is not this rank's to list.
+  std::vector<int> owner(8);
+  for (std::size_t e = 0; e < owner.size(); ++e) owner[e] = static_cast<int>(e) % P;
+  std::vector<double> x(8, 0.0);
+  const std::array<std::span<double>, 1> one{x};
+  GatherMemo memo;
+  const Index foreign = P > 1 ? (me + 1) % P : 8;
+  const Index bad[] = {foreign};
+  EXPECT_THROW(ex.allgather_owned(one, owner, bad, memo), InternalError);
+}
+
 TEST(Exchange, OrderedSumIsBitIdenticalForAnyRankCount) {
   Exchange ex(Communicator::world());
   const int P = ex.ranks(), me = ex.rank();
