@@ -145,6 +145,9 @@ class RouteMemo {
 class GatherMemo {
  public:
   void reset() { valid_ = false; }
+  // The other ranks' entries the last call wrote (they listed): with this rank's own list, every
+  // entry that may hold anything but +0.
+  std::span<const Index> written() const { return written_; }
 
  private:
   friend class Exchange;

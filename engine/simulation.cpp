@@ -202,6 +202,9 @@ void Simulation::distribute() {
   market_trades_.resize(w.trades);
   std::vector<int> at(market_trade_begin_.begin(), market_trade_begin_.end() - 1);
   for (Index t = 0; t < w.trades; ++t) market_trades_[at[trade_market_[t]]++] = t;
+  trade_position_.resize(w.trades);
+  for (Index k = 0; k < w.trades; ++k) trade_position_[market_trades_[k]] = k;
+  trade_hit_.assign((static_cast<std::size_t>(w.trades) + 63) / 64, 0);
   trade_terms_.assign(w.trades, TradeTerms{});
   trade_special_.assign(w.trades, 0);
   trade_net_.assign(w.trades, 0.0);
@@ -1442,10 +1445,20 @@ void Simulation::aggregate() {
     const auto at = static_cast<std::size_t>(w.region_bloc[w.market_region[m]]) * G + w.market_good[m];
     bm.quantity[at] += mm.sold[m];
     value[at] += mm.sold[m] * w.market_price[m];
-    for (int k = market_trade_begin_[m]; k < market_trade_begin_[m + 1]; ++k) {
-      const Index t = market_trades_[k];
+  }
+  // Flows by origin, summed market by market as in market_trades_ order, over the pairs that
+  // may hold anything but +0 (listed here or by another rank): a +0 or −0 term changes no bit
+  // of a sum that starts at +0, so skipping them leaves every sum as over all 320k pairs.
+  for (const std::span<const Index> list : {std::span<const Index>(trade_listed_), trade_memo_.written()})
+    for (const Index t : list) trade_hit_[trade_position_[t] >> 6] |= std::uint64_t{1} << (trade_position_[t] & 63);
+  for (std::size_t word = 0; word < trade_hit_.size(); ++word) {
+    for (std::uint64_t b = trade_hit_[word]; b != 0; b &= b - 1) {
+      const Index t = market_trades_[64 * word + static_cast<std::size_t>(std::countr_zero(b))];
+      const Index m = trade_market_[t];
+      const auto at = static_cast<std::size_t>(w.region_bloc[w.market_region[m]]) * G + w.market_good[m];
       origin[at * R + w.trade_origin[t]] += tm.quantity[t];
     }
+    trade_hit_[word] = 0;
   }
   for (int b = 0; b < kBlocCount; ++b)
     for (Index g = 0; g < G; ++g) {

@@ -149,6 +149,8 @@ class Simulation {
   std::vector<int> trade_rank_;         // owner of each trade pair (its destination market's)
   std::vector<int> market_trade_begin_; // CSR: trade pairs into each market, ascending id
   std::vector<Index> market_trades_;
+  std::vector<Index> trade_position_;     // where each trade pair is in market_trades_
+  std::vector<std::uint64_t> trade_hit_;  // aggregate's scratch: a bit per market_trades_ entry
   RoutingPlan offer_plan_, bid_plan_;
   // The market side's offer slots are this rank's markets' only, numbered from 0 in market
   // order: a market's are [offer_first(m), offer_end(m)); offer_trade_ is each one's trade pair.
