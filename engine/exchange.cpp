@@ -709,6 +709,22 @@ void Exchange::verify(const RoutingPlan& plan) {
 
 // ---- Exchange: collectives ----------------------------------------------------------------
 
+std::size_t Exchange::allgather_words(int sent, std::vector<int>& count, std::vector<int>& offset) {
+  const int P = ranks();
+  count.assign(P, 0);
+  offset.assign(P, 0);
+  MPI_Allgather(&sent, 1, MPI_INT, count.data(), 1, MPI_INT, comm_.impl_->native());
+  std::size_t total = 0;
+  for (int q = 0; q < P; ++q) {
+    offset[q] = checked_int(total, "allgather_owned words");
+    total += static_cast<std::size_t>(count[q]);
+  }
+  recv_words_.resize(total);
+  MPI_Allgatherv(send_words_.data(), sent, MPI_UINT64_T, recv_words_.data(), count.data(), offset.data(),
+                 MPI_UINT64_T, comm_.impl_->native());
+  return total;
+}
+
 void Exchange::allgather_owned(std::span<double> values, std::span<const int> owner) {
   const std::span<double> arrays[1] = {values};
   allgather_owned(arrays, owner);
@@ -758,16 +774,8 @@ void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::s
     for (std::size_t j = 0; j < mine; ++j) out.put(src[mine_ids[j]]);
   }
   const int sent = checked_int(out.finish(), "allgather_owned words");
-  std::vector<int> rc(P), rd(P);
-  MPI_Allgather(&sent, 1, MPI_INT, rc.data(), 1, MPI_INT, comm_.impl_->native());
-  std::size_t total = 0;
-  for (int q = 0; q < P; ++q) {
-    rd[q] = checked_int(total, "allgather_owned words");
-    total += static_cast<std::size_t>(rc[q]);
-  }
-  recv_words_.resize(total);
-  MPI_Allgatherv(send_words_.data(), sent, MPI_UINT64_T, recv_words_.data(), rc.data(), rd.data(), MPI_UINT64_T,
-                 comm_.impl_->native());
+  std::vector<int> rc, rd;
+  const std::size_t total = allgather_words(sent, rc, rd);
   // Rank q's segment holds, array by array, its entries in id order: its list's order.
   for (int q = 0; q < P; ++q) {
     if (q == me) continue;
@@ -805,16 +813,8 @@ void Exchange::allgather_owned(std::span<const std::span<double>> arrays, std::s
   for (std::size_t a = 0; a < k; ++a)
     for (const Index e : listed) *out++ = std::bit_cast<std::uint64_t>(arrays[a][e]);
   const int sent = checked_int(send_words_.size(), "allgather_owned words");
-  std::vector<int> rc(P), rd(P);
-  MPI_Allgather(&sent, 1, MPI_INT, rc.data(), 1, MPI_INT, comm_.impl_->native());
-  std::size_t total = 0;
-  for (int q = 0; q < P; ++q) {
-    rd[q] = checked_int(total, "allgather_owned words");
-    total += static_cast<std::size_t>(rc[q]);
-  }
-  recv_words_.resize(total);
-  MPI_Allgatherv(send_words_.data(), sent, MPI_UINT64_T, recv_words_.data(), rc.data(), rd.data(), MPI_UINT64_T,
-                 comm_.impl_->native());
+  std::vector<int> rc, rd;
+  const std::size_t total = allgather_words(sent, rc, rd);
   // Zero what the last call wrote (a memo for other arrays or owners: every other rank's entry).
   bool same = memo.valid_ && memo.owner_ == owner.data() && memo.size_ == n && memo.arrays_.size() == k;
   for (std::size_t a = 0; same && a < k; ++a) same = memo.arrays_[a] == arrays[a].data();

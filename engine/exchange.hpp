@@ -250,6 +250,9 @@ class Exchange {
 
  private:
   void extreme_over_ranks(std::span<double> values, bool maximum);
+  // send_words_[0, sent) of every rank into recv_words_ in rank order; each rank's word count and
+  // offset there; the total.
+  std::size_t allgather_words(int sent, std::vector<int>& count, std::vector<int>& offset);
   void route(const RoutingPlan& plan, bool forward, std::span<const std::span<const double>> from,
              std::span<const std::span<double>> to, RouteMemo* memo = nullptr);
 
