@@ -1449,17 +1449,16 @@ void Simulation::aggregate() {
   // Flows by origin, summed market by market as in market_trades_ order, over the pairs that
   // may hold anything but +0 (listed here or by another rank): a +0 or −0 term changes no bit
   // of a sum that starts at +0, so skipping them leaves every sum as over all 320k pairs.
-  for (const std::span<const Index> list : {std::span<const Index>(trade_listed_), trade_memo_.written()})
+  const std::span<const Index> lists[] = {trade_listed_, trade_memo_.written()};
+  for (const auto list : lists)
     for (const Index t : list) trade_hit_[trade_position_[t] >> 6] |= std::uint64_t{1} << (trade_position_[t] & 63);
-  for (std::size_t word = 0; word < trade_hit_.size(); ++word) {
-    for (std::uint64_t b = trade_hit_[word]; b != 0; b &= b - 1) {
-      const Index t = market_trades_[64 * word + static_cast<std::size_t>(std::countr_zero(b))];
-      const Index m = trade_market_[t];
-      const auto at = static_cast<std::size_t>(w.region_bloc[w.market_region[m]]) * G + w.market_good[m];
-      origin[at * R + w.trade_origin[t]] += tm.quantity[t];
-    }
-    trade_hit_[word] = 0;
-  }
+  for_each_bit(trade_hit_.data(), 0, static_cast<int>(w.trades), [&](int k) {
+    const Index t = market_trades_[k], m = trade_market_[t];
+    const auto at = static_cast<std::size_t>(w.region_bloc[w.market_region[m]]) * G + w.market_good[m];
+    origin[at * R + w.trade_origin[t]] += tm.quantity[t];
+  });
+  for (const auto list : lists)
+    for (const Index t : list) trade_hit_[trade_position_[t] >> 6] = 0;
   for (int b = 0; b < kBlocCount; ++b)
     for (Index g = 0; g < G; ++g) {
       const auto at = static_cast<std::size_t>(b) * G + g;
