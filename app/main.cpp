@@ -102,6 +102,8 @@ int main(int argc, char** argv) {
   auto* progress = cmd_run->add_flag("--progress", run.progress, "show progress even when stderr is not a terminal");
   cmd_run->add_flag("--quiet", run.quiet, "print nothing on success")->excludes(progress);
   cmd_run->add_flag("--timings", run.timings, "at the end, print each rank's seconds per phase of the period loop");
+  cmd_run->add_option("--period-timings", run.period_timings,
+                      "write each rank's seconds per phase of every period to FILE (CSV)");
   cmd_run->add_option("--checkpoint-every", run.checkpoint_every,
                       "keep the state after every N periods in OUT.checkpoint.h5");
   cmd_run->add_option("--resume", run.resume, "continue the run a checkpoint holds (same config and options)");

@@ -3,11 +3,13 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <ctime>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -140,7 +142,47 @@ void check_run_options(const RunOptions& o, const Scenario& sc) {
   if (o.stop_after && *o.stop_after < 1)
     throw InputError("command line", "--stop-after", "must be a number of periods >= 1");
   if (!o.resume.empty()) (void)check_checkpoint(o.resume, sc);
+  if (!o.period_timings.empty()) {
+    const std::filesystem::path path(o.period_timings), dir = path.parent_path();
+    std::error_code ec;
+    if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+      throw InputError("command line", "--period-timings", "no folder " + dir.string());
+    if (std::filesystem::exists(path, ec) && !o.force)
+      throw InputError("command line", "--period-timings", o.period_timings + " exists (--force replaces it)");
+  }
 }
+
+namespace {
+// Rank 0 writes every rank's per-period phase times (Simulation::period_times, concatenated
+// in rank order) as CSV, a row per period and rank in that order; FILE.partial first, renamed
+// when complete.
+void write_period_timings(const std::string& path, const std::vector<double>& all, int ranks) {
+  constexpr int F = Simulation::kPeriodTimeFields, P = Simulation::kPhases;
+  const std::size_t rows = all.size() / F / static_cast<std::size_t>(ranks);
+  std::string text = "period,rank";
+  for (const char* name : Simulation::kPhaseNames) {
+    std::string column(name);
+    std::replace(column.begin(), column.end(), ' ', '_');
+    text += fmt::format(",{0}_work,{0}_exchange", column);
+  }
+  text += '\n';
+  for (std::size_t i = 0; i < rows; ++i)
+    for (int r = 0; r < ranks; ++r) {
+      const double* row = all.data() + (static_cast<std::size_t>(r) * rows + i) * F;
+      text += fmt::format("{},{}", static_cast<long>(row[0]), r);
+      for (int k = 0; k < 2 * P; ++k) text += fmt::format(",{:.6f}", row[1 + k]);
+      text += '\n';
+    }
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
+    file << text;
+    file.close();
+    if (!file) throw InternalError("--period-timings: cannot write " + partial);
+  }
+  std::filesystem::rename(partial, path);
+}
+}  // namespace
 
 RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& err) {
   return run_scenario(o, out, err, Communicator::world());
@@ -175,6 +217,7 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
   file.set_deflate(sc.output.deflate);
 
   Simulation sim(sc, comm);
+  sim.keep_period_times(!o.period_timings.empty());
   Exchange& ex = sim.exchange();
   Recorder recorder(sim, file);
   int first = sim.first_period();
@@ -311,6 +354,10 @@ RunSummary run_scenario(const RunOptions& o, std::ostream& out, std::ostream& er
     mine.push_back(setup_seconds);
     mine.push_back(io_seconds - waited);  // as in the summary: the wait for slower ranks is not output
     timings = ex.allgather_concat(mine);
+  }
+  if (!o.period_timings.empty()) {
+    const std::vector<double> all = ex.allgather_concat(sim.period_times());
+    if (root) write_period_timings(o.period_timings, all, comm.size());
   }
   if (o.quiet || !root) return s;
 

@@ -23,6 +23,7 @@ struct RunOptions {
   std::optional<int> replicate;        // --replicate
   bool progress = false, quiet = false;
   bool timings = false;                 // --timings: per-rank seconds per phase at the end
+  std::string period_timings;           // --period-timings FILE: the same per period, as CSV
   // Checkpoints (engine/checkpoint.hpp): OUT.checkpoint.h5 after every N simulated periods;
   // continue from a checkpoint; stop (checkpoint, RunSummary::stopped) after N periods.
   std::optional<int> checkpoint_every;  // --checkpoint-every N

@@ -281,6 +281,7 @@ void Simulation::step(int period) {
     last = now;
     exchange_last = exchange_.stats().seconds;
   };
+  const PhaseTimes before = phase_times_;
   policy_log_.clear();
   accounts_.reset(w.regions);
   std::fill(partial_.begin(), partial_.end(), 0.0);
@@ -320,6 +321,13 @@ void Simulation::step(int period) {
   lap(7);
   aggregate();
   lap(8);
+  if (keep_period_times_) {
+    period_times_.push_back(period);
+    for (int k = 0; k < kPhases; ++k) {
+      period_times_.push_back(phase_times_.work[k] - before.work[k]);
+      period_times_.push_back(phase_times_.exchange[k] - before.exchange[k]);
+    }
+  }
 }
 
 // ---- Phase 1: policy -------------------------------------------------------------------

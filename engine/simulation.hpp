@@ -112,6 +112,12 @@ class Simulation {
     std::array<double, kPhases> work{}, exchange{};
   };
   const PhaseTimes& phase_times() const { return phase_times_; }
+  // With keep_period_times(true), each step() appends a row to period_times(): the period,
+  // then each phase's work and exchange seconds (kPhases pairs), for the per-period record
+  // (`decouple run --period-timings`).
+  static constexpr int kPeriodTimeFields = 1 + 2 * kPhases;
+  void keep_period_times(bool on) { keep_period_times_ = on; }
+  const std::vector<double>& period_times() const { return period_times_; }
 
  private:
   void apply_policy(int period);
@@ -132,6 +138,8 @@ class Simulation {
   enum AccountField { kProductionSubsidy, kInvestmentSubsidy, kEquity, kFloor, kSoeSupport, kOutputLost, kOutputValue, kAccountFields };
 
   PhaseTimes phase_times_;
+  bool keep_period_times_ = false;
+  std::vector<double> period_times_;
   // Whether some trade pair had an export control or mandate last period (link caps and
   // denials then differ from their defaults). True at first, so that a new or restored
   // simulation writes them once.

@@ -490,6 +490,40 @@ t_ranks_identical() {
     grep -qE "^$phase +([0-9]+\.[0-9]+ \+ +[0-9]+\.[0-9]+ *){3}$" t.out || fail "--timings: no row for $phase: $(cat t.out)"
   done
   "$PY" "$HERE/compare_panels.py" small1.h5 t.h5 --expect same || fail "--timings changed the panels"
+  # --period-timings: a CSV row per period and rank (in that order) whose sums are the
+  # --timings table's; an existing file is refused without --force; bench/period_timings.py
+  # reads a 1-rank and a 3-rank file.
+  mpi_cmd p 3 run "$SRC/configs/synthetic/small.toml" --out p.h5 --timings --period-timings p3.csv
+  [[ $rc -eq 0 ]] || die "--period-timings: exit $rc: $(cat p.err)"
+  "$PY" - p3.csv p.out 3 "$SRC/configs/synthetic/small.toml" <<'PYEOF' || fail "--period-timings: bad CSV"
+import csv, re, sys, tomllib
+path, out, ranks, cfg = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+run = tomllib.load(open(cfg, "rb"))["run"]
+periods = list(range(-run.get("burn_in", 0), run["periods"]))
+phases = ["policy", "border_terms", "offers", "to_markets", "clearing", "to_firms", "market_side", "firm_side", "aggregates"]
+rows = list(csv.DictReader(open(path)))
+header = ["period", "rank"] + [f"{p}_{k}" for p in phases for k in ("work", "exchange")]
+assert list(rows[0].keys()) == header, rows[0].keys()
+assert [(int(r["period"]), int(r["rank"])) for r in rows] == [(t, q) for t in periods for q in range(ranks)], "row order"
+assert all(float(v) >= 0 for r in rows for k, v in r.items() if k not in ("period", "rank")), "negative seconds"
+text = open(out).read()
+for p in phases:
+    m = re.search(r"^" + p.replace("_", " ") + r" +(.*)$", text, re.M)
+    table = [tuple(map(float, pair)) for pair in re.findall(r"([0-9]+\.[0-9]+) \+ +([0-9]+\.[0-9]+)", m.group(1))]
+    assert len(table) == ranks, (p, m.group(1))
+    for q in range(ranks):
+        for i, k in enumerate(("work", "exchange")):
+            s = sum(float(r[f"{p}_{k}"]) for r in rows if int(r["rank"]) == q)
+            assert abs(s - table[q][i]) <= 0.006, (p, k, q, s, table[q][i])
+PYEOF
+  mpi_cmd p 3 run "$SRC/configs/synthetic/small.toml" --out p2.h5 --period-timings p3.csv
+  [[ $rc -eq 2 ]] || fail "--period-timings over an existing file: exit $rc, expected 2"
+  grep -qF -- "--period-timings" p.err || fail "--period-timings refusal does not name the option: $(cat p.err)"
+  [[ ! -e p2.h5 ]] || fail "--period-timings refusal left an output"
+  mpi_cmd p1 1 run "$SRC/configs/synthetic/small.toml" --out p1.h5 --quiet --period-timings p1.csv
+  [[ $rc -eq 0 ]] || die "--period-timings, 1 rank: exit $rc: $(cat p1.err)"
+  "$PY" "$SRC/bench/period_timings.py" p1.csv p3.csv --quiet-ms 1000 >pt.out || fail "period_timings.py: exit $?"
+  grep -qE '^\| \*\*period\*\* ' pt.out && grep -qE '^loop: 1 rank ' pt.out || fail "period_timings.py: $(cat pt.out)"
 }
 
 # Under mpiexec an error every rank sees is printed once (by rank 0), with exit status 2, and
