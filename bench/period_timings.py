@@ -35,6 +35,32 @@ def total(cols, phase):
     return cols[phase + "_work"] + cols[phase + "_exchange"]
 
 
+def scaling(one, many, phases, quiet_ms=5.0, phase="offers"):
+    """The comparison of a 1-rank and an N-rank run (as load() returns them): the quiet periods,
+    per-phase medians and the loop's sums (seconds)."""
+    ranks = sorted(next(iter(many.values())))
+    if len(ranks) < 2:
+        raise ValueError("the N-rank file has one rank only")
+    periods = sorted(p for p in many if sorted(many[p]) == ranks)
+    work = phase + "_work"
+    spread = {p: max(many[p][r][work] for r in ranks) - min(many[p][r][work] for r in ranks) for p in periods}
+    quiet = [p for p in periods if spread[p] < quiet_ms / 1000]
+    if not quiet:
+        raise ValueError(f"no period has its ranks' {phase} within {quiet_ms} ms")
+    per_phase = {}
+    for ph in phases:
+        t1 = statistics.median(total(one[p][0], ph) for p in one)
+        tn = statistics.median(statistics.fmean(total(many[p][r], ph) for r in ranks) for p in quiet)
+        per_phase[ph] = (t1, tn)
+    period_1 = statistics.median(sum(total(one[p][0], ph) for ph in phases) for p in one)
+    period_n = statistics.median(statistics.fmean(sum(total(many[p][r], ph) for ph in phases) for r in ranks) for p in quiet)
+    loop_1 = sum(sum(total(one[p][0], ph) for ph in phases) for p in one)
+    loop_n = max(sum(sum(total(many[p][r], ph) for ph in phases) for p in periods) for r in ranks)
+    return {"ranks": ranks, "periods": periods, "quiet": quiet, "spread": spread, "per_phase": per_phase,
+            "period_1": period_1, "period_n": period_n, "loop_1": loop_1, "loop_n": loop_n,
+            "ideal_n": len(periods) * period_n, "one_periods": len(one)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("one")
@@ -46,34 +72,22 @@ def main():
     many, _ = load(a.many)
     if a.phase not in phases:
         sys.exit(f"--phase {a.phase}: not one of {', '.join(phases)}")
-    ranks = sorted(next(iter(many.values())))
-    if len(ranks) < 2:
-        sys.exit(f"{a.many}: one rank only")
-    periods = sorted(p for p in many if sorted(many[p]) == ranks)
+    try:
+        sc = scaling(one, many, phases, a.quiet_ms, a.phase)
+    except ValueError as e:
+        sys.exit(f"{a.many}: {e}")
+    ranks, periods, quiet, spread = sc["ranks"], sc["periods"], sc["quiet"], sc["spread"]
     work = a.phase + "_work"
-    spread = {p: max(many[p][r][work] for r in ranks) - min(many[p][r][work] for r in ranks) for p in periods}
-    quiet = [p for p in periods if spread[p] < a.quiet_ms / 1000]
-    if not quiet:
-        sys.exit(f"no period has its ranks' {a.phase} within {a.quiet_ms} ms")
 
     print(f"{len(quiet)} of {len(periods)} periods quiet ({a.phase} within {a.quiet_ms:g} ms on {len(ranks)} ranks)")
     print(f"| phase | 1 rank, ms | {len(ranks)} ranks quiet, ms | ratio |")
     print("|---|---|---|---|")
-    sum1 = sum_n = 0.0
-    for phase in phases:
-        t1 = statistics.median(total(one[p][0], phase) for p in one)
-        tn = statistics.median(statistics.fmean(total(many[p][r], phase) for r in ranks) for p in quiet)
-        sum1 += t1
-        sum_n += tn
+    for phase, (t1, tn) in sc["per_phase"].items():
         print(f"| {phase.replace('_', ' ')} | {1000 * t1:.2f} | {1000 * tn:.2f} | {t1 / tn if tn > 0 else float('nan'):.2f} |")
-    period_n = statistics.median(statistics.fmean(sum(total(many[p][r], ph) for ph in phases) for r in ranks) for p in quiet)
-    period_1 = statistics.median(sum(total(one[p][0], ph) for ph in phases) for p in one)
+    period_1, period_n = sc["period_1"], sc["period_n"]
     print(f"| **period** | **{1000 * period_1:.1f}** | **{1000 * period_n:.1f}** | **{period_1 / period_n:.2f}** |")
-
-    loop1 = sum(sum(total(one[p][0], ph) for ph in phases) for p in one)
-    loop_n = max(sum(sum(total(many[p][r], ph) for ph in phases) for p in periods) for r in ranks)
-    ideal = len(periods) * period_n
-    print(f"\nloop: 1 rank {loop1:.2f} s ({len(one)} periods), {len(ranks)} ranks {loop_n:.2f} s "
+    loop1, loop_n, ideal = sc["loop_1"], sc["loop_n"], sc["ideal_n"]
+    print(f"\nloop: 1 rank {loop1:.2f} s ({sc['one_periods']} periods), {len(ranks)} ranks {loop_n:.2f} s "
           f"({len(periods)} periods): ratio {loop1 / loop_n:.2f}")
     print(f"{len(ranks)}-rank loop if every period took the quiet median: {ideal:.2f} s; "
           f"the other periods cost {loop_n - ideal:.2f} s")

@@ -2,7 +2,7 @@
 """Whole-run benchmark: a config at 1 and 2 ranks (or any list), several runs each, medians.
 
 Usage: bench/whole_run.py BUILD/app/decouple CONFIG [--ranks 1 2] [--runs 3] [--set k=v ...]
-       [--out-dir DIR] [--check] [--keep]
+       [--out-dir DIR] [--check] [--keep] [--periods]
 
 Each run is `mpiexec -n N decouple run CONFIG --out DIR/run_N_k.h5 --force` (stdout parsed:
 the summary's throughput, peak memory, set-up, output and exchange shares, bytes per
@@ -14,6 +14,10 @@ tests/e2e/compare_panels.py (bit for bit), right after round 1. Never asserts sp
 file is deleted once its summary is read (round 1's once compared; a million-firm run writes
 ≈ 0.5 GB, ten of them filled a scratch disk): --keep keeps them all, and a temporary
 directory the script made is removed at the end.
+--periods also records every run's per-period phase times (`--period-timings`) and prints, per
+rank count, the scaling over the periods in which the ranks kept pace (bench/period_timings.py,
+round by round against the first rank count's run, medians over the rounds) and what the other
+periods cost: how the program scales apart from a machine that slows one core at a time.
 """
 import argparse
 import os
@@ -30,7 +34,7 @@ SUMMARY = {
 }
 
 
-def one_run(decouple, config, ranks, out, sets):
+def one_run(decouple, config, ranks, out, sets, periods=None):
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     cmd = ["mpiexec", "-n", str(ranks)]
     if ranks > (os.cpu_count() or 1):
@@ -38,6 +42,8 @@ def one_run(decouple, config, ranks, out, sets):
     cmd += [decouple, "run", config, "--out", out, "--force"]
     for s in sets:
         cmd += ["--set", s]
+    if periods:
+        cmd += ["--period-timings", periods]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"{' '.join(cmd)}: exit {p.returncode}\n{p.stderr}")
@@ -63,6 +69,7 @@ def main():
     ap.add_argument("--out-dir")
     ap.add_argument("--check", action="store_true", help="compare panels across rank counts")
     ap.add_argument("--keep", action="store_true", help="keep every run's output file")
+    ap.add_argument("--periods", action="store_true", help="per-period timings: scaling in the periods the ranks kept pace")
     a = ap.parse_args()
     made_dir = a.out_dir is None
     out_dir = a.out_dir or tempfile.mkdtemp(prefix="decouple-bench-")
@@ -79,7 +86,7 @@ def main():
     for k in range(a.runs):
         for n in a.ranks:
             out = os.path.join(out_dir, f"run_{n}_{k}.h5")
-            runs[n].append(one_run(a.decouple, a.config, n, out, a.sets))
+            runs[n].append(one_run(a.decouple, a.config, n, out, a.sets, csv_path(out) if a.periods else None))
             print(f"round {k + 1}, {n} rank(s): {runs[n][-1]['wall']:.2f} s", file=sys.stderr, flush=True)
             if not a.keep and not (a.check and k == 0):
                 os.remove(out)
@@ -100,6 +107,8 @@ def main():
               f"{med['updates']:.3g} | {med['memory_rank']:.0f} / {med['memory_all']:.0f} MB | "
               f"{med['setup']:.2f} s | {med['io']:.1f}% | {med['exchange']:.1f}% | {med['mb_per_period']:.3g} |",
               flush=True)
+    if a.periods:
+        print_period_scaling(a.ranks, a.runs, out_dir, a.keep)
     failed = False
     for line, ok in checked:
         print(line)
@@ -108,6 +117,40 @@ def main():
         os.rmdir(out_dir)
     if failed:
         sys.exit(1)
+
+
+def csv_path(out):
+    return out[: -len(".h5")] + ".csv"
+
+
+def print_period_scaling(ranks, rounds, out_dir, keep):
+    """Per rank count after the first: the quiet periods' speedup and the loop's, round by round."""
+    sys.path.insert(0, HERE)
+    import period_timings as pt
+    for n in ranks[1:]:
+        quiet, loop, cost, counts = [], [], [], []
+        for k in range(rounds):
+            one, phases = pt.load(csv_path(os.path.join(out_dir, f"run_{ranks[0]}_{k}.h5")))
+            many, _ = pt.load(csv_path(os.path.join(out_dir, f"run_{n}_{k}.h5")))
+            try:
+                sc = pt.scaling(one, many, phases)
+            except ValueError as e:
+                print(f"round {k + 1}, {n} ranks: {e}")
+                continue
+            quiet.append(sc["period_1"] / sc["period_n"])
+            loop.append(sc["loop_1"] / sc["loop_n"])
+            cost.append(sc["loop_n"] - sc["ideal_n"])
+            counts.append(f"{len(sc['quiet'])}/{len(sc['periods'])}")
+        if quiet:
+            print(f"{n} ranks against {ranks[0]}, per period (medians of {len(quiet)} rounds): quiet periods' speedup "
+                  f"{statistics.median(quiet):.2f} ({', '.join(f'{x:.2f}' for x in quiet)}; quiet {', '.join(counts)}), "
+                  f"loop's {statistics.median(loop):.2f}, the other periods cost {statistics.median(cost):.2f} s")
+    if not keep:
+        for n in ranks:
+            for k in range(rounds):
+                path = csv_path(os.path.join(out_dir, f"run_{n}_{k}.h5"))
+                if os.path.exists(path):
+                    os.remove(path)
 
 
 def check_panels(ranks, out_dir):

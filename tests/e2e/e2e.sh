@@ -524,6 +524,15 @@ PYEOF
   [[ $rc -eq 0 ]] || die "--period-timings, 1 rank: exit $rc: $(cat p1.err)"
   "$PY" "$SRC/bench/period_timings.py" p1.csv p3.csv --quiet-ms 1000 >pt.out || fail "period_timings.py: exit $?"
   grep -qE '^\| \*\*period\*\* ' pt.out && grep -qE '^loop: 1 rank ' pt.out || fail "period_timings.py: $(cat pt.out)"
+  # bench/whole_run.py: a row per rank count, the panels compared, per-period scaling; its
+  # files removed.
+  mkdir wr
+  "$PY" "$SRC/bench/whole_run.py" "$DECOUPLE" "$SRC/configs/synthetic/small.toml" --runs 1 --ranks 1 2 --check \
+    --periods --out-dir wr >wr.out 2>wr.err || fail "whole_run.py: exit $?: $(cat wr.err)"
+  grep -qE '^\| 1 \| [0-9.]+ s' wr.out && grep -qE '^\| 2 \| [0-9.]+ s' wr.out || fail "whole_run.py: no rows: $(cat wr.out)"
+  grep -qE 'panels 1 vs 2 ranks: [0-9]+ datasets, 0 differ' wr.out || fail "whole_run.py: panels: $(cat wr.out)"
+  grep -qE "^2 ranks against 1, per period .*quiet periods' speedup [0-9.]+" wr.out || fail "whole_run.py --periods: $(cat wr.out)"
+  [[ -z "$(ls wr)" ]] || fail "whole_run.py left files: $(ls wr)"
 }
 
 # Under mpiexec an error every rank sees is printed once (by rank 0), with exit status 2, and
