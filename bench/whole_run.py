@@ -8,7 +8,8 @@ Each run is `mpiexec -n N decouple run CONFIG --out DIR/run_N_k.h5 --force` (std
 the summary's throughput, peak memory, set-up, output and exchange shares, bytes per
 period). Prints one table row per rank count with the medians (min–max of wall time) and the
 speedup over the first rank count, also as the median of each round's own ratio: the runs go
-in rounds, each rank count once per round, so a drift in the machine's speed hits all alike.
+in rounds, each rank count once per round (every other round in reverse order), so a drift in
+the machine's speed hits all alike.
 --check compares the panels of the first run at each rank count with
 tests/e2e/compare_panels.py (bit for bit), right after round 1. Never asserts speed. A run's
 file is deleted once its summary is read (round 1's once compared; a million-firm run writes
@@ -80,11 +81,12 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|")
     # Rounds: every rank count once per round, so that a drift in the machine's speed (a
     # shared VM's neighbours) falls on all rank counts alike; the speedup is also given as
-    # the median of each round's own ratio.
+    # the median of each round's own ratio. Every other round runs the rank counts in reverse
+    # order, so that a steady drift within a round does not favour one of them.
     runs = {n: [] for n in a.ranks}
     checked = []  # the panel comparisons' lines (round 1's files)
     for k in range(a.runs):
-        for n in a.ranks:
+        for n in (a.ranks if k % 2 == 0 else a.ranks[::-1]):
             out = os.path.join(out_dir, f"run_{n}_{k}.h5")
             runs[n].append(one_run(a.decouple, a.config, n, out, a.sets, csv_path(out) if a.periods else None))
             print(f"round {k + 1}, {n} rank(s): {runs[n][-1]['wall']:.2f} s", file=sys.stderr, flush=True)
