@@ -1595,46 +1595,6 @@ void append_csv_double(std::string& out, double v) {
   fmt::format_to(std::back_inserter(out), "{}", v);  // shortest round-trip; inf as "inf"
 }
 
-// Writes `dir/name` through `dir/name.partial` and a rename; removes the partial on failure.
-class CsvWriter {
- public:
-  CsvWriter(const fs::path& dir, const std::string& name)
-      : final_((dir / name).string()), partial_(final_ + ".partial") {
-    out_.open(partial_, std::ios::binary | std::ios::trunc);
-    if (!out_)
-      throw InputError(partial_, "--csv", fmt::format("cannot write: {}", std::strerror(errno)));
-  }
-  CsvWriter(const CsvWriter&) = delete;
-  CsvWriter& operator=(const CsvWriter&) = delete;
-  ~CsvWriter() {
-    if (!done_) {
-      out_.close();
-      std::error_code ec;
-      fs::remove(partial_, ec);
-    }
-  }
-  void write(std::string& buf) {
-    out_.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-    buf.clear();
-    if (!out_) throw InputError(partial_, "--csv", "write failed (disk full?)");
-  }
-  const std::string& finish() {
-    out_.close();
-    if (!out_) throw InputError(partial_, "--csv", "write failed (disk full?)");
-    if (std::rename(partial_.c_str(), final_.c_str()) != 0)
-      throw InputError(final_, "--csv",
-                       fmt::format("cannot rename {} into place: {}", partial_,
-                                   std::strerror(errno)));
-    done_ = true;
-    return final_;
-  }
-
- private:
-  std::string final_, partial_;
-  std::ofstream out_;
-  bool done_ = false;
-};
-
 struct CsvColumn {
   std::string header;
   Dataset data;
@@ -1663,7 +1623,7 @@ std::string write_csv(const fs::path& dir, const std::string& name,
     if (c.data.rank != 1 || c.data.rows != rows)
       throw InternalError(fmt::format("{}: columns of unequal length ({} has {}, {} has {})", name,
                                       cols[0].data.path, rows, c.data.path, c.data.rows));
-  CsvWriter w(dir, name);
+  CsvWriter w((dir / name).string(), "--csv");
   std::string buf;
   for (std::size_t c = 0; c < cols.size(); ++c) {
     if (c > 0) buf += ',';
@@ -2607,6 +2567,37 @@ void PanelReader::read(const std::string& group, const std::vector<ColumnSpec>& 
       case ColumnType::str: read_rows(d, offset, n, c); break;
     }
   }
+}
+
+// ---- CsvWriter --------------------------------------------------------------------------
+
+CsvWriter::CsvWriter(const std::string& path, const std::string& option)
+    : final_(path), partial_(path + ".partial"), option_(option) {
+  out_.open(partial_, std::ios::binary | std::ios::trunc);
+  if (!out_) throw InputError(partial_, option_, fmt::format("cannot write: {}", std::strerror(errno)));
+}
+
+CsvWriter::~CsvWriter() {
+  if (!done_) {
+    out_.close();
+    std::error_code ec;
+    std::filesystem::remove(partial_, ec);
+  }
+}
+
+void CsvWriter::write(std::string& buf) {
+  out_.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+  buf.clear();
+  if (!out_) throw InputError(partial_, option_, "write failed (disk full?)");
+}
+
+const std::string& CsvWriter::finish() {
+  out_.close();
+  if (!out_) throw InputError(partial_, option_, "write failed (disk full?)");
+  if (std::rename(partial_.c_str(), final_.c_str()) != 0)
+    throw InputError(final_, option_, fmt::format("cannot rename {} into place: {}", partial_, std::strerror(errno)));
+  done_ = true;
+  return final_;
 }
 
 }  // namespace decouple

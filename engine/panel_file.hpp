@@ -13,6 +13,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <span>
@@ -142,6 +143,26 @@ std::string describe_file(const std::string& path);
 // DIR/meta_<name>.csv; a merged ensemble adds DIR/replicates.csv and
 // DIR/summary_<panel>.csv. Creates DIR if needed. Returns the files written.
 std::vector<std::string> export_csv(const std::string& path, const std::string& dir);
+
+// A text file written through `path.partial` and renamed to `path` by finish(); destroyed
+// unfinished, it removes the partial file. Errors are InputError naming the file and
+// `option` (the command-line option that chose it). For export_csv and --period-timings.
+class CsvWriter {
+ public:
+  CsvWriter(const std::string& path, const std::string& option);
+  CsvWriter(const CsvWriter&) = delete;
+  CsvWriter& operator=(const CsvWriter&) = delete;
+  ~CsvWriter();
+  // Appends buf, then clears it.
+  void write(std::string& buf);
+  // Closes and renames into place; the final path.
+  const std::string& finish();
+
+ private:
+  std::string final_, partial_, option_;
+  std::ofstream out_;
+  bool done_ = false;
+};
 
 // Reading a file as columns, for `decouple merge` and `run --resume` (serial, no MPI calls:
 // usable before MPI_Init and by every rank at once). Keeps the file open; integer columns keep

@@ -9,7 +9,6 @@
 #include <ctime>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -154,8 +153,7 @@ void check_run_options(const RunOptions& o, const Scenario& sc) {
 
 namespace {
 // Rank 0 writes every rank's per-period phase times (Simulation::period_times, concatenated
-// in rank order) as CSV, a row per period and rank in that order; FILE.partial first, renamed
-// when complete.
+// in rank order) as CSV, a row per period and rank in that order (through FILE.partial).
 void write_period_timings(const std::string& path, const std::vector<double>& all, int ranks) {
   constexpr int F = Simulation::kPeriodTimeFields, P = Simulation::kPhases;
   const std::size_t rows = all.size() / F / static_cast<std::size_t>(ranks);
@@ -173,14 +171,9 @@ void write_period_timings(const std::string& path, const std::vector<double>& al
       for (int k = 0; k < 2 * P; ++k) text += fmt::format(",{:.6f}", row[1 + k]);
       text += '\n';
     }
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
-    file << text;
-    file.close();
-    if (!file) throw InternalError("--period-timings: cannot write " + partial);
-  }
-  std::filesystem::rename(partial, path);
+  CsvWriter file(path, "--period-timings");
+  file.write(text);
+  file.finish();
 }
 }  // namespace
 
