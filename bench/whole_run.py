@@ -87,8 +87,8 @@ def main():
     checked = []  # the panel comparisons' lines (round 1's files)
     for k in range(a.runs):
         for n in (a.ranks if k % 2 == 0 else a.ranks[::-1]):
-            out = os.path.join(out_dir, f"run_{n}_{k}.h5")
-            runs[n].append(one_run(a.decouple, a.config, n, out, a.sets, csv_path(out) if a.periods else None))
+            out = run_path(out_dir, n, k)
+            runs[n].append(one_run(a.decouple, a.config, n, out, a.sets, run_path(out_dir, n, k, ".csv") if a.periods else None))
             print(f"round {k + 1}, {n} rank(s): {runs[n][-1]['wall']:.2f} s", file=sys.stderr, flush=True)
             if not a.keep and not (a.check and k == 0):
                 os.remove(out)
@@ -98,7 +98,7 @@ def main():
             checked = check_panels(a.ranks, out_dir)
             if not a.keep:
                 for n in a.ranks:
-                    os.remove(os.path.join(out_dir, f"run_{n}_0.h5"))
+                    os.remove(run_path(out_dir, n, 0))
     base = statistics.median(r["wall"] for r in runs[a.ranks[0]])
     for n in a.ranks:
         med = {key: statistics.median(r[key] for r in runs[n]) for key in runs[n][0]}
@@ -121,8 +121,9 @@ def main():
         sys.exit(1)
 
 
-def csv_path(out):
-    return out[: -len(".h5")] + ".csv"
+def run_path(out_dir, ranks, k, suffix=".h5"):
+    """Round k's run at `ranks` ranks: its output file, or (suffix ".csv") its per-period timings."""
+    return os.path.join(out_dir, f"run_{ranks}_{k}{suffix}")
 
 
 def print_period_scaling(ranks, rounds, out_dir, keep):
@@ -132,8 +133,8 @@ def print_period_scaling(ranks, rounds, out_dir, keep):
     for n in ranks[1:]:
         quiet, loop, cost, counts = [], [], [], []
         for k in range(rounds):
-            one, phases = pt.load(csv_path(os.path.join(out_dir, f"run_{ranks[0]}_{k}.h5")))
-            many, _ = pt.load(csv_path(os.path.join(out_dir, f"run_{n}_{k}.h5")))
+            one, phases = pt.load(run_path(out_dir, ranks[0], k, ".csv"))
+            many, _ = pt.load(run_path(out_dir, n, k, ".csv"))
             try:
                 sc = pt.scaling(one, many, phases)
             except ValueError as e:
@@ -150,7 +151,7 @@ def print_period_scaling(ranks, rounds, out_dir, keep):
     if not keep:
         for n in ranks:
             for k in range(rounds):
-                path = csv_path(os.path.join(out_dir, f"run_{n}_{k}.h5"))
+                path = run_path(out_dir, n, k, ".csv")
                 if os.path.exists(path):
                     os.remove(path)
 
@@ -158,9 +159,9 @@ def print_period_scaling(ranks, rounds, out_dir, keep):
 def check_panels(ranks, out_dir):
     """Round 1's panels at each rank count against the first rank count's: (line, same?)."""
     lines = []
-    first = os.path.join(out_dir, f"run_{ranks[0]}_0.h5")
+    first = run_path(out_dir, ranks[0], 0)
     for n in ranks[1:]:
-        other = os.path.join(out_dir, f"run_{n}_0.h5")
+        other = run_path(out_dir, n, 0)
         p = subprocess.run([sys.executable, os.path.join(HERE, "..", "tests", "e2e", "compare_panels.py"),
                             first, other, "--expect", "same"], capture_output=True, text=True)
         lines.append((f"panels {ranks[0]} vs {n} ranks: {p.stdout.strip().splitlines()[-1] if p.stdout else p.stderr}",
