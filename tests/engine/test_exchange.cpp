@@ -33,6 +33,14 @@ namespace {
 constexpr double kPoison = -777.0;     // non-owned inputs: must never be read
 constexpr double kUntouched = -555.0;  // non-owned outputs: must never be written
 
+// n entries' owners drawn from ranks [0, ranks), in entry order.
+std::vector<int> random_owners(std::size_t n, int ranks, std::mt19937& rng) {
+  std::uniform_int_distribution<int> pick(0, ranks - 1);
+  std::vector<int> owner(n);
+  for (auto& o : owner) o = pick(rng);
+  return owner;
+}
+
 struct Layout {
   std::vector<Index> index;
   std::vector<int> source_rank, slot_rank;
@@ -294,10 +302,8 @@ TEST(Exchange, AllgatherOwnedReplicatesOwnersValues) {
   for (unsigned seed = 0; seed < 5; ++seed) {
     std::mt19937 rng(seed);
     const std::size_t n = 10 + 301 * seed;
-    std::vector<int> owner(n);
     const int allowed = seed == 3 ? 1 : P;  // one case where only rank 0 owns anything
-    std::uniform_int_distribution<int> pick(0, allowed - 1);
-    for (auto& o : owner) o = pick(rng);
+    const std::vector<int> owner = random_owners(n, allowed, rng);
     std::vector<double> x(n), y(n);
     for (std::size_t e = 0; e < n; ++e) {
       x[e] = owner[e] == me ? std::sqrt(static_cast<double>(e) + 0.5) : kPoison;
@@ -353,9 +359,7 @@ TEST(Exchange, AllgatherOwnedListedEqualsTheFullCall) {
   for (unsigned seed = 0; seed < 4; ++seed) {
     std::mt19937 rng(seed);
     const std::size_t n = 37 + 517 * seed;
-    std::vector<int> owner(n);
-    std::uniform_int_distribution<int> pick(0, P - 1);
-    for (auto& o : owner) o = pick(rng);
+    const std::vector<int> owner = random_owners(n, P, rng);
     std::vector<double> a(n, 0.0), b(n, 0.0), a2(n, kPoison), b2(n, kPoison);
     GatherMemo memo;
     for (int round = 0; round < 10; ++round) {
@@ -423,12 +427,8 @@ TEST(Exchange, OrderedSumIsBitIdenticalForAnyRankCount) {
   ASSERT_NE(left + right, serial);
 
   std::mt19937 rng(77);
-  std::uniform_int_distribution<int> pick(0, P - 1);
-  std::vector<int> owner(n), contiguous(n);
-  for (std::size_t e = 0; e < n; ++e) {
-    owner[e] = pick(rng);
-    contiguous[e] = static_cast<int>(e * P / n);
-  }
+  std::vector<int> owner = random_owners(n, P, rng), contiguous(n);
+  for (std::size_t e = 0; e < n; ++e) contiguous[e] = static_cast<int>(e * P / n);
   for (const auto* own : {&owner, &contiguous}) {
     std::vector<double> mine(n, kPoison), other(n, kPoison);
     for (std::size_t e = 0; e < n; ++e)
