@@ -1126,19 +1126,24 @@ void write_rows(hid_t dset, const ColumnData& data, std::span<const std::pair<hs
 }
 
 // This rank's strings as rows [offset, offset + n) of a fixed-length string dataset of `type`
-// (`width` bytes, NUL-padded), in slices through one small buffer (a million firms' strings
-// padded to the longest were tens of MB, page faults included). Independent transfers only:
-// each rank makes its own number of calls.
+// (`width` bytes, NUL-padded), in slices through `buffer` (kept by the caller across calls: a
+// million firms' strings padded to the longest were tens of MB, page faults included).
+// Independent transfers only: each rank makes its own number of calls.
 void write_fixed_strings(hid_t dset, hid_t type, const std::vector<std::string>& values, std::size_t width,
-                         hsize_t offset, hid_t independent, const std::string& what) {
+                         hsize_t offset, hid_t independent, const std::string& what, std::vector<char>& buffer) {
   const std::size_t slice = std::max<std::size_t>(1, (std::size_t{4} << 20) / width);
-  std::vector<char> buffer(std::min(values.size(), slice) * width);
+  buffer.resize(std::min(values.size(), slice) * width);
   Hid fspace = make(H5Dget_space(dset), H5Sclose, "H5Dget_space", what);
   for (std::size_t first = 0; first < values.size(); first += slice) {
     const hsize_t n = std::min(slice, values.size() - first);
     std::fill(buffer.begin(), buffer.end(), '\0');
-    for (std::size_t i = 0; i < n; ++i)
-      std::copy(values[first + i].begin(), values[first + i].end(), buffer.begin() + static_cast<std::ptrdiff_t>(i * width));
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string& v = values[first + i];
+      if (v.size() > width)
+        throw InternalError(fmt::format("{}: a value of {} bytes in a column {} bytes wide", what, v.size(), width));
+      require_no_nul(v, what);
+      std::copy(v.begin(), v.end(), buffer.begin() + static_cast<std::ptrdiff_t>(i * width));
+    }
     const hsize_t at = offset + first;
     check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &at, nullptr, &n, nullptr), "H5Sselect_hyperslab", what);
     Hid mspace = simple_space(n, what);
@@ -1912,6 +1917,12 @@ struct PanelFile::Impl {
       throw;
     }
   }
+
+  // Both forms of write_table: `err` is this rank's error from checks made before anything
+  // is written (then every rank throws, and the file is as it was).
+  void write_table(const std::string& g, const std::vector<ColumnSpec>& specs, std::uint64_t rows,
+                   std::vector<unsigned long long> width, const std::exception_ptr& err,
+                   const PanelFile::TableFill& fill);
 };
 
 PanelFile::PanelFile(std::string path, bool force)
@@ -2011,58 +2022,117 @@ void PanelFile::write_strings(const std::string& dataset, const std::vector<std:
   });
 }
 
+// Rows per block of write_table: a million firms' /meta/firms in 16 blocks of ≈ 8 MB.
+constexpr std::uint64_t kTableBlockRows = std::uint64_t{1} << 16;
+
+void PanelFile::Impl::write_table(const std::string& g, const std::vector<ColumnSpec>& specs, std::uint64_t rows,
+                                  std::vector<unsigned long long> width, const std::exception_ptr& err,
+                                  const PanelFile::TableFill& fill) {
+  const hsize_t total =
+      agree(rows, err, comm, fmt::format("write_table {}: another rank's rows were rejected", g));
+  const hsize_t offset = offset_of(rows, comm, rank);
+  // String columns are fixed-length (NUL-padded UTF-8, as wide as the widest on any rank):
+  // each rank writes its own rows, as for numbers. Variable-length strings would go through
+  // rank 0 alone (parallel HDF5 cannot write them) — at a million firms that was seconds and
+  // hundreds of MB on rank 0.
+  MPI_Allreduce(MPI_IN_PLACE, width.data(), static_cast<int>(width.size()), MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm);
+  guarded("write_table", [&] {
+    Hid grp = create_group(file.get(), g);
+    Hid dcpl = written_in_full(g);
+    std::vector<std::string> names;
+    std::vector<Hid> sets, types;
+    for (std::size_t c = 0; c < specs.size(); ++c) {
+      const auto& spec = specs[c];
+      const std::string& d = names.emplace_back(child_path(g, spec.name));
+      Hid space = simple_space(total, d);
+      Hid type = spec.type == ColumnType::str ? fixed_utf8(width[c], d) : Hid();
+      const hid_t ftype = spec.type == ColumnType::str ? type.get() : file_type(spec.type);
+      Hid dset = make(H5Dcreate2(file.get(), d.c_str(), ftype, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                      H5Dclose, "H5Dcreate2", d);
+      write_column_attributes(dset.get(), spec, d);
+      sets.push_back(std::move(dset));
+      types.push_back(std::move(type));
+    }
+    // Each rank writes its own rows of the (contiguous, allocated at creation) datasets, a
+    // block at a time: nothing to coordinate, so independent transfers, without MPI-IO's
+    // collective buffering, and each rank makes its own number of calls.
+    std::exception_ptr failed;
+    try {
+      Table block;
+      for (const auto& spec : specs) block.add(spec);
+      std::vector<char> buffer;
+      for (std::uint64_t first = 0; first < rows; first += kTableBlockRows) {
+        const std::uint64_t n = std::min(kTableBlockRows, rows - first);
+        block.clear_rows();
+        fill(first, n, block);
+        check_table_shape(block, g);
+        if (block.rows() != n)
+          throw InternalError(fmt::format("write_table {}: {} rows asked for, {} given", g, n, block.rows()));
+        for (std::size_t c = 0; c < specs.size(); ++c) {
+          if (specs[c].type == ColumnType::str)
+            write_fixed_strings(sets[c].get(), types[c].get(), block.str(c), width[c], offset + first,
+                                independent.get(), names[c], buffer);
+          else
+            write_rows(sets[c].get(), block.columns[c], offset + first, independent.get(), names[c]);
+        }
+      }
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    agree(0, failed, comm, fmt::format("write_table {}: another rank failed to write its rows", g));
+  });
+}
+
 void PanelFile::write_table(const std::string& group, const Table& table) {
   Impl& m = *impl_;
   const std::string g = normalize(group);
   m.require_writable("write_table");
   // Each rank checks its own rows before anything is written: a shape error leaves no trace.
   std::exception_ptr err;
+  std::vector<unsigned long long> width(table.specs.size(), 1);
   try {
     check_table_shape(table, g);
     for (std::size_t c = 0; c < table.specs.size(); ++c)
       if (table.specs[c].type == ColumnType::str) {
         const std::string where = child_path(g, table.specs[c].name);  // (once: a million firms' rows)
-        for (const auto& s : std::get<std::vector<std::string>>(table.columns[c])) require_no_nul(s, where);
+        for (const auto& s : std::get<std::vector<std::string>>(table.columns[c])) {
+          require_no_nul(s, where);
+          width[c] = std::max<unsigned long long>(width[c], s.size());
+        }
       }
   } catch (...) {
     err = std::current_exception();
   }
-  const hsize_t rows = table.rows();
-  const hsize_t total =
-      agree(rows, err, m.comm, fmt::format("write_table {}: another rank's rows were rejected", g));
-  const hsize_t offset = offset_of(rows, m.comm, m.rank);
-  // String columns are fixed-length (NUL-padded UTF-8, as wide as the longest value on any
-  // rank): each rank writes its own rows collectively, as for numbers. Variable-length strings
-  // would go through rank 0 alone (parallel HDF5 cannot write them) — at a million firms that
-  // was seconds and hundreds of MB on rank 0.
-  std::vector<unsigned long long> width(table.specs.size(), 1);
-  for (std::size_t c = 0; c < table.specs.size(); ++c)
-    if (table.specs[c].type == ColumnType::str && err == nullptr)
-      for (const auto& s : std::get<std::vector<std::string>>(table.columns[c]))
-        width[c] = std::max<unsigned long long>(width[c], s.size());
-  MPI_Allreduce(MPI_IN_PLACE, width.data(), static_cast<int>(width.size()), MPI_UNSIGNED_LONG_LONG, MPI_MAX, m.comm);
-  m.guarded("write_table", [&] {
-    Hid grp = create_group(m.file.get(), g);
-    Hid dcpl = written_in_full(g);
-    for (std::size_t c = 0; c < table.specs.size(); ++c) {
-      const auto& spec = table.specs[c];
-      const std::string d = child_path(g, spec.name);
-      Hid space = simple_space(total, d);
-      Hid type = spec.type == ColumnType::str ? fixed_utf8(width[c], d) : Hid();
-      const hid_t ftype = spec.type == ColumnType::str ? type.get() : file_type(spec.type);
-      Hid dset = make(H5Dcreate2(m.file.get(), d.c_str(), ftype, space.get(), H5P_DEFAULT,
-                                 dcpl.get(), H5P_DEFAULT),
-                      H5Dclose, "H5Dcreate2", d);
-      write_column_attributes(dset.get(), spec, d);
-      // Each rank writes its own block of the (contiguous, allocated at creation) dataset:
-      // nothing to coordinate, so independent transfers, without MPI-IO's collective buffering.
-      if (spec.type == ColumnType::str)
-        write_fixed_strings(dset.get(), type.get(), std::get<std::vector<std::string>>(table.columns[c]),
-                            width[c], offset, m.independent.get(), d);
-      else if (rows > 0)
-        write_rows(dset.get(), table.columns[c], offset, m.independent.get(), d);
-    }
-  });
+  m.write_table(g, table.specs, err ? 0 : table.rows(), std::move(width), err,
+                [&](std::uint64_t first, std::uint64_t count, Table& block) {
+                  for (std::size_t c = 0; c < table.columns.size(); ++c)
+                    std::visit([&](const auto& from) {
+                      auto& to = std::get<std::decay_t<decltype(from)>>(block.columns[c]);
+                      const auto b = from.begin() + static_cast<std::ptrdiff_t>(first);
+                      to.insert(to.end(), b, b + static_cast<std::ptrdiff_t>(count));
+                    }, table.columns[c]);
+                });
+}
+
+void PanelFile::write_table(const std::string& group, const std::vector<ColumnSpec>& specs, std::uint64_t rows,
+                            std::span<const std::size_t> string_width, const TableFill& fill) {
+  Impl& m = *impl_;
+  const std::string g = normalize(group);
+  m.require_writable("write_table");
+  std::exception_ptr err;
+  std::vector<unsigned long long> width(specs.size(), 1);
+  try {
+    Table empty;
+    for (const auto& spec : specs) empty.add(spec);
+    check_table_shape(empty, g);
+    if (string_width.size() != specs.size())
+      throw InternalError(fmt::format("write_table {}: {} widths for {} columns", g, string_width.size(), specs.size()));
+    for (std::size_t c = 0; c < specs.size(); ++c)
+      if (specs[c].type == ColumnType::str) width[c] = std::max<unsigned long long>(1, string_width[c]);
+  } catch (...) {
+    err = std::current_exception();
+  }
+  m.write_table(g, specs, rows, std::move(width), err, fill);
 }
 
 void PanelFile::set_deflate(int level) {

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -87,9 +88,19 @@ class PanelFile {
   // are stored. (String data is written by rank 0 alone in commit(): HDF5 1.10 cannot write
   // variable-length data through MPI-IO. The datasets are created here, in call order.)
   void write_strings(const std::string& dataset, const std::vector<std::string>& values);
-  // A whole table at once: group with one 1-D dataset per column (used for /meta/firms).
+  // A whole table at once: group with one 1-D dataset per column (used for /meta/markets).
   // Each rank passes its own rows (any number, 0 included); the file holds them in rank order.
   void write_table(const std::string& group, const Table& table);
+  // The same table made and written a block of rows at a time, for tables too large to hold
+  // (a million firms' /meta/firms held as strings was ≈ 150 MB more memory at the run's end,
+  // and its page faults most of the time it took). This rank has `rows` rows; fill(first,
+  // count, block) appends rows [first, first + count) of them to `block` (the specs' columns,
+  // emptied before each call). String columns are as wide as the largest `string_width[c]`
+  // any rank passes (other columns' entries are ignored); a longer value is an InternalError.
+  // The datasets equal write_table's for the same rows.
+  using TableFill = std::function<void(std::uint64_t first, std::uint64_t count, Table& block)>;
+  void write_table(const std::string& group, const std::vector<ColumnSpec>& specs, std::uint64_t rows,
+                   std::span<const std::size_t> string_width, const TableFill& fill);
 
   // Deflate level (0–9) of panels created after this call; 0 writes them unfiltered.
   // Default 1 (with the byte shuffle).

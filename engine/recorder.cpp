@@ -351,36 +351,45 @@ void Recorder::finish() {
   }
   file_.write_table("/meta/markets", root ? markets_t : no_rows(markets_t));
 
-  Table firms;
-  firms.add(col("firm_id", T::str, "", "firm id (entrant candidates: pool#k)"));
-  firms.add(col("region", T::i32, "code", "home region", "/meta/regions"));
-  firms.add(col("good", T::i32, "code", "good produced", "/meta/goods"));
-  firms.add(col("kind", T::i32, "code", "western or soe", "/meta/kinds"));
-  firms.add(col("entry_period", T::i32, "month", "period it entered (-1: never; listed firms: first simulated period)"));
-  firms.add(col("destinations", T::str, "", "regions it may sell to, ';'-separated"));
-  firms.add(col("marginal_cost", T::f64, "USD/unit", "initial marginal cost before inputs"));
-  firms.add(col("final_status", T::i32, "code", "status at the end of the run", "/meta/firm_status"));
-  std::size_t id_length = 0;
-  for (const auto& r : sc.regions) id_length = std::max(id_length, r.id.size());
-  for (auto& column : firms.columns)
-    std::visit([&](auto& v) { v.reserve(static_cast<std::size_t>(sim_.firm_end() - sim_.firm_begin())); }, column);
-  for (Index f = sim_.firm_begin(); f < sim_.firm_end(); ++f) {  // each rank its own, in rank = id order
-    firms.str(0).push_back(w.firm_name(f));
-    firms.i32(1).push_back(w.firm_region[f]);
-    firms.i32(2).push_back(w.firm_good[f]);
-    firms.i32(3).push_back(static_cast<std::int32_t>(w.firm_kind[f]));
-    firms.i32(4).push_back(w.firm_entry_period[f]);
-    std::string& dests = firms.str(5).emplace_back();
-    dests.reserve(static_cast<std::size_t>(w.end_link(f) - w.first_link(f)) * (id_length + 1));
-    for (int l = w.first_link(f); l < w.end_link(f); ++l) {
-      if (l > w.first_link(f)) dests += ';';
-      dests += sc.regions[w.link_destination(l)].id;
-    }
-    firms.f64(6).push_back(w.firm_cost0[f]);
-    firms.i32(7).push_back(static_cast<std::int32_t>(w.firm_status[f]));
+  std::vector<ColumnSpec> firms{
+      col("firm_id", T::str, "", "firm id (entrant candidates: pool#k)"),
+      col("region", T::i32, "code", "home region", "/meta/regions"),
+      col("good", T::i32, "code", "good produced", "/meta/goods"),
+      col("kind", T::i32, "code", "western or soe", "/meta/kinds"),
+      col("entry_period", T::i32, "month", "period it entered (-1: never; listed firms: first simulated period)"),
+      col("destinations", T::str, "", "regions it may sell to, ';'-separated"),
+      col("marginal_cost", T::f64, "USD/unit", "initial marginal cost before inputs"),
+      col("final_status", T::i32, "code", "status at the end of the run", "/meta/firm_status")};
+  // Each rank its own firms, in rank = id order, made and written a block at a time (held
+  // whole, a million firms' strings were ≈ 150 MB at the run's peak). First the string
+  // columns' widths: the longest id, and the longest list of destinations with separators.
+  const Index lo = sim_.firm_begin(), hi = sim_.firm_end();
+  std::vector<std::size_t> width(firms.size(), 0);
+  for (Index f = lo; f < hi; ++f) {
+    width[0] = std::max(width[0], w.firm_name(f).size());
+    std::size_t n = 0;
+    for (int l = w.first_link(f); l < w.end_link(f); ++l) n += (l > w.first_link(f)) + sc.regions[w.link_destination(l)].id.size();
+    width[5] = std::max(width[5], n);
   }
-  wait_for_all();  // building this rank's part took longer on some ranks
-  file_.write_table("/meta/firms", firms);
+  wait_for_all();  // the widths took longer on some ranks
+  file_.write_table("/meta/firms", firms, static_cast<std::uint64_t>(hi - lo), width,
+                    [&](std::uint64_t first, std::uint64_t count, Table& block) {
+                      const Index f0 = lo + static_cast<Index>(first), f1 = f0 + static_cast<Index>(count);
+                      for (Index f = f0; f < f1; ++f) {
+                        block.str(0).push_back(w.firm_name(f));
+                        block.i32(1).push_back(w.firm_region[f]);
+                        block.i32(2).push_back(w.firm_good[f]);
+                        block.i32(3).push_back(static_cast<std::int32_t>(w.firm_kind[f]));
+                        block.i32(4).push_back(w.firm_entry_period[f]);
+                        std::string& dests = block.str(5).emplace_back();
+                        for (int l = w.first_link(f); l < w.end_link(f); ++l) {
+                          if (l > w.first_link(f)) dests += ';';
+                          dests += sc.regions[w.link_destination(l)].id;
+                        }
+                        block.f64(6).push_back(w.firm_cost0[f]);
+                        block.i32(7).push_back(static_cast<std::int32_t>(w.firm_status[f]));
+                      }
+                    });
 }
 
 }  // namespace decouple

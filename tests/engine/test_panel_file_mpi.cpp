@@ -520,6 +520,83 @@ TEST_F(PanelFileMpi, RanksWriteOneFileEqualToAOneRankWrite) {
   }
 }
 
+// The block-by-block form of write_table against the whole-table form, for a table larger
+// than a few blocks (65,536 rows each) shared unevenly, some ranks' shares crossing block
+// boundaries: the two files must be identical object by object (values, string widths,
+// attributes), whatever the number of ranks.
+TEST_F(PanelFileMpi, TableWrittenInBlocksEqualsTheWholeTable) {
+  constexpr std::size_t kBig = 140'001;
+  const std::string whole = file("whole.h5"), blocks = file("blocks.h5");
+  for (std::size_t k : {1, 4}) {  // two divisions of the rows (at 1 rank: all of them)
+    const auto [first, n] = share(kBig, rank_, size_, k);
+    {
+      PanelFile f(whole, true, MPI_COMM_WORLD);
+      f.write_table("/meta/firms", firms_rows(first, n));
+      f.commit();
+    }
+    {
+      PanelFile f(blocks, true, MPI_COMM_WORLD);
+      const Table all = firms_rows(first, n);
+      // This rank's own widths (the call takes the largest over ranks); 0 for numbers.
+      std::vector<std::size_t> width(all.specs.size(), 0);
+      for (std::size_t c : {0, 4})
+        for (const auto& s : std::get<std::vector<std::string>>(all.columns[c])) width[c] = std::max(width[c], s.size());
+      std::size_t calls = 0, covered = 0;
+      f.write_table("/meta/firms", all.specs, n, width, [&](std::uint64_t at, std::uint64_t count, Table& block) {
+        EXPECT_EQ(at, covered);  // blocks come in order, each right after the last
+        EXPECT_EQ(block.rows(), 0u);
+        const Table part = firms_rows(first + at, count);
+        block.columns = part.columns;
+        ++calls;
+        covered += count;
+      });
+      EXPECT_EQ(covered, n);
+      EXPECT_EQ(calls, (n + 65535) / 65536);
+      f.commit();
+    }
+    barrier();
+    if (rank_ == 0) {
+      const std::string a = dump(whole), b = dump(blocks);
+      EXPECT_NE(a.find("/meta/firms/name"), std::string::npos) << a.substr(0, 2000);
+      EXPECT_EQ(a, b);
+      H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+      H h(H5Fopen(blocks.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+      ASSERT_GE(h.id, 0);
+      const auto ids = read_fixed_strings(h, "/meta/firms/firm_id");
+      ASSERT_EQ(ids.size(), kBig);
+      EXPECT_EQ(ids[70'000], firm_id(70'000));
+      EXPECT_EQ(ids[4], firm_id(4));
+    }
+    barrier();
+  }
+}
+
+// A block that breaks the promise (a value wider than the width every rank agreed on, or a
+// row count other than asked) throws on every rank without a hang, and the file cannot be
+// committed.
+TEST_F(PanelFileMpi, ABadBlockThrowsOnEveryRankAndStopsCommit) {
+  for (const bool too_wide : {true, false}) {
+    const std::string path = file("bad_block.h5");
+    {
+      PanelFile f(path, false, MPI_COMM_WORLD);
+      const Table all = firms_rows(0, 3);
+      const std::vector<std::size_t> width = {8, 0, 0, 0, 12};
+      EXPECT_THROW(f.write_table("/meta/firms", all.specs, 3, width,
+                                 [&](std::uint64_t, std::uint64_t count, Table& block) {
+                                   block.columns = firms_rows(0, count).columns;
+                                   if (rank_ != size_ - 1) return;
+                                   if (too_wide) block.str(0).back() = std::string(9, 'x');
+                                   else block.i32(1).pop_back();
+                                 }),
+                   InternalError);
+      EXPECT_THROW(f.commit(), InternalError);
+    }
+    barrier();
+    EXPECT_FALSE(fs::exists(path));
+    EXPECT_FALSE(fs::exists(path + ".partial"));
+  }
+}
+
 TEST_F(PanelFileMpi, TwoArgumentConstructorUsesTheWorld) {
   const std::string path = file("world.h5");
   {
@@ -652,7 +729,9 @@ TEST_F(PanelFileMpi, UncompressedColumnsAreWrittenByEachRankAlone) {
       H dcpl(H5Dget_create_plist(d.id), H5Pclose);
       H5D_fill_time_t fill = H5D_FILL_TIME_ERROR;
       EXPECT_GE(H5Pget_fill_time(dcpl.id, &fill), 0);
-      if (H5Pget_nfilters(dcpl.id) == 0) EXPECT_EQ(fill, H5D_FILL_TIME_NEVER) << column;
+      if (H5Pget_nfilters(dcpl.id) == 0) {
+        EXPECT_EQ(fill, H5D_FILL_TIME_NEVER) << column;
+      }
       return H5Pget_nfilters(dcpl.id);
     };
     EXPECT_EQ(filters("/panel/u/id"), level > 0 ? 2 : 0);  // shuffle + deflate
