@@ -88,7 +88,8 @@ class PanelFile {
   // are stored. (String data is written by rank 0 alone in commit(): HDF5 1.10 cannot write
   // variable-length data through MPI-IO. The datasets are created here, in call order.)
   void write_strings(const std::string& dataset, const std::vector<std::string>& values);
-  // A whole table at once: group with one 1-D dataset per column (used for /meta/markets).
+  // A whole table at once: group with one 1-D dataset per column (the small /meta tables,
+  // an ensemble's /replicates).
   // Each rank passes its own rows (any number, 0 included); the file holds them in rank order.
   void write_table(const std::string& group, const Table& table);
   // The same table made and written a block of rows at a time, for tables too large to hold

@@ -364,12 +364,19 @@ void Recorder::finish() {
   // whole, a million firms' strings were ≈ 150 MB at the run's peak). First the string
   // columns' widths: the longest id, and the longest list of destinations with separators.
   const Index lo = sim_.firm_begin(), hi = sim_.firm_end();
+  auto destinations = [&](Index f, std::string& out) {
+    for (int l = w.first_link(f); l < w.end_link(f); ++l) {
+      if (l > w.first_link(f)) out += ';';
+      out += sc.regions[w.link_destination(l)].id;
+    }
+  };
   std::vector<std::size_t> width(firms.size(), 0);
+  std::string scratch;
   for (Index f = lo; f < hi; ++f) {
     width[0] = std::max(width[0], w.firm_name(f).size());
-    std::size_t n = 0;
-    for (int l = w.first_link(f); l < w.end_link(f); ++l) n += (l > w.first_link(f)) + sc.regions[w.link_destination(l)].id.size();
-    width[5] = std::max(width[5], n);
+    scratch.clear();
+    destinations(f, scratch);
+    width[5] = std::max(width[5], scratch.size());
   }
   wait_for_all();  // the widths took longer on some ranks
   file_.write_table("/meta/firms", firms, static_cast<std::uint64_t>(hi - lo), width,
@@ -381,11 +388,7 @@ void Recorder::finish() {
                         block.i32(2).push_back(w.firm_good[f]);
                         block.i32(3).push_back(static_cast<std::int32_t>(w.firm_kind[f]));
                         block.i32(4).push_back(w.firm_entry_period[f]);
-                        std::string& dests = block.str(5).emplace_back();
-                        for (int l = w.first_link(f); l < w.end_link(f); ++l) {
-                          if (l > w.first_link(f)) dests += ';';
-                          dests += sc.regions[w.link_destination(l)].id;
-                        }
+                        destinations(f, block.str(5).emplace_back());
                         block.f64(6).push_back(w.firm_cost0[f]);
                         block.i32(7).push_back(static_cast<std::int32_t>(w.firm_status[f]));
                       }
