@@ -1841,29 +1841,30 @@ void write_pending_strings(const std::string& file_path, const std::vector<Pendi
   check(file.close(), "H5Fclose", file_path);
 }
 
-// The checks of PanelFile's constructor on the file system (rank 0 only).
-void check_output_path(const std::string& path, const std::string& partial, bool force) {
-  if (path.empty()) throw InputError("", "--out", "the output path is empty");
+}  // namespace
+
+void check_output_path(const std::string& path, bool force, const std::string& option) {
+  if (path.empty()) throw InputError("", option, "the output path is empty");
+  const std::string partial = path + ".partial";
   const fs::path p(path);
   std::error_code ec;
   const auto st = fs::status(p, ec);
   if (fs::exists(st)) {
-    if (!force) throw InputError(path, "--out", "exists; use --force to replace it");
-    if (fs::is_directory(st)) throw InputError(path, "--out", "is a folder");
+    if (!force) throw InputError(path, option, "exists; use --force to replace it");
+    if (fs::is_directory(st)) throw InputError(path, option, "is a folder");
   }
   fs::path parent = p.parent_path();
   if (parent.empty()) parent = ".";
   const auto pst = fs::status(parent, ec);
   if (!fs::exists(pst))
-    throw InputError(path, "--out", fmt::format("folder {} does not exist", parent.string()));
+    throw InputError(path, option, fmt::format("folder {} does not exist", parent.string()));
   if (!fs::is_directory(pst))
-    throw InputError(path, "--out", fmt::format("{} is not a folder", parent.string()));
+    throw InputError(path, option, fmt::format("{} is not a folder", parent.string()));
   if (::access(parent.c_str(), W_OK | X_OK) != 0)
-    throw InputError(path, "--out", fmt::format("folder {} is not writable", parent.string()));
+    throw InputError(path, option, fmt::format("folder {} is not writable", parent.string()));
   if (fs::is_directory(fs::status(partial, ec)))
-    throw InputError(partial, "--out", "is a folder");
+    throw InputError(partial, option, "is a folder");
 }
-}  // namespace
 
 struct PanelFile::Impl {
   std::string path;
@@ -1947,7 +1948,7 @@ PanelFile::PanelFile(std::string path, bool force, MPI_Comm comm)
 
   // One process looks at the file system, so every rank reports the same problem.
   on_rank0(m.comm, m.rank, [&] {
-    check_output_path(m.path, m.partial, force);
+    check_output_path(m.path, force, "--out");
     std::error_code ec;
     fs::remove(m.partial, ec);  // a stale partial from a crashed run
   });

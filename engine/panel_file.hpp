@@ -156,6 +156,12 @@ std::string describe_file(const std::string& path);
 // DIR/summary_<panel>.csv. Creates DIR if needed. Returns the files written.
 std::vector<std::string> export_csv(const std::string& path, const std::string& dir);
 
+// What a writer of `path` (through `path + ".partial"`) checks on the file system before it
+// starts: the path is set, not present unless `force` (and then not a folder), its folder exists
+// and is writable, and the partial name is not a folder. Throws InputError naming `path` and
+// `option`. PanelFile's constructor runs it for --out (rank 0); `run` for --period-timings.
+void check_output_path(const std::string& path, bool force, const std::string& option);
+
 // A text file written through `path.partial` and renamed to `path` by finish(); destroyed
 // unfinished, it removes the partial file. Errors are InputError naming the file and
 // `option` (the command-line option that chose it). For export_csv and --period-timings.

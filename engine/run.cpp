@@ -141,14 +141,7 @@ void check_run_options(const RunOptions& o, const Scenario& sc) {
   if (o.stop_after && *o.stop_after < 1)
     throw InputError("command line", "--stop-after", "must be a number of periods >= 1");
   if (!o.resume.empty()) (void)check_checkpoint(o.resume, sc);
-  if (!o.period_timings.empty()) {
-    const std::filesystem::path path(o.period_timings), dir = path.parent_path();
-    std::error_code ec;
-    if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
-      throw InputError("command line", "--period-timings", "no folder " + dir.string());
-    if (std::filesystem::exists(path, ec) && !o.force)
-      throw InputError("command line", "--period-timings", o.period_timings + " exists (--force replaces it)");
-  }
+  if (!o.period_timings.empty()) check_output_path(o.period_timings, o.force, "--period-timings");
 }
 
 namespace {
