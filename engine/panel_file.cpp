@@ -2318,14 +2318,17 @@ void PanelFile::append(const std::string& group, const Table& rows, std::span<co
     for (std::size_t c = 0; c < panel->columns.size(); ++c)
       if (panel->filtered[c])
         write_rows(panel->columns[c].get(), rows.columns[c], blocks, m.xfer.get(), child_path(g, panel->specs[c].name));
-    WriteTurns turns(m.node, 1);
-    const std::exception_ptr err = turns.turn([&] {
-      for (std::size_t c = 0; c < panel->columns.size(); ++c)
-        if (!panel->filtered[c])
-          write_rows(panel->columns[c].get(), rows.columns[c], blocks, m.independent.get(),
-                     child_path(g, panel->specs[c].name));
-    });
-    if (err) std::rethrow_exception(err);
+    // (No turns when every column is filtered, as in small worlds: the same on every rank.)
+    if (std::find(panel->filtered.begin(), panel->filtered.end(), false) != panel->filtered.end()) {
+      WriteTurns turns(m.node, 1);
+      const std::exception_ptr err = turns.turn([&] {
+        for (std::size_t c = 0; c < panel->columns.size(); ++c)
+          if (!panel->filtered[c])
+            write_rows(panel->columns[c].get(), rows.columns[c], blocks, m.independent.get(),
+                       child_path(g, panel->specs[c].name));
+      });
+      if (err) std::rethrow_exception(err);
+    }
     panel->rows = extent;
   });
 }

@@ -370,13 +370,16 @@ void Recorder::finish() {
       out += sc.regions[w.link_destination(l)].id;
     }
   };
+  // (The destinations' width is summed from the region ids' lengths, not spelt out twice.)
+  std::vector<std::size_t> region_id_length;
+  for (const auto& r : sc.regions) region_id_length.push_back(r.id.size());
   std::vector<std::size_t> width(firms.size(), 0);
-  std::string scratch;
   for (Index f = lo; f < hi; ++f) {
     width[0] = std::max(width[0], w.firm_name(f).size());
-    scratch.clear();
-    destinations(f, scratch);
-    width[5] = std::max(width[5], scratch.size());
+    std::size_t length = 0;
+    for (int l = w.first_link(f); l < w.end_link(f); ++l)
+      length += (l > w.first_link(f) ? 1 : 0) + region_id_length[static_cast<std::size_t>(w.link_destination(l))];
+    width[5] = std::max(width[5], length);
   }
   wait_for_all();  // the widths took longer on some ranks
   file_.write_table("/meta/firms", firms, static_cast<std::uint64_t>(hi - lo), width,
